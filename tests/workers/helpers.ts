@@ -1,0 +1,51 @@
+import { SELF } from "cloudflare:test";
+import { expect } from "vitest";
+
+export const ADMIN_KEY = "test-admin-key";
+export const BASE = "http://assay.test";
+
+export interface CallOptions {
+  key?: string | null;
+  body?: unknown;
+  raw?: BodyInit;
+  headers?: Record<string, string>;
+}
+
+/** Calls the Worker. JSON bodies by default; `raw` sends a body as is. */
+export async function call(method: string, path: string, opts: CallOptions = {}) {
+  const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+  const key = opts.key === undefined ? ADMIN_KEY : opts.key;
+  if (key !== null) headers.authorization = `Bearer ${key}`;
+  let body: BodyInit | undefined = opts.raw;
+  if (opts.body !== undefined) {
+    body = JSON.stringify(opts.body);
+    headers["content-type"] ??= "application/json";
+  }
+  const res = await SELF.fetch(`${BASE}${path}`, { method, headers, body });
+  const text = await res.text();
+  let json: any;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: res.headers, json, text };
+}
+
+/** Asserts a status, printing the response when it is not the expected one. */
+export function expectStatus(res: { status: number; text: string }, status: number) {
+  if (res.status !== status) expect.fail(`expected HTTP ${status}, got ${res.status}: ${res.text.slice(0, 2000)}`);
+}
+
+export function expectError(res: { status: number; text: string; json: any }, status: number, code: string) {
+  expectStatus(res, status);
+  expect(res.json).toEqual({
+    error: expect.objectContaining({ code, message: expect.any(String), requestId: expect.stringMatching(/^req_/) }),
+  });
+}
+
+export async function createApiKey(name = "test") {
+  const res = await call("POST", "/v1/api-keys", { body: { name } });
+  expectStatus(res, 201);
+  return res.json as { id: string; key: string };
+}
