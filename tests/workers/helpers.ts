@@ -47,5 +47,5 @@ export function expectError(res: { status: number; text: string; json: any }, st
 export async function createApiKey(name = "test") {
   const res = await call("POST", "/v1/api-keys", { body: { name } });
   expectStatus(res, 201);
-  return res.json as { id: string; key: string };
+  return res.json as { id: string; key: string; prefix: string; createdAt: string };
 }

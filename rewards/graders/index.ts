@@ -1,0 +1,57 @@
+import type { BuildDeps, BuiltGrader, GraderType } from "../core/grader";
+
+/**
+ * Every grader type the platform serves, by `type`. To add one: write rewards/graders/<type>.ts exporting a
+ * `defineGraderType(...)`, and list it here.
+ */
+export const GRADER_TYPES: GraderType[] = [];
+
+export function graderType(type: string): GraderType | undefined {
+  return GRADER_TYPES.find((t) => t.type === type);
+}
+
+export interface GraderIssue {
+  path: (string | number)[];
+  message: string;
+}
+
+export type ValidationOutcome = { valid: true; errors: [] } | { valid: false; errors: GraderIssue[] };
+
+/** Validates a grader config (recursively through `multi`) without building it. */
+export function validateGrader(config: unknown, path: (string | number)[] = []): ValidationOutcome {
+  if (config === null || typeof config !== "object" || Array.isArray(config)) {
+    return { valid: false, errors: [{ path, message: "a grader config must be an object" }] };
+  }
+  const type = (config as { type?: unknown }).type;
+  const t = typeof type === "string" ? graderType(type) : undefined;
+  if (!t) {
+    const known = GRADER_TYPES.map((g) => g.type).join(", ");
+    return { valid: false, errors: [{ path: [...path, "type"], message: `unknown grader type ${JSON.stringify(type)}; known: ${known}` }] };
+  }
+  const parsed = t.config.safeParse(config);
+  if (!parsed.success) {
+    return {
+      valid: false,
+      errors: parsed.error.issues.map((i) => ({ path: [...path, ...i.path.map((p) => (typeof p === "number" ? p : String(p)))], message: i.message })),
+    };
+  }
+  return { valid: true, errors: [] };
+}
+
+export class GraderConfigError extends Error {
+  constructor(readonly errors: GraderIssue[]) {
+    super(errors.map((e) => `${e.path.join(".") || "(root)"}: ${e.message}`).join("; "));
+  }
+}
+
+/**
+ * Builds a grader from its config. Throws GraderConfigError for an invalid config. `extra` supplies what
+ * some types need from outside (for `type: "reward"`, the authored reward registry).
+ */
+export function buildGrader(config: unknown, extra: Partial<BuildDeps> = {}): BuiltGrader {
+  const outcome = validateGrader(config);
+  if (!outcome.valid) throw new GraderConfigError(outcome.errors);
+  const t = graderType((config as { type: string }).type)!;
+  const deps: BuildDeps = { build: (child) => buildGrader(child, extra), ...extra };
+  return t.build(t.config.parse(config), deps);
+}
