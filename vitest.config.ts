@@ -3,6 +3,7 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
+    globalSetup: ["tests/global-setup.ts"],
     projects: [
       {
         // Integration tests: the real Worker in workerd with local D1, R2 and Queues.

@@ -44,11 +44,17 @@ function isMetrics(m: unknown): m is Record<string, { score: number; reason?: st
  */
 export function normalizeResult(raw: unknown): RewardResult {
   if (typeof raw === "number") raw = { score: raw, valid: true };
-  if (raw === null || typeof raw !== "object") return invalid("INVALID_SCORE", `scorer returned ${String(raw)}, not a result`);
+  if (raw === null || typeof raw !== "object")
+    return invalid("INVALID_SCORE", `scorer returned ${String(raw)}, not a result`);
   const r = raw as Partial<RewardResult>;
   if (r.valid === false) {
     const message = r.error?.message ?? r.reason ?? "evaluator failed";
-    return { ...r, score: 0, valid: false, error: { code: r.error?.code ?? "EVALUATOR_ERROR", message } } as RewardResult;
+    return {
+      ...r,
+      score: 0,
+      valid: false,
+      error: { code: r.error?.code ?? "EVALUATOR_ERROR", message },
+    } as RewardResult;
   }
   if (typeof r.score !== "number" || !Number.isFinite(r.score)) {
     return invalid("INVALID_SCORE", `score must be a finite number, got ${String(r.score)}`);
@@ -60,7 +66,10 @@ export function normalizeResult(raw: unknown): RewardResult {
   if (r.metrics) {
     out.metrics = {};
     for (const [k, v] of Object.entries(r.metrics)) {
-      out.metrics[k] = { score: Number.isFinite(v.score) ? clamp01(v.score) : 0, ...(v.reason ? { reason: v.reason } : {}) };
+      out.metrics[k] = {
+        score: Number.isFinite(v.score) ? clamp01(v.score) : 0,
+        ...(v.reason ? { reason: v.reason } : {}),
+      };
     }
   }
   return out;

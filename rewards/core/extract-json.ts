@@ -4,7 +4,9 @@
  */
 export type ExtractMode = "auto" | "bare" | "fenced" | "balanced";
 
-export type Extracted = { ok: true; value: unknown; source: "bare" | "fenced" | "balanced" } | { ok: false; reason: string };
+export type Extracted =
+  | { ok: true; value: unknown; source: "bare" | "fenced" | "balanced" }
+  | { ok: false; reason: string };
 
 const FENCE = /```(?:json|JSON)?[ \t]*\r?\n?([\s\S]*?)```/g;
 

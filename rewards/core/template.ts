@@ -1,5 +1,5 @@
-import type { Sample } from "./types";
 import { extractJson } from "./extract-json";
+import type { Sample } from "./types";
 
 const TAG = /\{\{\s*([^{}]+?)\s*\}\}/g;
 

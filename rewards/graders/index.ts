@@ -26,13 +26,19 @@ export function validateGrader(config: unknown, path: (string | number)[] = []):
   const t = typeof type === "string" ? graderType(type) : undefined;
   if (!t) {
     const known = GRADER_TYPES.map((g) => g.type).join(", ");
-    return { valid: false, errors: [{ path: [...path, "type"], message: `unknown grader type ${JSON.stringify(type)}; known: ${known}` }] };
+    return {
+      valid: false,
+      errors: [{ path: [...path, "type"], message: `unknown grader type ${JSON.stringify(type)}; known: ${known}` }],
+    };
   }
   const parsed = t.config.safeParse(config);
   if (!parsed.success) {
     return {
       valid: false,
-      errors: parsed.error.issues.map((i) => ({ path: [...path, ...i.path.map((p) => (typeof p === "number" ? p : String(p)))], message: i.message })),
+      errors: parsed.error.issues.map((i) => ({
+        path: [...path, ...i.path.map((p) => (typeof p === "number" ? p : String(p)))],
+        message: i.message,
+      })),
     };
   }
   return { valid: true, errors: [] };

@@ -1,0 +1,49 @@
+import { createReadStream, existsSync, statSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join, normalize, resolve } from "node:path";
+import type { TestProject } from "vitest/node";
+
+/** The shared conformance corpora (JSON Schema suite, HumanEval, Spider), one level above the repo. */
+export const CORPORA_DIR = resolve(__dirname, "../../shared/corpora");
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    /** Base URL of a loopback server over ../shared/corpora ("" when the folder is absent). */
+    corporaUrl: string;
+  }
+}
+
+function contentType(file: string): string {
+  if (file.endsWith(".json")) return "application/json";
+  if (file.endsWith(".jsonl") || file.endsWith(".sql")) return "text/plain; charset=utf-8";
+  return "application/octet-stream";
+}
+
+/**
+ * Tests inside workerd cannot read the filesystem, so the corpora are served to them over loopback HTTP.
+ * The server binds 127.0.0.1 only and serves files under CORPORA_DIR, nothing else.
+ */
+export default async function setup(project: TestProject) {
+  if (!existsSync(CORPORA_DIR)) {
+    project.provide("corporaUrl", "");
+    return;
+  }
+  const server: Server = createServer((req, res) => {
+    const rel = normalize(decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname)).replace(
+      /^(\.\.[/\\])+/,
+      "",
+    );
+    const file = join(CORPORA_DIR, rel);
+    if (!file.startsWith(CORPORA_DIR) || !existsSync(file) || !statSync(file).isFile()) {
+      res.writeHead(404).end("not found");
+      return;
+    }
+    res.writeHead(200, { "content-length": statSync(file).size, "content-type": contentType(file) });
+    createReadStream(file).pipe(res);
+  });
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  const { port } = server.address() as AddressInfo;
+  project.provide("corporaUrl", `http://127.0.0.1:${port}`);
+  return () => new Promise<void>((ok) => server.close(() => ok()));
+}
