@@ -47,11 +47,34 @@ export function isReward(value: unknown): value is Reward {
   return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[REWARD_BRAND] === true;
 }
 
-function describeIssues(error: z.ZodError): string {
+function valueAt(root: unknown, path: PropertyKey[]): unknown {
+  let cur = root;
+  for (const key of path) {
+    if (cur === null || typeof cur !== "object") return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[key];
+  }
+  return cur;
+}
+
+const kindOf = (v: unknown) => (v === null ? "null" : Array.isArray(v) ? "array" : typeof v);
+
+/** `item.answer: …` per issue; a union's "Invalid input" is spelled out as the types it would have taken. */
+function describeIssues(error: z.ZodError, item: unknown): string {
   return error.issues
     .map((issue) => {
       const path = issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("");
-      return `item${path}: ${issue.message}`;
+      let message = issue.message;
+      if (issue.code === "invalid_union") {
+        const expected = issue.errors.flatMap((branch) =>
+          branch.length === 1 && branch[0]!.code === "invalid_type" && branch[0]!.path.length === 0
+            ? [branch[0]!.expected]
+            : [],
+        );
+        if (expected.length === issue.errors.length && expected.length > 0) {
+          message = `Invalid input: expected ${expected.join(" or ")}, received ${kindOf(valueAt(item, issue.path))}`;
+        }
+      }
+      return `item${path}: ${message}`;
     })
     .join("; ");
 }
@@ -102,7 +125,7 @@ export function defineReward<S extends z.ZodType>(spec: RewardSpec<S>): Reward<S
 
   const score: Scorer = async (sample, ctx) => {
     const parsed = await spec.input.safeParseAsync(sample.item);
-    if (!parsed.success) return invalid("INVALID_INPUT", describeIssues(parsed.error));
+    if (!parsed.success) return invalid("INVALID_INPUT", describeIssues(parsed.error, sample.item));
     const authored: AuthoredSample<z.output<S>> = { completion: sample.completion, item: parsed.data };
     if (sample.group !== undefined) authored.group = sample.group;
     return normalizeResult(await spec.score(authored, ctx));
