@@ -72,7 +72,10 @@ describe("npm run score", () => {
       invalid: [
         {
           line: 5,
-          error: { code: "INVALID_INPUT", message: "item.answer: Invalid input: expected string or number, received undefined" },
+          error: {
+            code: "INVALID_INPUT",
+            message: "item.answer: Invalid input: expected string or number, received undefined",
+          },
         },
       ],
     });
@@ -117,7 +120,7 @@ describe("npm run score", () => {
   });
 
   it("exits 2 and names every bad line when the samples file is malformed", () => {
-    const bad = file("bad.jsonl", lines({ completion: "ok", item: {} }, { item: {} }) + "{not json\n");
+    const bad = file("bad.jsonl", `${lines({ completion: "ok", item: {} }, { item: {} })}{not json\n`);
     const r = score("--reward", "format-answer", "--file", bad);
     expect({ status: r.status, stdout: r.stdout }).toEqual({ status: 2, stdout: "" });
     expect(r.stderr).toBe(
