@@ -10,7 +10,7 @@ import { nodeContext, nodeServices } from "../../scripts/score";
 /**
  * One line of rewards/modules/<module>.cases.jsonl:
  *   { "name": "<what the case shows>", "reward"?: "<name, when the module defines several>",
- *     "requires"?: ["sql" | "code"], "deadlineMs"?: number,
+ *     "requires"?: ["sql" | "code"], "without"?: ["sql" | "code"], "deadlineMs"?: number,
  *     "sample": { "completion", "item", "group"? },
  *     "expect": { "valid": boolean, "score"?: number | { "min", "max" }, "error"?: "<code>",
  *                 "reason"?: "<exact reason>", "metrics"?: { "<metric>": number } } }
@@ -18,7 +18,10 @@ import { nodeContext, nodeServices } from "../../scripts/score";
 interface Case {
   name: string;
   reward?: string;
+  /** Services the case needs; it is skipped, with a message, where this checkout lacks one. */
   requires?: (keyof Services)[];
+  /** Services to take away, to show how the reward behaves in a runtime without them. */
+  without?: (keyof Services)[];
   deadlineMs?: number;
   sample: { completion: string; item: Record<string, unknown>; group?: string | number };
   expect: {
@@ -83,7 +86,15 @@ for (const mod of REWARD_MODULES) {
       }
       const reward = rewardRegistry().get(c.reward ?? rewards[0]!.reward.name);
       expect(reward, `unknown reward ${c.reward}`).toBeDefined();
-      const result = await scoreOne(reward!.reward.score, c.sample, context, c.deadlineMs);
+      const caseContext = c.without
+        ? {
+            ...context,
+            services: Object.fromEntries(
+              Object.entries(services).filter(([k]) => !c.without!.includes(k as keyof Services)),
+            ),
+          }
+        : context;
+      const result = await scoreOne(reward!.reward.score, c.sample, caseContext, c.deadlineMs);
       const expected = c.expect;
       const seen = {
         valid: result.valid,
