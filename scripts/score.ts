@@ -91,7 +91,9 @@ export function parseSamples(text: string, source: string): { samples: Sample[];
       problems.push(`${source}:${i + 1}: not valid JSON`);
       return;
     }
-    const parsed = SampleLine.safeParse(value);
+    // A cases file's line ({ name, sample, expect }) scores its sample.
+    const isCase = value !== null && typeof value === "object" && "sample" in value && !("completion" in value);
+    const parsed = SampleLine.safeParse(isCase ? (value as { sample: unknown }).sample : value);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
       problems.push(`${source}:${i + 1}: ${issue.path.join(".") || "(line)"}: ${issue.message}`);
@@ -237,6 +239,7 @@ const USAGE = `Usage: npm run score -- (--reward <name> | --grader <grader.json>
   --reward <name>       an authored reward (rewards/modules)
   --grader <path>       a grader config in a JSON file (any type, e.g. {"type":"string_check",...})
   --file <path>         samples, one JSON object a line: {"completion", "item", "group"?}
+                        (a rewards/modules/*.cases.jsonl file works too)
   --worst <n>           how many lowest-scoring samples to show (default 5)
   --deadline-ms <ms>    per-sample deadline (default ${DEFAULT_DEADLINE_MS}, at most ${MAX_DEADLINE_MS})
   --concurrency <n>     samples scored at once (default 8)

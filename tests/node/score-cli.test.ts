@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -111,6 +111,18 @@ describe("npm run score", () => {
       4,
       1 / 3,
     ]);
+  });
+
+  it("scores the samples of a reward's cases file", () => {
+    const cases = join(ROOT, "rewards", "modules", "format-answer.cases.jsonl");
+    const r = score("--reward", "format-answer", "--file", cases, "--json");
+    expect(r.status, r.stderr).toBe(0);
+    const expected = readFileSync(cases, "utf8")
+      .split("\n")
+      .filter((l) => l.trim())
+      .map((l) => JSON.parse(l).expect.valid as boolean);
+    const { summary } = JSON.parse(r.stdout);
+    expect([summary.count, summary.validCount]).toEqual([expected.length, expected.filter(Boolean).length]);
   });
 
   it("draws a progress bar on stderr when asked (it is on by default only on a terminal)", () => {
