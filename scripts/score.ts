@@ -14,6 +14,8 @@ import type { Fixture, FixtureStore, Logger, RewardResult, Sample, ScoreContext 
 import { buildGrader, GraderConfigError } from "../rewards/graders/index";
 
 const ROOT = resolve(fileURLToPath(import.meta.url), "../..");
+/** Files this short finish before a bar would tell anyone anything. */
+const PROGRESS_MIN = 50;
 const FIXTURE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 
 /** Fixtures from local folders: `<dir>/<name>.sqlite` (a database) or `<dir>/<name>.sql` (a script). */
@@ -137,8 +139,11 @@ function progressBar(total: number, enabled: boolean) {
     },
     finish() {
       if (!enabled) return;
-      done = total;
-      draw();
+      // Samples cut off by their deadline may never have ticked.
+      if (done !== total) {
+        done = total;
+        draw();
+      }
       process.stderr.write("\n");
     },
   };
@@ -245,7 +250,8 @@ const USAGE = `Usage: npm run score -- (--reward <name> | --grader <grader.json>
   --concurrency <n>     samples scored at once (default 8)
   --fixtures <dir>      folder of fixtures (<name>.sqlite or <name>.sql); repeatable
   --json                print the report as JSON on stdout
-  --progress / --no-progress   force the progress bar on or off (default: on when stderr is a terminal)
+  --progress / --no-progress   force the progress bar on or off (default: on when stderr is a
+                        terminal and the file has over ${PROGRESS_MIN} samples)
 
 Exit status: 0 when the file was scored (even if some samples are invalid), 2 on bad arguments or input.`;
 
@@ -314,7 +320,8 @@ export async function main(argv: string[]): Promise<number> {
     const fixtureDirs = [...(o.fixtures ?? []), join(ROOT, "rewards", "modules", "fixtures")];
     const services = await nodeServices({ fixtureDirs });
     const context = nodeContext({ fixtureDirs, services });
-    const showBar = o["no-progress"] ? false : (o.progress ?? Boolean(process.stderr.isTTY));
+    const auto = Boolean(process.stderr.isTTY) && samples.length > PROGRESS_MIN;
+    const showBar = o["no-progress"] ? false : (o.progress ?? auto);
     const bar = progressBar(samples.length, showBar);
     const counted: Scorer = async (sample, ctx) => {
       try {
