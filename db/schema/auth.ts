@@ -14,3 +14,18 @@ export const apiKeys = sqliteTable(
   },
   (t) => [index("api_keys_created_idx").on(t.createdAt)],
 );
+
+/**
+ * Stored responses of POSTs sent with an `Idempotency-Key`, so that a retried create returns the
+ * first answer instead of creating twice. `status` is null while the first request is still running.
+ */
+export const idempotencyKeys = sqliteTable("idempotency_keys", {
+  /** The principal and the client's key: keys of different callers never collide. */
+  key: text("key").primaryKey(),
+  method: text("method").notNull(),
+  path: text("path").notNull(),
+  requestHash: text("request_hash").notNull(),
+  status: integer("status"),
+  body: text("body"),
+  createdAt: integer("created_at").notNull(),
+});

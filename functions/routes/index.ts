@@ -1,9 +1,17 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../env";
 import { apiKeyRoutes } from "./api-keys";
+import { datasetRoutes } from "./datasets";
+import { experimentRoutes } from "./experiments";
 import { healthRoutes } from "./health";
+import { metricRoutes } from "./metrics";
+import { runRoutes } from "./runs";
 
 export function registerRoutes(app: OpenAPIHono<AppEnv>) {
   healthRoutes(app);
   apiKeyRoutes(app);
+  datasetRoutes(app);
+  experimentRoutes(app);
+  runRoutes(app);
+  metricRoutes(app);
 }

@@ -1,5 +1,7 @@
-import { SELF } from "cloudflare:test";
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { expect } from "vitest";
+import worker from "../../functions/index";
 
 export const ADMIN_KEY = "test-admin-key";
 export const BASE = "http://assay.test";
@@ -9,6 +11,19 @@ export interface CallOptions {
   body?: unknown;
   raw?: BodyInit;
   headers?: Record<string, string>;
+}
+
+/**
+ * Sends a request to the Worker's own fetch handler inside workerd, with the real local D1, R2 and
+ * Queues bindings, and waits for its waitUntil work. (SELF.fetch reaches the same handler, but in
+ * vitest-pool-workers 0.15 each call gets slower the more calls a test makes: 200 calls took 0.9 s,
+ * the next 200 took 4.7 s; this path stays flat.)
+ */
+export async function fetchWorker(req: Request): Promise<Response> {
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(req, env, ctx);
+  await waitOnExecutionContext(ctx);
+  return res;
 }
 
 /** Calls the Worker. JSON bodies by default; `raw` sends a body as is. */
@@ -21,7 +36,7 @@ export async function call(method: string, path: string, opts: CallOptions = {})
     body = JSON.stringify(opts.body);
     headers["content-type"] ??= "application/json";
   }
-  const res = await SELF.fetch(`${BASE}${path}`, { method, headers, body });
+  const res = await fetchWorker(new Request(`${BASE}${path}`, { method, headers, body }));
   const text = await res.text();
   let json: any;
   try {

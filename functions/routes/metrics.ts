@@ -1,0 +1,170 @@
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { insertMetricPoints, MetricConflictError, readMetricPoints } from "../../db/queries/metrics";
+import { getRun } from "../../db/queries/runs";
+import type { AppEnv } from "../env";
+import { ApiError, notFound } from "../lib/errors";
+import { bearer, errors, json, jsonBody } from "../lib/openapi";
+import { requireAuth } from "../middleware/auth";
+import { MetricName } from "./experiments";
+
+export const MAX_POINTS_PER_BATCH = 10_000;
+
+const Timestamp = z.union([z.number().int().min(0).max(8.64e15), z.iso.datetime({ offset: true })]);
+
+export const MetricPointIn = z
+  .object({
+    name: MetricName.openapi({ example: "reward/mean" }),
+    step: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+    value: z.number().refine(Number.isFinite, "value must be a finite number"),
+    ts: Timestamp.optional().openapi({ description: "Epoch milliseconds or an ISO 8601 time; default: now" }),
+  })
+  .strict()
+  .openapi("MetricPoint");
+
+export const PostMetrics = z
+  .object({ points: z.array(MetricPointIn).min(1).max(MAX_POINTS_PER_BATCH) })
+  .strict()
+  .openapi("PostMetrics");
+
+export const MetricsAccepted = z
+  .object({
+    accepted: z.number().openapi({ description: "Points stored by this call" }),
+    duplicates: z.number().openapi({ description: "Points identical to ones already stored (retries): ignored" }),
+    stop: z.boolean().openapi({ description: "true when the run should stop (early-stopping rule, limit or cancel)" }),
+    stopReason: z.string().optional(),
+  })
+  .openapi("MetricsAccepted");
+
+const Series = z
+  .object({
+    series: z.array(
+      z.object({
+        name: z.string(),
+        points: z.array(z.object({ step: z.number(), value: z.number(), ts: z.string() })),
+      }),
+    ),
+    nextCursor: z.string().nullable(),
+  })
+  .openapi("MetricSeries");
+
+const IdParam = z.object({ id: z.string().min(1).max(64) });
+
+const post = createRoute({
+  method: "post",
+  path: "/v1/runs/{id}/metrics",
+  tags: ["metrics"],
+  summary: "Record step-wise KPIs (API key or the run's own token)",
+  description:
+    "Up to 10,000 points. `(run, name, step)` is unique: an identical point again is counted in `duplicates`; a different value for a stored point is 409 and nothing of the batch is applied.",
+  security: bearer,
+  middleware: [requireAuth("keyOrRunToken")] as const,
+  request: { params: IdParam, body: jsonBody(PostMetrics) },
+  responses: { 200: json(MetricsAccepted, "Stored"), ...errors(400, 401, 403, 404, 409, 413) },
+});
+
+const get = createRoute({
+  method: "get",
+  path: "/v1/runs/{id}/metrics",
+  tags: ["metrics"],
+  summary: "Read a run's metric series in step order",
+  security: bearer,
+  middleware: [requireAuth("key")] as const,
+  request: {
+    params: IdParam,
+    query: z.object({
+      name: z
+        .string()
+        .max(2000)
+        .optional()
+        .openapi({ description: "One metric name, or several separated by commas; default: all" }),
+      fromStep: z.coerce.number().int().min(0).optional(),
+      toStep: z.coerce.number().int().min(0).optional(),
+      limit: z.coerce.number().int().min(1).max(100_000).default(10_000).openapi({ description: "Points per page" }),
+      cursor: z.string().max(400).optional(),
+    }),
+  },
+  responses: { 200: json(Series, "The series, by name, each in step order"), ...errors(400, 401, 404) },
+});
+
+function encodeCursor(name: string, step: number) {
+  return btoa(JSON.stringify([name, step])).replaceAll("=", "");
+}
+
+function decodeCursor(cursor: string): { name: string; step: number } {
+  try {
+    const [name, step] = JSON.parse(atob(cursor)) as [unknown, unknown];
+    if (typeof name === "string" && typeof step === "number" && Number.isInteger(step)) return { name, step };
+  } catch {}
+  throw new ApiError("BAD_REQUEST", "malformed cursor", [{ path: ["cursor"], message: "not a cursor from this API" }]);
+}
+
+export function metricRoutes(app: OpenAPIHono<AppEnv>) {
+  app.openapi(post, async (c) => {
+    const { id } = c.req.valid("param");
+    const { points } = c.req.valid("json");
+    const db = c.var.db;
+    const run = await getRun(db, id);
+    if (!run) throw notFound("run", id);
+    const now = Date.now();
+    const rows = points.map((p) => ({
+      name: p.name,
+      step: p.step,
+      value: p.value,
+      ts: p.ts === undefined ? now : typeof p.ts === "number" ? p.ts : Date.parse(p.ts),
+    }));
+    let accepted: number;
+    try {
+      accepted = await insertMetricPoints(db, id, rows);
+    } catch (err) {
+      if (!(err instanceof MetricConflictError)) throw err;
+      throw new ApiError(
+        "CONFLICT",
+        "some points repeat a stored (name, step) with a different value; nothing was stored",
+        undefined,
+        {
+          conflicts: err.conflicts,
+        },
+      );
+    }
+    return c.json(
+      {
+        accepted,
+        duplicates: rows.length - accepted,
+        stop: run.stopRequested,
+        ...(run.stopReason ? { stopReason: run.stopReason } : {}),
+      },
+      200,
+    );
+  });
+
+  app.openapi(get, async (c) => {
+    const { id } = c.req.valid("param");
+    const q = c.req.valid("query");
+    const db = c.var.db;
+    if (!(await getRun(db, id))) throw notFound("run", id);
+    const names = q.name
+      ?.split(",")
+      .map((n) => n.trim())
+      .filter(Boolean);
+    const rows = await readMetricPoints(db, id, {
+      names,
+      fromStep: q.fromStep,
+      toStep: q.toStep,
+      after: q.cursor ? decodeCursor(q.cursor) : undefined,
+      limit: q.limit,
+    });
+    const more = rows.length > q.limit;
+    const shown = more ? rows.slice(0, q.limit) : rows;
+    const series: { name: string; points: { step: number; value: number; ts: string }[] }[] = [];
+    for (const r of shown) {
+      let s = series.at(-1);
+      if (!s || s.name !== r.name) {
+        s = { name: r.name, points: [] };
+        series.push(s);
+      }
+      s.points.push({ step: r.step, value: r.value, ts: new Date(r.ts).toISOString() });
+    }
+    const last = shown.at(-1);
+    return c.json({ series, nextCursor: more && last ? encodeCursor(last.name, last.step) : null }, 200);
+  });
+}
