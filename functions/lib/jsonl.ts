@@ -1,0 +1,138 @@
+import { createHash } from "node:crypto";
+
+const NL = 0x0a;
+const CR = 0x0d;
+
+/** Lines longer than this are reported as bad lines instead of being held in memory. */
+export const MAX_LINE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Splits a byte stream into lines without decoding it. Complete lines are views into the chunk they
+ * came from (no copy); only a line that spans chunks is joined, once, when its newline arrives, so the
+ * work stays linear however the stream is cut. A trailing `\r` is dropped and a UTF-8 byte order mark
+ * before the first line is skipped. A line over `maxLine` bytes is emitted as `null` and not kept.
+ */
+export class LineSplitter {
+  /** 1-based number of the last line emitted. */
+  lineNo = 0;
+  /** Stream offset just after the newline of each line of the last `push`, parallel to its result. */
+  readonly ends: number[] = [];
+  private pending: Uint8Array[] = [];
+  private pendingBytes = 0;
+  private overflow = false;
+  private offset: number;
+
+  constructor(private readonly opts: { startOffset?: number; skipBom?: boolean; maxLine?: number } = {}) {
+    this.offset = opts.startOffset ?? 0;
+  }
+
+  /** Feeds a chunk; returns the lines it completed (null for an over-long line). */
+  push(chunk: Uint8Array): (Uint8Array | null)[] {
+    const out: (Uint8Array | null)[] = [];
+    this.ends.length = 0;
+    let start = 0;
+    for (;;) {
+      const nl = chunk.indexOf(NL, start);
+      if (nl === -1) break;
+      this.emit(out, chunk.subarray(start, nl), this.offset + nl + 1);
+      start = nl + 1;
+    }
+    if (start < chunk.length) this.hold(chunk.subarray(start));
+    this.offset += chunk.length;
+    return out;
+  }
+
+  /** Ends the stream: the last line, when the file does not end with a newline. */
+  end(): (Uint8Array | null)[] {
+    const out: (Uint8Array | null)[] = [];
+    this.ends.length = 0;
+    if (this.pendingBytes > 0 || this.overflow) this.emit(out, new Uint8Array(0), this.offset);
+    return out;
+  }
+
+  private hold(part: Uint8Array) {
+    if (this.overflow) return;
+    this.pendingBytes += part.length;
+    if (this.pendingBytes > (this.opts.maxLine ?? MAX_LINE_BYTES)) {
+      this.overflow = true;
+      this.pending = [];
+      this.pendingBytes = 0;
+      return;
+    }
+    this.pending.push(part);
+  }
+
+  private emit(out: (Uint8Array | null)[], tail: Uint8Array, end: number) {
+    this.lineNo++;
+    this.ends.push(end);
+    if (this.overflow || this.pendingBytes + tail.length > (this.opts.maxLine ?? MAX_LINE_BYTES)) {
+      this.overflow = false;
+      this.pending = [];
+      this.pendingBytes = 0;
+      out.push(null);
+      return;
+    }
+    let line = tail;
+    if (this.pending.length > 0) {
+      line = new Uint8Array(this.pendingBytes + tail.length);
+      let at = 0;
+      for (const p of this.pending) {
+        line.set(p, at);
+        at += p.length;
+      }
+      line.set(tail, at);
+      this.pending = [];
+      this.pendingBytes = 0;
+    }
+    if (line.length > 0 && line[line.length - 1] === CR) line = line.subarray(0, line.length - 1);
+    if (this.lineNo === 1 && this.opts.skipBom && line[0] === 0xef && line[1] === 0xbb && line[2] === 0xbf) {
+      line = line.subarray(3);
+    }
+    out.push(line);
+  }
+}
+
+/** True when a line holds nothing but spaces and tabs (such lines are skipped, not rows). */
+export function isBlank(line: Uint8Array): boolean {
+  for (let i = 0; i < line.length; i++) {
+    const b = line[i];
+    if (b !== 0x20 && b !== 0x09) return false;
+  }
+  return true;
+}
+
+/**
+ * JSON with object keys sorted (by UTF-16 code unit, as `Array.prototype.sort` orders strings) at every
+ * depth, no whitespace, arrays in order. Two rows that differ only in key order have the same text.
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== "object") return JSON.stringify(value);
+  if (Array.isArray(value)) {
+    let s = "[";
+    for (let i = 0; i < value.length; i++) s += (i ? "," : "") + canonicalJson(value[i]);
+    return `${s}]`;
+  }
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj).sort();
+  let s = "{";
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    s += `${i ? "," : ""}${JSON.stringify(k)}:${canonicalJson(obj[k])}`;
+  }
+  return `${s}}`;
+}
+
+/**
+ * Where a row goes, frozen: the first 4 bytes of SHA-256 over the UTF-8 of its canonical JSON, read as a
+ * big-endian unsigned integer and divided by 2^32, give a number in [0, 1); the row is in the holdout
+ * split when that number is below the holdout fraction. The same row always lands in the same split, and
+ * the holdout for a fraction contains the holdout for any smaller fraction.
+ *
+ * @example
+ * // Python: int.from_bytes(hashlib.sha256(canonical.encode()).digest()[:4], "big") / 2**32 < 0.1
+ * rowBucket({ q: "2+2", answer: "4" }) < 0.1
+ */
+export function rowBucket(row: unknown): number {
+  const digest = createHash("sha256").update(canonicalJson(row)).digest();
+  return digest.readUInt32BE(0) / 0x1_0000_0000;
+}
