@@ -1,3 +1,4 @@
 export * from "./auth";
 export * from "./datasets";
 export * from "./ledger";
+export * from "./scoring";
