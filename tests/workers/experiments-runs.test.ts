@@ -179,3 +179,85 @@ describe("runs", () => {
     );
   });
 });
+
+describe("GET /v1/experiments/{id}/compare", () => {
+  it("ranks runs by their best value and reports the last one, runs without the metric last", async () => {
+    const exp = await experiment("compare");
+    const series: Record<string, number[]> = { a: [0.1, 0.6, 0.4], b: [0.2, 0.3, 0.9], c: [0.5, 0.5] };
+    const ids: Record<string, string> = {};
+    for (const [name, values] of Object.entries(series)) {
+      const r = await run(exp.id, { kind: "rft", name });
+      ids[name] = r.id;
+      const points = values.map((value, step) => ({ name: "eval/accuracy", step, value }));
+      expectStatus(await call("POST", `/v1/runs/${r.id}/metrics`, { body: { points } }), 200);
+    }
+    const silent = await run(exp.id, { kind: "rft", name: "silent" });
+    const max = await call("GET", `/v1/experiments/${exp.id}/compare?metric=eval/accuracy&mode=max`);
+    expectStatus(max, 200);
+    expect(max.json).toEqual({
+      metric: "eval/accuracy",
+      mode: "max",
+      runs: [
+        {
+          rank: 1,
+          runId: ids.b,
+          name: "b",
+          status: "queued",
+          best: 0.9,
+          bestStep: 2,
+          last: 0.9,
+          lastStep: 2,
+          points: 3,
+        },
+        {
+          rank: 2,
+          runId: ids.a,
+          name: "a",
+          status: "queued",
+          best: 0.6,
+          bestStep: 1,
+          last: 0.4,
+          lastStep: 2,
+          points: 3,
+        },
+        {
+          rank: 3,
+          runId: ids.c,
+          name: "c",
+          status: "queued",
+          best: 0.5,
+          bestStep: 0,
+          last: 0.5,
+          lastStep: 1,
+          points: 2,
+        },
+        {
+          rank: null,
+          runId: silent.id,
+          name: "silent",
+          status: "queued",
+          best: null,
+          bestStep: null,
+          last: null,
+          lastStep: null,
+          points: 0,
+        },
+      ],
+    });
+    const min = await call("GET", `/v1/experiments/${exp.id}/compare?metric=eval/accuracy&mode=min`);
+    expect(min.json.runs.map((r: { name: string; best: number | null }) => [r.name, r.best])).toEqual([
+      ["a", 0.1],
+      ["b", 0.2],
+      ["c", 0.5],
+      ["silent", null],
+    ]);
+  });
+
+  it("validates the query and answers 404 for an unknown experiment", async () => {
+    const exp = await experiment();
+    expectError(await call("GET", `/v1/experiments/${exp.id}/compare`), 400, "BAD_REQUEST");
+    expectError(await call("GET", `/v1/experiments/${exp.id}/compare?metric=x&mode=best`), 400, "BAD_REQUEST");
+    expectError(await call("GET", "/v1/experiments/exp_missing/compare?metric=x"), 404, "NOT_FOUND");
+    expectError(await call("GET", `/v1/experiments/${exp.id}/compare?metric=x`, { key: null }), 401, "UNAUTHORIZED");
+  });
+});
