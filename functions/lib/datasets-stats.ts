@@ -83,7 +83,8 @@ function hasAssistantTurn(messages: unknown): boolean {
 
 /** Counts, row by row, what the recommendation needs. */
 export class StatsCollector {
-  readonly stats: DatasetStats = { labelled: 0, preferencePairs: 0, verifiable: 0, fields: {} };
+  // A null prototype, so that a field named "__proto__" or "constructor" is counted like any other.
+  readonly stats: DatasetStats = { labelled: 0, preferencePairs: 0, verifiable: 0, fields: Object.create(null) };
   private distinct = 0;
 
   add(row: Record<string, unknown>) {

@@ -3,7 +3,15 @@ import { type DatasetRow, getDataset, insertDataset, listDatasets } from "../../
 import type { AppEnv } from "../env";
 import { ingestJsonl } from "../lib/datasets-ingest";
 import { readRows } from "../lib/datasets-rows";
-import { recommend } from "../lib/datasets-stats";
+import {
+  DPO_MIN_PAIRS,
+  LABEL_FIELDS,
+  PREFERENCE_PAIRS,
+  RFT_MIN_VERIFIABLE,
+  recommend,
+  SFT_MIN_LABELLED,
+  VERIFIABLE_FIELDS,
+} from "../lib/datasets-stats";
 import { ApiError, notFound } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { bearer, Cursor, errors, json, Limit, ListOf } from "../lib/openapi";
@@ -157,6 +165,13 @@ const recommendation = createRoute({
   path: "/v1/datasets/{id}/recommendation",
   tags: ["datasets"],
   summary: "Which fine-tuning method this dataset supports (SFT, SFT + DPO, RFT) and why",
+  description:
+    `More than ${SFT_MIN_LABELLED} labelled rows: \`sft\`, or \`sft+dpo\` with at least ${DPO_MIN_PAIRS} preference ` +
+    `pairs. Otherwise at least ${RFT_MIN_VERIFIABLE} rows, and at least half of them, with a verifiable target: ` +
+    "`rft`. Otherwise `collect-more-data`, saying what is missing. Labels: a non-empty " +
+    `${LABEL_FIELDS.join(", ")}, or chat \`messages\` with an assistant turn. Preference pairs: ` +
+    `${PREFERENCE_PAIRS.map(([a, b]) => `${a} + ${b}`).join(" or ")}. Verifiable targets: ` +
+    `${VERIFIABLE_FIELDS.join(", ")}.`,
   security: bearer,
   middleware: [key] as const,
   request: { params: DatasetParams },

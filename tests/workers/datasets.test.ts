@@ -3,7 +3,10 @@ import { SELF } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { ingestJsonl } from "../../functions/lib/datasets-ingest";
 import { R2PartWriter } from "../../functions/lib/datasets-r2";
+import { ApiError } from "../../functions/lib/errors";
+import { fnv1a32, rowBucket } from "../../functions/lib/jsonl";
 import mixed from "./fixtures/datasets/mixed.jsonl?raw";
 import { BASE, call, createApiKey, expectError, expectStatus } from "./helpers";
 
@@ -156,20 +159,41 @@ describe("POST /v1/datasets", () => {
     expect(trainText.endsWith("\n") && !trainText.includes("\r")).toBe(true);
   });
 
-  it("assigns each row by the SHA-256 of its canonical JSON, whatever the key order", async () => {
-    const rows = Array.from({ length: 300 }, (_, i) => ({ id: i, q: `question ${i}` }));
+  it("assigns each row by the documented hash of its canonical JSON, whatever the key order", async () => {
+    // The rule, written out over UTF-8 bytes: FNV-1a 32, then MurmurHash3's fmix32, over 2^32.
+    const bucket = (canonical: string) => {
+      let h = 0x811c9dc5;
+      for (const b of enc.encode(canonical)) h = Math.imul(h ^ b, 0x01000193) >>> 0;
+      h ^= h >>> 16;
+      h = Math.imul(h, 0x85ebca6b) >>> 0;
+      h ^= h >>> 13;
+      h = Math.imul(h, 0xc2b2ae35) >>> 0;
+      h ^= h >>> 16;
+      return (h >>> 0) / 2 ** 32;
+    };
+    // Values from an independent Python implementation (json.dumps with sort_keys, ensure_ascii=False).
+    expect(bucket('{"answer":"4","q":"2+2"}')).toBe(1864146684 / 2 ** 32);
+    expect(rowBucket({ q: "2+2", answer: "4" })).toBe(1864146684 / 2 ** 32);
+    expect(rowBucket({ z: [1, { b: null, a: true }], prompt: "café — 🙂" })).toBe(1555263535 / 2 ** 32);
+
+    const rows = Array.from({ length: 300 }, (_, i) => ({ id: i, q: `question ${i} — ${"é🙂".repeat(i % 3)}` }));
     // Uploaded with keys in reverse order; the canonical text sorts them back to {"id":…,"q":…}.
     const reversed = rows.map((r) => `{"q":${JSON.stringify(r.q)},"id":${r.id}}`).join("\n");
     const ds = await uploadOk(reversed, "?holdout=0.3");
-    const expectedHoldout: number[] = [];
-    for (const r of rows) {
-      const digest = await sha256(JSON.stringify(r));
-      if (Number.parseInt(digest.slice(0, 8), 16) / 2 ** 32 < 0.3) expectedHoldout.push(r.id);
-    }
+    const expectedHoldout = rows.filter((r) => bucket(JSON.stringify(r)) < 0.3).map((r) => r.id);
     const holdout = (await allRows(ds.id, "holdout")).rows;
     expect(holdout.map((r) => r.id)).toEqual(expectedHoldout);
     expect(ds.splits).toEqual({ train: 300 - expectedHoldout.length, holdout: expectedHoldout.length });
-    expect(expectedHoldout.length).toBeGreaterThan(0);
+    expect(expectedHoldout.length).toBeGreaterThan(50);
+  });
+
+  it("hashes UTF-8 exactly as the bytes TextEncoder writes", () => {
+    expect([fnv1a32(""), fnv1a32("a"), fnv1a32("foobar")]).toEqual([0x811c9dc5, 0xe40c292c, 0xbf9cf968]);
+    for (const text of ["café", "€ and 𝄞", "\ud800 lone", "end \udc00", "\u07ff\u0800\uffff"]) {
+      let h = 0x811c9dc5;
+      for (const b of enc.encode(text)) h = Math.imul(h ^ b, 0x01000193) >>> 0;
+      expect(fnv1a32(text)).toBe(h);
+    }
   });
 
   it("gives the same splits to the same file uploaded twice, and to its rows with keys reordered", async () => {
@@ -271,6 +295,46 @@ describe("POST /v1/datasets", () => {
     // Compared by digest: a deep equality over 12 million elements exhausts the test's heap.
     expect({ size: got.length, sha256: await sha256(got) }).toEqual({ size: total, sha256: await sha256(expected) });
     await env.BLOBS.delete(key);
+  });
+
+  it("stops reading a body over the size limit with 413 and stores nothing", async () => {
+    const before = await listKeys();
+    let sent = 0;
+    const line = `${JSON.stringify({ pad: "y".repeat(1000) })}\n`;
+    const body = streamOf(() => {
+      sent++;
+      return sent > 20_000 ? null : line.repeat(100);
+    });
+    const keys = { original: "test/limit/original", train: "test/limit/train", holdout: "test/limit/holdout" };
+    const err = await ingestJsonl(body, {
+      bucket: env.BLOBS,
+      keys,
+      holdoutFraction: 0.5,
+      maxBytes: 12 * 1024 * 1024,
+    }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err).toMatchObject({ code: "PAYLOAD_TOO_LARGE", status: 413 });
+    // It gave up soon after the limit instead of reading all ~2 GB.
+    expect(sent).toBeLessThan(200);
+    expect(await listKeys()).toEqual(before);
+  });
+
+  it("counts field names such as __proto__ and constructor like any other, and caps distinct names", async () => {
+    const wide = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`f${i}`, i]));
+    const body = `{"__proto__":{"x":1},"constructor":1,"answer":"a"}\n{"__proto__":2}\n${JSON.stringify(wide)}\n`;
+    const ds = await uploadOk(body);
+    const fields = ds.stats.fields;
+    expect(
+      ["__proto__", "constructor", "answer"].map((k) => Object.getOwnPropertyDescriptor(fields, k)?.value),
+    ).toEqual([2, 1, 1]);
+    // 3 names from the first rows + 253 of the wide row make 256 distinct names; the other 47 are lumped.
+    expect(Object.keys(fields)).toHaveLength(257);
+    expect(fields["(other)"]).toBe(47);
+    expect(fields.f252).toBe(1);
+    expect(fields.f253).toBeUndefined();
   });
 
   it("refuses bodies that are not JSONL with 415", async () => {
