@@ -58,11 +58,14 @@ function valueAt(root: unknown, path: PropertyKey[]): unknown {
 
 const kindOf = (v: unknown) => (v === null ? "null" : Array.isArray(v) ? "array" : typeof v);
 
+const pathText = (path: PropertyKey[]) =>
+  path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("");
+
 /** `item.answer: …` per issue; a union's "Invalid input" is spelled out as the types it would have taken. */
 function describeIssues(error: z.ZodError, item: unknown): string {
   return error.issues
     .map((issue) => {
-      const path = issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("");
+      const path = pathText(issue.path);
       let message = issue.message;
       if (issue.code === "invalid_union") {
         const expected = issue.errors.flatMap((branch) =>
@@ -70,8 +73,15 @@ function describeIssues(error: z.ZodError, item: unknown): string {
             ? [branch[0]!.expected]
             : [],
         );
-        if (expected.length === issue.errors.length && expected.length > 0) {
+        const wrongType = (branch: z.core.$ZodIssue[]) =>
+          branch.length === 1 && branch[0]!.code === "invalid_type" && branch[0]!.path.length === 0;
+        const fitting = issue.errors.filter((branch) => !wrongType(branch));
+        if (fitting.length === 0 && expected.length > 0) {
           message = `Invalid input: expected ${expected.join(" or ")}, received ${kindOf(valueAt(item, issue.path))}`;
+        } else if (fitting.length === 1) {
+          // Only one branch took the value's type: its own complaint is the useful one.
+          const [first] = fitting[0]!;
+          if (first) return `item${pathText([...issue.path, ...first.path])}: ${first.message}`;
         }
       }
       return `item${path}: ${message}`;
