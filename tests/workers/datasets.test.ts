@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { ingestJsonl } from "../../functions/lib/datasets-ingest";
 import { R2PartWriter } from "../../functions/lib/datasets-r2";
 import { ApiError } from "../../functions/lib/errors";
-import { fnv1a32, rowBucket } from "../../functions/lib/jsonl";
+import { fnv1a32, LineSplitter, rowBucket } from "../../functions/lib/jsonl";
 import mixed from "./fixtures/datasets/mixed.jsonl?raw";
 import { BASE, call, createApiKey, expectError, expectStatus } from "./helpers";
 
@@ -465,6 +465,19 @@ describe("GET /v1/datasets/{id}/rows", () => {
     expectError(await call("GET", `/v1/datasets/${ds.id}/rows?split=test`), 400, "BAD_REQUEST");
   });
 
+  it("ends a page early once it holds 8 MiB of rows, and the next page carries on", async () => {
+    const big = "z".repeat(300_000);
+    const rows = Array.from({ length: 40 }, (_, i) => ({ i, big }));
+    const ds = await uploadOk(jsonl(rows));
+    const first = await call("GET", `/v1/datasets/${ds.id}/rows?limit=1000`);
+    expectStatus(first, 200);
+    // 28 rows of ~300 KB make 8.4 MB, the first count past 8 MiB.
+    expect(first.json.data.map((r: Row) => r.i)).toEqual(Array.from({ length: 28 }, (_, i) => i));
+    const rest = await call("GET", `/v1/datasets/${ds.id}/rows?limit=1000&cursor=${first.json.nextCursor}`);
+    expect(rest.json.data.map((r: Row) => r.i)).toEqual(Array.from({ length: 12 }, (_, i) => 28 + i));
+    expect(rest.json.nextCursor).toBeNull();
+  });
+
   it("refuses malformed, forged and foreign cursors with 400", async () => {
     const ds = await uploadOk(jsonl(Array.from({ length: 50 }, (_, i) => ({ i, pad: "x".repeat(i) }))), "?holdout=0.5");
     const page = await call("GET", `/v1/datasets/${ds.id}/rows?limit=10`);
@@ -489,6 +502,51 @@ describe("GET /v1/datasets/{id}/rows", () => {
     const next = await call("GET", `/v1/datasets/${ds.id}/rows?limit=10&cursor=${good}`);
     expectStatus(next, 200);
     expect(next.json.data.map((r: Row) => r.i)).toEqual([10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
+  });
+});
+
+describe("LineSplitter", () => {
+  const text = '\ufeff{"a":1}\r\n\n{"b":"é🙂"}\n  \n{"c":[1,2,3]}';
+  const expected = ['{"a":1}', "", '{"b":"é🙂"}', "  ", '{"c":[1,2,3]}'];
+
+  it("yields the same lines however the stream is cut", () => {
+    const bytes = enc.encode(text);
+    const dec = new TextDecoder();
+    for (let size = 1; size <= bytes.length; size++) {
+      const splitter = new LineSplitter({ skipBom: true });
+      const lines: string[] = [];
+      const ends: number[] = [];
+      for (let off = 0; off < bytes.length; off += size) {
+        for (const l of splitter.push(bytes.subarray(off, off + size))) lines.push(dec.decode(l!));
+        ends.push(...splitter.ends);
+      }
+      for (const l of splitter.end()) lines.push(dec.decode(l!));
+      ends.push(...splitter.ends);
+      expect(lines).toEqual(expected);
+      // Each end is the offset just past the line's newline (or the end of the stream for the last line).
+      expect(ends).toEqual(
+        [...bytes.keys()]
+          .filter((i) => bytes[i] === 0x0a)
+          .map((i) => i + 1)
+          .concat(bytes.length),
+      );
+    }
+  });
+
+  it("reports an over-long line as null without keeping it, and goes on with the next lines", () => {
+    const splitter = new LineSplitter({ maxLine: 8 });
+    const out = [
+      ...splitter.push(enc.encode('{"a":1}\n{"long":')),
+      ...splitter.push(enc.encode('"xxxxxxxxxxxxxxxx"}\n{"b":2}\n{"toolong":1')),
+      ...splitter.end(),
+    ];
+    expect(out.map((l) => (l === null ? null : new TextDecoder().decode(l)))).toEqual([
+      '{"a":1}',
+      null,
+      '{"b":2}',
+      null,
+    ]);
+    expect(splitter.lineNo).toBe(4);
   });
 });
 
