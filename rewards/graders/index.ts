@@ -1,11 +1,12 @@
 import type { BuildDeps, BuiltGrader, GraderType } from "../core/grader";
+import { jsonSchemaGrader } from "./json-schema";
 import { rewardGrader } from "./reward";
 
 /**
  * Every grader type the platform serves, by `type`. To add one: write rewards/graders/<type>.ts exporting a
  * `defineGraderType(...)`, and list it here.
  */
-export const GRADER_TYPES: GraderType[] = [rewardGrader];
+export const GRADER_TYPES: GraderType[] = [rewardGrader, jsonSchemaGrader];
 
 export function graderType(type: string): GraderType | undefined {
   return GRADER_TYPES.find((t) => t.type === type);
