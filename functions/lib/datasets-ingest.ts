@@ -122,7 +122,13 @@ export async function ingestJsonl(
     if (body) {
       const reader = body.getReader();
       for (;;) {
-        const { done, value } = await reader.read();
+        let chunk: ReadableStreamReadResult<Uint8Array>;
+        try {
+          chunk = await reader.read();
+        } catch (err) {
+          throw new ApiError("BAD_REQUEST", `the upload was interrupted: ${describeParseError(err)}`);
+        }
+        const { done, value } = chunk;
         if (done) break;
         bytes += value.length;
         if (bytes > opts.maxBytes) {
@@ -152,8 +158,22 @@ export async function ingestJsonl(
     if (rows === 0) throw new ApiError("BAD_REQUEST", "the file has no rows: send one JSON object per line");
     await Promise.all([writers.original.finish(), writers.train.finish(), writers.holdout.finish()]);
   } catch (err) {
-    await abortAll();
-    throw err;
+    await abortAll().catch((abortErr) => {
+      console.error(
+        JSON.stringify({
+          level: "error",
+          message: "dataset upload left R2 writes behind",
+          keys: opts.keys,
+          error: String(abortErr),
+        }),
+      );
+    });
+    if (err instanceof ApiError) throw err;
+    // Everything else here comes from R2: the upload is refused whole, as with a bad line.
+    console.error(
+      JSON.stringify({ level: "error", message: "dataset upload failed in R2", keys: opts.keys, error: String(err) }),
+    );
+    throw new ApiError("UPSTREAM_FAILED", "storing the dataset failed; nothing was kept, try again");
   }
 
   return {

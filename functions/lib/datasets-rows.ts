@@ -1,4 +1,4 @@
-import { badRequest } from "./errors";
+import { ApiError, badRequest } from "./errors";
 import { isBlank, LineSplitter } from "./jsonl";
 
 export type RowSource = "original" | "train" | "holdout";
@@ -45,9 +45,10 @@ export async function readRows(
   let obj: R2ObjectBody | null;
   try {
     obj = await bucket.get(key, offset > 0 ? { range: { offset: offset - 1 } } : undefined);
-  } catch {
+  } catch (err) {
     // R2 refuses a range that starts past the end of the object.
-    throw malformed();
+    if (offset > 0) throw malformed();
+    throw new ApiError("UPSTREAM_FAILED", `reading the dataset failed: ${String(err)}`);
   }
   if (!obj) return null;
   if (offset > 0 && offset >= obj.size) {

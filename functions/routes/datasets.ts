@@ -122,7 +122,7 @@ const upload = createRoute({
       content: { "application/x-ndjson": { schema: binary }, "application/jsonl": { schema: binary } },
     },
   },
-  responses: { 201: json(Dataset, "The stored dataset"), ...errors(400, 401, 403, 413, 415) },
+  responses: { 201: json(Dataset, "The stored dataset"), ...errors(400, 401, 403, 413, 415, 502) },
 });
 
 const list = createRoute({
@@ -157,7 +157,7 @@ const rows = createRoute({
   security: bearer,
   middleware: [key] as const,
   request: { params: DatasetParams, query: DatasetRowsQuery },
-  responses: { 200: json(DatasetRows, "A page of rows"), ...errors(400, 401, 403, 404) },
+  responses: { 200: json(DatasetRows, "A page of rows"), ...errors(400, 401, 403, 404, 502) },
 });
 
 const recommendation = createRoute({

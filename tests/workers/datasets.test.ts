@@ -337,6 +337,27 @@ describe("POST /v1/datasets", () => {
     expect(fields.f253).toBeUndefined();
   });
 
+  it("refuses an upload whose stream breaks midway and stores nothing", async () => {
+    const before = await listKeys();
+    let n = 0;
+    const line = `${JSON.stringify({ prompt: "p".repeat(500), answer: "a" })}\n`.repeat(200);
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        // ~12 MB arrive (so parts were sent) before the connection drops.
+        if (++n > 120) controller.error(new Error("connection reset"));
+        else controller.enqueue(enc.encode(line));
+      },
+    });
+    const keys = { original: "test/broken/original", train: "test/broken/train", holdout: "test/broken/holdout" };
+    const err = await ingestJsonl(body, { bucket: env.BLOBS, keys, holdoutFraction: 0.1, maxBytes: 1e9 }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err).toMatchObject({ code: "BAD_REQUEST", message: "the upload was interrupted: connection reset" });
+    expect(await listKeys()).toEqual(before);
+  });
+
   it("refuses bodies that are not JSONL with 415", async () => {
     const body = '{"a":1}\n';
     for (const ct of ["application/json", "text/plain", "multipart/form-data; boundary=x"]) {
