@@ -132,7 +132,7 @@ function walk(s: unknown, at: string, draft: SchemaDraft, issues: SchemaIssue[],
   for (const key of SCHEMA_KEYWORDS) if (key in s) sub(key, s[key]);
   if ("items" in s) {
     if (Array.isArray(s.items) && draft !== "2020-12")
-      s.items.forEach((v, i) => walk(v, `${at}/items/${i}`, draft, issues, seen));
+      for (const [i, v] of s.items.entries()) walk(v, `${at}/items/${i}`, draft, issues, seen);
     else if (Array.isArray(s.items))
       issue(`${at}/items`, "in draft 2020-12 items must be a schema; use prefixItems for tuples");
     else sub("items", s.items);
@@ -144,7 +144,7 @@ function walk(s: unknown, at: string, draft: SchemaDraft, issues: SchemaIssue[],
       issue(`${at}/${key}`, `${key} must be a non-empty array of schemas`);
       continue;
     }
-    v.forEach((x, i) => walk(x, `${at}/${key}/${i}`, draft, issues, seen));
+    for (const [i, x] of v.entries()) walk(x, `${at}/${key}/${i}`, draft, issues, seen);
   }
   for (const key of SCHEMA_MAP_KEYWORDS) {
     if (!(key in s)) continue;

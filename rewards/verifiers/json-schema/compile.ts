@@ -8,7 +8,7 @@ import { BUILTIN_SCHEMAS } from "./metaschemas";
 export interface RegisteredSchema {
   id: string;
   sha256: string;
-  schema: Schema | boolean;
+  schema: object | boolean;
 }
 
 /**
@@ -202,7 +202,7 @@ function build(schema: unknown, draft: SchemaDraft, a: Analysis, deps: Registere
   let lookup: Record<string, Schema | boolean>;
   try {
     lookup = dereference(root);
-    for (const d of deps) register(prepared(d.schema, draft), d.id, lookup);
+    for (const d of deps) register(prepared(d.schema, draft) as Schema | boolean, d.id, lookup);
   } catch (err) {
     throw new SchemaError([{ path: "/", message: (err as Error).message }]);
   }

@@ -73,6 +73,7 @@ const DRAFT_07: Schema = {
     contentMediaType: { type: "string" },
     contentEncoding: { type: "string" },
     if: { $ref: "#" },
+    // biome-ignore lint/suspicious/noThenProperty: "then" is a JSON Schema keyword, not a thenable.
     then: { $ref: "#" },
     else: { $ref: "#" },
     allOf: { $ref: "#/definitions/schemaArray" },

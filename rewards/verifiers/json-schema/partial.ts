@@ -186,7 +186,9 @@ class Walker {
       const r = this.evaluate(s.not, v, ip, `${sp}/not`, depth + 1);
       this.check(acc, r.failures.length > 0, ip, sp, "not", () => "the value matches the schema under not");
     }
-    if (Array.isArray(s.allOf)) s.allOf.forEach((b, i) => this.apply(b, v, ip, `${sp}/allOf/${i}`, acc, depth + 1));
+    if (Array.isArray(s.allOf)) {
+      for (const [i, b] of s.allOf.entries()) this.apply(b, v, ip, `${sp}/allOf/${i}`, acc, depth + 1);
+    }
     if (Array.isArray(s.anyOf)) this.choice(s.anyOf, "anyOf", v, ip, sp, acc, depth);
     if (Array.isArray(s.oneOf)) this.choice(s.oneOf, "oneOf", v, ip, sp, acc, depth);
     if (s.if !== undefined) {

@@ -1,0 +1,70 @@
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join, relative, resolve } from "node:path";
+import { describe, expect, it } from "vitest";
+import { CORPORA_DIR } from "../global-setup";
+import {
+  describeDiff,
+  diffKnown,
+  remoteRegistry,
+  runDraft,
+  SUITE_DIR,
+  SUITE_DRAFTS,
+  type SuiteIndex,
+} from "../json-schema-suite";
+
+const SUITE = join(CORPORA_DIR, SUITE_DIR);
+const KNOWN_FILE = resolve(__dirname, "../json-schema-known-failures.json");
+const INDEX_FILE = resolve(__dirname, "../json-schema-suite-index.json");
+const present = existsSync(join(SUITE, "tests"));
+if (!present) console.warn(`JSON-Schema-Test-Suite not found at ${SUITE}: skipping the JSON Schema conformance tests`);
+
+const update = process.env.UPDATE_KNOWN_FAILURES === "1";
+const readJson = (p: string) => JSON.parse(readFileSync(p, "utf8"));
+
+function walk(dir: string): string[] {
+  return readdirSync(dir)
+    .flatMap((f) => (statSync(join(dir, f)).isDirectory() ? walk(join(dir, f)) : [join(dir, f)]))
+    .sort();
+}
+
+describe.skipIf(!present)("JSON-Schema-Test-Suite (required tests, read from disk)", () => {
+  const index: SuiteIndex = {
+    remotes: present ? walk(join(SUITE, "remotes")).map((f) => relative(join(SUITE, "remotes"), f)) : [],
+    tests: Object.fromEntries(
+      SUITE_DRAFTS.map(({ dir }) => [
+        dir,
+        present
+          ? readdirSync(join(SUITE, "tests", dir))
+              .filter((f) => f.endsWith(".json"))
+              .sort()
+          : [],
+      ]),
+    ),
+  };
+  const registered = remoteRegistry(
+    index.remotes.map((path) => ({ path, schema: readJson(join(SUITE, "remotes", path)) })),
+  );
+  const known: Record<string, string[]> = existsSync(KNOWN_FILE) ? readJson(KNOWN_FILE) : {};
+  const results: Record<string, string[]> = {};
+
+  it("has an up-to-date file index for the workerd run", () => {
+    if (update) writeFileSync(INDEX_FILE, `${JSON.stringify(index, null, 2)}\n`);
+    expect(readJson(INDEX_FILE)).toEqual(index);
+  });
+
+  for (const { dir, draft } of SUITE_DRAFTS) {
+    it(`fails exactly the known ${dir} cases`, () => {
+      const files = index.tests[dir]!.map((name) => ({ name, groups: readJson(join(SUITE, "tests", dir, name)) }));
+      const out = runDraft(dir, draft, files, registered);
+      console.log(`${dir}: ${out.passed}/${out.total} passed`);
+      results[dir] = out.failures;
+      if (update) {
+        known[dir] = out.failures;
+        writeFileSync(KNOWN_FILE, `${JSON.stringify(known, null, 2)}\n`);
+      }
+      const d = diffKnown(out.failures, known[dir] ?? []);
+      if (d.newlyFailing.length || d.newlyPassing.length) expect.fail(describeDiff(dir, d));
+      expect(out.total).toBeGreaterThan(900);
+    });
+  }
+});
