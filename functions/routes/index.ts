@@ -6,6 +6,8 @@ import { experimentRoutes } from "./experiments";
 import { healthRoutes } from "./health";
 import { metricRoutes } from "./metrics";
 import { runRoutes } from "./runs";
+import { schemaRoutes } from "./schemas";
+import { scoringRoutes } from "./scoring";
 
 export function registerRoutes(app: OpenAPIHono<AppEnv>) {
   healthRoutes(app);
@@ -14,4 +16,6 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>) {
   experimentRoutes(app);
   runRoutes(app);
   metricRoutes(app);
+  scoringRoutes(app);
+  schemaRoutes(app);
 }

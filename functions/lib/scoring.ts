@@ -1,0 +1,50 @@
+import { canonicalJson } from "../../rewards/core/canonical";
+import { type BatchOptions, consoleLogger } from "../../rewards/core/engine";
+import type { BuiltGrader } from "../../rewards/core/grader";
+import { buildGrader, GraderConfigError } from "../../rewards/graders";
+import { sha256Hex } from "./crypto";
+import { ApiError } from "./errors";
+import { platformServices } from "./services";
+
+const MAX_CACHED = 256;
+const cache = new Map<string, BuiltGrader>();
+
+/**
+ * Builds a grader once per distinct config (by canonical JSON) and keeps it, so compiled validators,
+ * parsed expressions and prepared fixtures are reused across requests in this isolate. LRU-bounded.
+ */
+export function cachedGrader(config: unknown): BuiltGrader {
+  const key = canonicalJson(config);
+  const hit = cache.get(key);
+  if (hit) {
+    cache.delete(key);
+    cache.set(key, hit);
+    return hit;
+  }
+  let built: BuiltGrader;
+  try {
+    built = buildGrader(config);
+  } catch (err) {
+    if (err instanceof GraderConfigError) {
+      throw new ApiError(
+        "BAD_REQUEST",
+        `invalid grader config: ${err.message}`,
+        err.errors.map((e) => ({ path: ["grader", ...e.path], message: e.message })),
+      );
+    }
+    throw err;
+  }
+  cache.set(key, built);
+  if (cache.size > MAX_CACHED) cache.delete(cache.keys().next().value!);
+  return built;
+}
+
+export function graderHash(config: unknown): Promise<string> {
+  return sha256Hex(canonicalJson(config));
+}
+
+/** What every scorer gets from the platform: fixtures from R2 and the runtime-bound verifiers. */
+export function scoringContext(env: Env): BatchOptions["context"] {
+  const services = platformServices(env);
+  return { fixtures: services.fixtures, services: services.verifiers, log: consoleLogger };
+}
