@@ -5,7 +5,7 @@ import * as m_structured_output from "./modules/structured-output";
 import * as m_text_to_sql from "./modules/text-to-sql";
 
 export const REWARD_MODULES: { file: string; version: string; exports: Record<string, unknown> }[] = [
-  { file: "format-answer.ts", version: "5682ef3429b3", exports: m_format_answer },
-  { file: "structured-output.ts", version: "568415c11af1", exports: m_structured_output },
-  { file: "text-to-sql.ts", version: "5c0ade69af06", exports: m_text_to_sql },
+  { file: "format-answer.ts", version: "6db1db8e7777", exports: m_format_answer },
+  { file: "structured-output.ts", version: "17d910edc5e6", exports: m_structured_output },
+  { file: "text-to-sql.ts", version: "e5c8f0d77d23", exports: m_text_to_sql },
 ];

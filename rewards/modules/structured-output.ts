@@ -1,7 +1,9 @@
-import { type OutputUnit, type SchemaDraft, Validator } from "@cfworker/json-schema";
 import * as z from "zod";
 import { defineReward } from "../core/define-reward";
 import { extractJson } from "../core/extract-json";
+import { compileSchemaSync, SchemaError } from "../verifiers/json-schema/compile";
+import { pickDraft } from "../verifiers/json-schema/draft";
+import { type Failure, PartialBudgetExceeded, partialCredit } from "../verifiers/json-schema/partial";
 
 /**
  * Scoring. F is the set of graded fields: the keys of item.expected when the row has one, else the schema's
@@ -33,32 +35,10 @@ const SchemaInput = z.union([
   }),
 ]);
 
-const DRAFTS: [RegExp, SchemaDraft][] = [
-  [/draft-04/, "4"],
-  [/draft-07/, "7"],
-  [/2019-09/, "2019-09"],
-];
-
-// Compiling a validator costs ~0.25 ms: rows of one dataset usually share a schema, so keep a few.
-const validators = new Map<string, Validator>();
-function validatorFor(schema: Record<string, unknown>): Validator {
-  const key = JSON.stringify(schema);
-  let v = validators.get(key);
-  if (!v) {
-    const uri = typeof schema.$schema === "string" ? schema.$schema : "";
-    const draft = DRAFTS.find(([re]) => re.test(uri))?.[1] ?? "2020-12";
-    v = new Validator(schema as never, draft, false);
-    if (validators.size >= 64) validators.delete(validators.keys().next().value!);
-    validators.set(key, v);
-  }
-  return v;
-}
-
-/** The top-level property an error is about (`#/a%20b/0` → "a b"), or null for the document itself. */
-function fieldOf(error: OutputUnit): string | null {
-  const loc = error.instanceLocation.replace(/^#\/?/, "");
-  if (!loc) return null;
-  const first = loc.split("/")[0]!;
+/** The top-level property a failure is about (`/a%20b/0` → "a b"), or null for the document itself. */
+function fieldOf(failure: Failure): string | null {
+  if (!failure.instancePath) return null;
+  const first = failure.instancePath.slice(1).split("/")[0]!;
   return decodeURIComponent(first).replace(/~1/g, "/").replace(/~0/g, "~");
 }
 
@@ -112,27 +92,29 @@ export const structuredOutput = defineReward({
     }
     const output = doc as Record<string, unknown>;
 
-    let verdict: { valid: boolean; errors: OutputUnit[] };
+    let valid: boolean;
+    let failures: Failure[] | null;
     try {
-      verdict = validatorFor(item.schema).validate(output);
+      // The JSON Schema verifier's compiler: a broken schema, or a $ref to one nobody registered, throws.
+      const compiled = compileSchemaSync(item.schema, { draft: pickDraft(item.schema) });
+      valid = compiled.validate(output).valid;
+      try {
+        failures = valid ? [] : partialCredit(compiled, output).failures;
+      } catch (err) {
+        // Too big to attribute failures to fields: the document still gets its schema verdict.
+        if (!(err instanceof PartialBudgetExceeded)) throw err;
+        failures = null;
+      }
     } catch (err) {
-      // An unresolvable $ref and the like: the row's schema is broken, which is not the model's fault.
-      const message = err instanceof Error ? err.message.split("\n")[0]! : String(err);
-      return {
-        score: 0,
-        valid: false,
-        error: { code: "INVALID_INPUT", message: `item.schema is unusable: ${message}` },
-      };
+      if (!(err instanceof SchemaError)) throw err;
+      return { score: 0, valid: false, error: { code: "INVALID_INPUT", message: `item.schema: ${err.message}` } };
     }
     const fieldErrors = new Map<string, string>();
-    for (const e of verdict.errors) {
-      const f = fieldOf(e);
-      // cfworker lists the enclosing keyword's error before the deeper one: keep the deepest, it says the most.
-      if (f !== null) fieldErrors.set(f, e.error);
+    for (const f of failures ?? []) {
+      const field = fieldOf(f);
+      if (field !== null && !fieldErrors.has(field)) fieldErrors.set(field, f.message);
     }
-    // The first error that is not just "a property does not match" (whose detail follows it).
-    const detail =
-      verdict.errors.find((e) => !(e.keyword === "properties" && fieldOf(e) === null)) ?? verdict.errors[0];
+    const detail = failures?.[0];
 
     const properties = JsonObject.safeParse(item.schema.properties).data ?? {};
     const required = Array.isArray(item.schema.required) ? item.schema.required.map(String) : [];
@@ -142,14 +124,18 @@ export const structuredOutput = defineReward({
 
     const metrics: Record<string, { score: number; reason?: string }> = {
       json: { score: 1 },
-      schema: verdict.valid
+      schema: valid
         ? { score: 1 }
-        : { score: 0, reason: detail ? `${detail.instanceLocation}: ${detail.error}` : "does not match the schema" },
+        : {
+            score: 0,
+            reason: detail ? `${detail.instancePath || "/"}: ${detail.message}` : "does not match the schema",
+          },
     };
     let credited = 0;
     for (const f of fields) {
       let problem: string | null = null;
       if (!Object.hasOwn(output, f)) problem = "missing";
+      else if (failures === null && !valid) problem = "not checked: the document is too large for field-level credit";
       else if (fieldErrors.has(f)) problem = fieldErrors.get(f)!;
       else if (item.expected && !sameValue(output[f], item.expected[f])) {
         problem = `expected ${show(item.expected[f])}, got ${show(output[f])}`;
@@ -158,8 +144,8 @@ export const structuredOutput = defineReward({
       metrics[`field.${f}`] = problem ? { score: 0, reason: problem } : { score: 1 };
     }
     const fieldScore = fields.length ? credited / fields.length : 1;
-    const score = SCHEMA_WEIGHT * (verdict.valid ? 1 : 0) + (1 - SCHEMA_WEIGHT) * fieldScore;
-    const reason = `${verdict.valid ? "schema valid" : "schema invalid"}; ${credited}/${fields.length} fields right`;
+    const score = SCHEMA_WEIGHT * (valid ? 1 : 0) + (1 - SCHEMA_WEIGHT) * fieldScore;
+    const reason = `${valid ? "schema valid" : "schema invalid"}; ${credited}/${fields.length} fields right`;
     return { score, valid: true, reason, metrics };
   },
 });
