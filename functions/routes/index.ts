@@ -7,7 +7,6 @@ import { healthRoutes } from "./health";
 import { metricRoutes } from "./metrics";
 import { runRoutes } from "./runs";
 import { schemaRoutes } from "./schemas";
-import { schemaRoutes } from "./schemas";
 import { scoringRoutes } from "./scoring";
 
 export function registerRoutes(app: OpenAPIHono<AppEnv>) {
@@ -17,7 +16,6 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>) {
   experimentRoutes(app);
   runRoutes(app);
   metricRoutes(app);
-  schemaRoutes(app);
   scoringRoutes(app);
   schemaRoutes(app);
 }
