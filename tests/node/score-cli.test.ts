@@ -113,6 +113,40 @@ describe("npm run score", () => {
     ]);
   });
 
+  it("scores with a built-in grader type too (json_schema)", () => {
+    const grader = file(
+      "json-grader.json",
+      JSON.stringify({
+        type: "json_schema",
+        name: "shape",
+        schema: { type: "object", properties: { n: { type: "integer" } }, required: ["n"] },
+        partial_credit: false,
+      }),
+    );
+    const samples = file(
+      "json.jsonl",
+      lines(
+        { completion: '{"n": 3}', item: {} },
+        { completion: '{"n": "three"}', item: {} },
+        { completion: "nope", item: {} },
+      ),
+    );
+    const r = score("--grader", grader, "--file", samples, "--json");
+    expect(r.status, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect([report.scorer, report.summary.count, report.summary.validCount, report.summary.mean]).toEqual([
+      "json_schema",
+      3,
+      3,
+      1 / 3,
+    ]);
+    expect(report.worst.map((w: { line: number; score: number }) => [w.line, w.score])).toEqual([
+      [2, 0],
+      [3, 0],
+      [1, 1],
+    ]);
+  });
+
   it("scores the samples of a reward's cases file", () => {
     const cases = join(ROOT, "rewards", "modules", "format-answer.cases.jsonl");
     const r = score("--reward", "format-answer", "--file", cases, "--json");
