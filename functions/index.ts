@@ -1,12 +1,16 @@
 import { createApp } from "./app";
+import { handleQueue, reconcile } from "./jobs";
+import type { JobMessage } from "./lib/training";
 
 const app = createApp();
 
 // wrangler needs the Worker's handlers as the module's default export.
 export default {
   fetch: app.fetch,
-  async scheduled(_controller, _env, _ctx) {},
-  async queue(batch, _env, _ctx) {
-    for (const msg of batch.messages) msg.ack();
+  async scheduled(_controller, env, ctx) {
+    ctx.waitUntil(reconcile(env));
   },
-} satisfies ExportedHandler<Env>;
+  async queue(batch, env) {
+    await handleQueue(batch, env);
+  },
+} satisfies ExportedHandler<Env, JobMessage>;

@@ -43,7 +43,7 @@ export function selfConflicts(points: MetricPoint[], max = 20): MetricConflict[]
  * bound parameters a statement). One D1 batch (a transaction) runs the insert, guarded by "no point of
  * this batch disagrees with a stored one", with identical repeats skipped by ON CONFLICT DO NOTHING, and
  * then reads the disagreeing points, if any. So a batch is applied whole or not at all, concurrent writers
- * included; the trigger `metrics_value_conflict` backs the guard up for any other writer.
+ * included.
  * Returns how many points were new; throws MetricConflictError listing the disagreements.
  */
 export async function insertMetricPoints(db: Db, runId: string, points: MetricPoint[]): Promise<number> {

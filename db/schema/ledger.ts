@@ -35,6 +35,8 @@ export const runs = sqliteTable(
     backend: text("backend"),
     parentRunId: text("parent_run_id"),
     sweepId: text("sweep_id"),
+    /** Position in its sweep (the AWS Batch array index). */
+    sweepIndex: integer("sweep_index"),
     summary: text("summary", { mode: "json" }).$type<Record<string, unknown>>(),
     stopRequested: integer("stop_requested", { mode: "boolean" }).notNull().default(false),
     stopReason: text("stop_reason"),
@@ -42,6 +44,8 @@ export const runs = sqliteTable(
     jobId: text("job_id"),
     tokenHash: text("token_hash"),
     heartbeatAt: integer("heartbeat_at"),
+    /** When the container first reported in (its first heartbeat): wall-clock limits count from here. */
+    startedAt: integer("started_at"),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
   },
@@ -82,7 +86,7 @@ export const artifacts = sqliteTable(
 
 /**
  * Step-wise KPIs. `(run, name, step)` is the key: the identical point again is a duplicate,
- * a different value is a conflict (a trigger in the migrations aborts the whole batch).
+ * a different value is a conflict and the whole batch is refused (see db/queries/metrics.ts).
  */
 export const metrics = sqliteTable(
   "metrics",

@@ -1,5 +1,6 @@
 import type { Services } from "../../rewards/core/services";
 import type { FixtureStore } from "../../rewards/core/types";
+import { bucketSchemaStore } from "../../rewards/verifiers/json-schema/store";
 
 export interface PlatformServices {
   fixtures: FixtureStore;
@@ -25,5 +26,5 @@ function r2Fixtures(bucket: R2Bucket): FixtureStore {
 
 /** The runtime-bound pieces scorers reach through their context, built from the Worker's bindings. */
 export function platformServices(env: Env): PlatformServices {
-  return { fixtures: r2Fixtures(env.BLOBS), verifiers: {} };
+  return { fixtures: r2Fixtures(env.BLOBS), verifiers: { jsonSchemas: bucketSchemaStore(env.BLOBS) } };
 }

@@ -31,7 +31,12 @@ async function authenticateKey(token: string, env: Env, db: AppEnv["Variables"][
   return { kind: "apiKey", keyId: row.id };
 }
 
-async function authenticateRunToken(token: string, runId: string, db: AppEnv["Variables"]["db"]): Promise<Principal> {
+async function authenticateRunToken(
+  token: string,
+  runId: string,
+  db: AppEnv["Variables"]["db"],
+  allowEnded: boolean,
+): Promise<Principal> {
   const [row] = await db
     .select({ id: runs.id, tokenHash: runs.tokenHash, status: runs.status })
     .from(runs)
@@ -50,9 +55,10 @@ type Accepts = "admin" | "key" | "runToken" | "keyOrRunToken";
 
 /**
  * Route guard. `key` accepts API keys and the admin key; `runToken` accepts only the token of the run
- * named by the `:id` path parameter; `keyOrRunToken` accepts either.
+ * named by the `:id` path parameter; `keyOrRunToken` accepts either. A run token stops working when its
+ * run ends, except where `allowEndedRun` is set (a retried `complete` must still get its answer).
  */
-export function requireAuth(accepts: Accepts) {
+export function requireAuth(accepts: Accepts, opts: { allowEndedRun?: boolean } = {}) {
   return createMiddleware<AppEnv>(async (c, next) => {
     const token = bearerToken(c.req.header("authorization"));
     if (!token) throw new ApiError("UNAUTHORIZED", "missing bearer token: send Authorization: Bearer <key>");
@@ -64,7 +70,7 @@ export function requireAuth(accepts: Accepts) {
       }
       const runId = c.req.param("id");
       if (!runId) throw new ApiError("FORBIDDEN", "a run token needs a run in the path");
-      principal = await authenticateRunToken(token, runId, db);
+      principal = await authenticateRunToken(token, runId, db, opts.allowEndedRun ?? false);
     } else {
       if (accepts === "runToken") {
         throw new ApiError("FORBIDDEN", "this endpoint takes the run's own token (ASSAY_RUN_TOKEN), not an API key");

@@ -12,6 +12,7 @@ export const BODY_LIMITS: [RegExp, number][] = [
   [/^\/v1\/runs\/[^/]+\/metrics$/, 8 * MiB],
   [/^\/v1\/(graders|rewards)\//, 16 * MiB],
   [/^\/v1\/runs\/[^/]+\/rewards$/, 16 * MiB],
+  [/^\/v1\/runs\/[^/]+\/artifacts\/[^/]+$/, 100 * MiB],
   [/./, 1 * MiB],
 ];
 

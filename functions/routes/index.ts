@@ -8,6 +8,7 @@ import { metricRoutes } from "./metrics";
 import { runRoutes } from "./runs";
 import { schemaRoutes } from "./schemas";
 import { scoringRoutes } from "./scoring";
+import { trainingRoutes } from "./training";
 
 export function registerRoutes(app: OpenAPIHono<AppEnv>) {
   healthRoutes(app);
@@ -17,5 +18,6 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>) {
   runRoutes(app);
   metricRoutes(app);
   scoringRoutes(app);
+  trainingRoutes(app);
   schemaRoutes(app);
 }

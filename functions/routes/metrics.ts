@@ -4,6 +4,7 @@ import { getRun } from "../../db/queries/runs";
 import type { AppEnv } from "../env";
 import { ApiError, notFound } from "../lib/errors";
 import { bearer, errors, json, jsonBody } from "../lib/openapi";
+import { evaluateStop } from "../lib/training";
 import { requireAuth } from "../middleware/auth";
 import { MetricName } from "./experiments";
 
@@ -126,15 +127,8 @@ export function metricRoutes(app: OpenAPIHono<AppEnv>) {
         },
       );
     }
-    return c.json(
-      {
-        accepted,
-        duplicates: rows.length - accepted,
-        stop: run.stopRequested,
-        ...(run.stopReason ? { stopReason: run.stopReason } : {}),
-      },
-      200,
-    );
+    const stop = await evaluateStop(db, c.env, run);
+    return c.json({ accepted, duplicates: rows.length - accepted, ...stop }, 200);
   });
 
   app.openapi(get, async (c) => {

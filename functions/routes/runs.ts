@@ -3,11 +3,13 @@ import { eq } from "drizzle-orm";
 import { getExperiment } from "../../db/queries/experiments";
 import { getRun, getRunDetail, insertRun, isTerminal, listRuns, updateRun } from "../../db/queries/runs";
 import { datasets, type RunStatus } from "../../db/schema";
+import { RftSpec } from "../../gpu-jobs/spec";
 import type { AppEnv } from "../env";
 import { ApiError, conflict, notFound } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { bearer, Cursor, errors, json, jsonBody, Limit, ListOf } from "../lib/openapi";
 import { page } from "../lib/pagination";
+import { type JobMessage, prepareRft } from "../lib/training";
 import { requireAuth } from "../middleware/auth";
 import { idempotent } from "../middleware/idempotency";
 
@@ -36,9 +38,9 @@ export const Artifact = z
 
 const JsonObject = z.record(z.string(), z.unknown());
 
-export const CreateRun = z
+export const CreateRecordRun = z
   .object({
-    kind: RunKind,
+    kind: z.enum(["eval", "sft", "dpo"]),
     name: z.string().trim().min(1).max(200).optional(),
     params: JsonObject.optional().openapi({ description: "Hyperparameters and other settings, recorded as given" }),
     dataset: z
@@ -56,6 +58,11 @@ export const CreateRun = z
       .openapi({ description: "Lineage: the run this one derives from" }),
   })
   .strict()
+  .openapi("CreateRecordRun");
+
+/** An `rft` run carries the whole training spec and is dispatched on creation; other kinds are records. */
+export const CreateRun = z
+  .discriminatedUnion("kind", [RftSpec.openapi("RftSpec"), CreateRecordRun])
   .openapi("CreateRun");
 export type CreateRun = z.infer<typeof CreateRun>;
 
@@ -224,6 +231,36 @@ export function runRoutes(app: OpenAPIHono<AppEnv>) {
     const body = c.req.valid("json");
     const db = c.var.db;
     if (!(await getExperiment(db, experimentId))) throw notFound("experiment", experimentId);
+    if (body.parentRunId && !(await getRun(db, body.parentRunId))) {
+      throw new ApiError("BAD_REQUEST", `parent run ${body.parentRunId} does not exist`, [
+        { path: ["parentRunId"], message: "unknown run" },
+      ]);
+    }
+    const now = Date.now();
+    const id = newId("run");
+    if (body.kind === "rft") {
+      const prepared = await prepareRft(db, body);
+      await insertRun(db, {
+        id,
+        experimentId,
+        kind: "rft",
+        status: "queued",
+        name: body.name ?? null,
+        params: body.hyperparams,
+        spec: body as unknown as Record<string, unknown>,
+        datasetId: body.dataset,
+        datasetSha256: prepared.datasetSha256,
+        baseModel: body.baseModel,
+        graderRef: prepared.graderRef,
+        backend: body.backend,
+        parentRunId: body.parentRunId ?? null,
+        createdAt: now,
+        updatedAt: now,
+      });
+      // Dispatch goes through the queue, so a slow or failing AWS call never fails this request.
+      await c.env.JOBS.send({ type: "dispatch", runId: id } satisfies JobMessage);
+      return c.json(await runDetailView(db, id), 201);
+    }
     let datasetSha256: string | null = null;
     if (body.dataset) {
       const [ds] = await db
@@ -237,13 +274,6 @@ export function runRoutes(app: OpenAPIHono<AppEnv>) {
         ]);
       datasetSha256 = ds.sha256;
     }
-    if (body.parentRunId && !(await getRun(db, body.parentRunId))) {
-      throw new ApiError("BAD_REQUEST", `parent run ${body.parentRunId} does not exist`, [
-        { path: ["parentRunId"], message: "unknown run" },
-      ]);
-    }
-    const now = Date.now();
-    const id = newId("run");
     await insertRun(db, {
       id,
       experimentId,

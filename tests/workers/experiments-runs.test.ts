@@ -186,12 +186,12 @@ describe("GET /v1/experiments/{id}/compare", () => {
     const series: Record<string, number[]> = { a: [0.1, 0.6, 0.4], b: [0.2, 0.3, 0.9], c: [0.5, 0.5] };
     const ids: Record<string, string> = {};
     for (const [name, values] of Object.entries(series)) {
-      const r = await run(exp.id, { kind: "rft", name });
+      const r = await run(exp.id, { kind: "eval", name });
       ids[name] = r.id;
       const points = values.map((value, step) => ({ name: "eval/accuracy", step, value }));
       expectStatus(await call("POST", `/v1/runs/${r.id}/metrics`, { body: { points } }), 200);
     }
-    const silent = await run(exp.id, { kind: "rft", name: "silent" });
+    const silent = await run(exp.id, { kind: "eval", name: "silent" });
     const max = await call("GET", `/v1/experiments/${exp.id}/compare?metric=eval/accuracy&mode=max`);
     expectStatus(max, 200);
     expect(max.json).toEqual({

@@ -5,7 +5,7 @@ import { call, createApiKey, expectError, expectStatus } from "./helpers";
 async function newRun() {
   const exp = await call("POST", "/v1/experiments", { body: { name: "metrics" } });
   expectStatus(exp, 201);
-  const run = await call("POST", `/v1/experiments/${exp.json.id}/runs`, { body: { kind: "rft" } });
+  const run = await call("POST", `/v1/experiments/${exp.json.id}/runs`, { body: { kind: "eval" } });
   expectStatus(run, 201);
   return { expId: exp.json.id as string, runId: run.json.id as string };
 }

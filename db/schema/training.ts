@@ -1,0 +1,44 @@
+import { index, integer, primaryKey, real, sqliteTable, text } from "drizzle-orm/sqlite-core";
+
+/**
+ * One scored batch of a training run's reward callback, as aggregates. `(run, step, batch)` is the key,
+ * so a retried callback is recorded once; per-step reward telemetry is computed from these rows.
+ */
+export const rewardBatches = sqliteTable(
+  "reward_batches",
+  {
+    runId: text("run_id").notNull(),
+    step: integer("step").notNull(),
+    batchKey: text("batch_key").notNull(),
+    samples: integer("samples").notNull(),
+    valid: integer("valid").notNull(),
+    scoreSum: real("score_sum").notNull(),
+    scoreSumSq: real("score_sum_sq").notNull(),
+    groups: integer("groups").notNull(),
+    zeroStdGroups: integer("zero_std_groups").notNull(),
+    /** Per sub-grader (metric) name: [sum of scores, count]. */
+    subScores: text("sub_scores", { mode: "json" }).$type<Record<string, [number, number]>>().notNull(),
+    latencyP50: real("latency_p50").notNull(),
+    latencyP99: real("latency_p99").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.step, t.batchKey] })],
+);
+
+export const sweeps = sqliteTable(
+  "sweeps",
+  {
+    id: text("id").primaryKey(),
+    experimentId: text("experiment_id").notNull(),
+    name: text("name"),
+    /** The base run spec and the search space as given. */
+    spec: text("spec", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+    metric: text("metric").notNull(),
+    mode: text("mode").$type<"max" | "min">().notNull(),
+    backend: text("backend").notNull(),
+    jobId: text("job_id"),
+    error: text("error"),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("sweeps_experiment_idx").on(t.experimentId, t.createdAt)],
+);

@@ -1,0 +1,417 @@
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { and, asc, eq } from "drizzle-orm";
+import { getDataset } from "../../db/queries/datasets";
+import { getRun, isTerminal, updateRun } from "../../db/queries/runs";
+import { recordRewardBatch } from "../../db/queries/training";
+import { runs } from "../../db/schema";
+import type { ContainerSpec, RftSpec } from "../../gpu-jobs/spec";
+import { canonicalJson } from "../../rewards/core/canonical";
+import { scoreBatch } from "../../rewards/core/engine";
+import type { RewardResult, Sample } from "../../rewards/core/types";
+import type { AppEnv } from "../env";
+import { sha256Hex } from "../lib/crypto";
+import { readRows } from "../lib/datasets-rows";
+import { ApiError, conflict, notFound } from "../lib/errors";
+import { bearer, Cursor, errors, json, jsonBody } from "../lib/openapi";
+import { cachedGrader, scoringContext } from "../lib/scoring";
+import { evaluateStop, issueRunToken, type JobMessage, requestStop } from "../lib/training";
+import { requireAuth } from "../middleware/auth";
+import { Artifact, Run, runDetailView } from "./runs";
+import { Result, SampleIn, Summary } from "./scoring";
+
+const IdParam = z.object({ id: z.string().min(1).max(64) });
+const runToken = requireAuth("runToken");
+const Stop = { stop: z.boolean(), stopReason: z.string().optional() };
+export const StopAnswer = z.object(Stop).openapi("StopAnswer");
+
+const specRoute = createRoute({
+  method: "get",
+  path: "/v1/runs/{id}/spec",
+  tags: ["container"],
+  summary: "The run's training spec and dataset location (run token)",
+  security: bearer,
+  middleware: [runToken] as const,
+  request: { params: IdParam },
+  responses: {
+    200: json(z.record(z.string(), z.unknown()).openapi("ContainerSpec"), "The spec"),
+    ...errors(401, 403, 404),
+  },
+});
+
+const rowsRoute = createRoute({
+  method: "get",
+  path: "/v1/runs/{id}/dataset/rows",
+  tags: ["container"],
+  summary: "Page through the run's dataset (run token)",
+  security: bearer,
+  middleware: [runToken] as const,
+  request: {
+    params: IdParam,
+    query: z.object({
+      split: z.enum(["train", "holdout"]).default("train"),
+      cursor: Cursor,
+      limit: z.coerce.number().int().min(1).max(1000).default(100),
+    }),
+  },
+  responses: {
+    200: json(
+      z.object({ data: z.array(z.record(z.string(), z.unknown())), nextCursor: z.string().nullable() }),
+      "A page of rows",
+    ),
+    ...errors(400, 401, 403, 404),
+  },
+});
+
+const RewardsRequest = z
+  .object({
+    step: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+    samples: z.array(SampleIn).min(1).max(10_000),
+    batchKey: z
+      .string()
+      .regex(/^[\w.:-]{1,128}$/)
+      .optional()
+      .openapi({
+        description: "Names this batch within the step, so a retry is recorded once; default: a hash of the samples",
+      }),
+  })
+  .strict()
+  .openapi("RewardsRequest");
+
+const rewardsRoute = createRoute({
+  method: "post",
+  path: "/v1/runs/{id}/rewards",
+  tags: ["container"],
+  summary: "Score a training step's samples with the run's pinned grader (run token)",
+  description:
+    "Exactly one result per sample. Per-step telemetry lands in the run's metrics: reward/mean, reward/std, reward/invalid_rate, reward/samples, frac_reward_zero_std, rewards/<sub-grader>/mean, verifier/latency_p50_ms and verifier/latency_p99_ms. A retried batch (same step and batchKey) is recorded once.",
+  security: bearer,
+  middleware: [runToken] as const,
+  request: { params: IdParam, body: jsonBody(RewardsRequest) },
+  responses: {
+    200: json(z.object({ results: z.array(Result), summary: Summary, ...Stop }).openapi("RewardsAnswer"), "Results"),
+    ...errors(400, 401, 403, 404, 409, 413),
+  },
+});
+
+const heartbeatRoute = createRoute({
+  method: "post",
+  path: "/v1/runs/{id}/heartbeat",
+  tags: ["container"],
+  summary: "Report liveness; the answer says whether to stop (run token)",
+  security: bearer,
+  middleware: [runToken] as const,
+  request: {
+    params: IdParam,
+    body: jsonBody(
+      z
+        .object({ step: z.number().int().min(0).optional(), message: z.string().max(2000).optional() })
+        .strict()
+        .openapi("Heartbeat"),
+    ),
+  },
+  responses: { 200: json(StopAnswer, "Whether to stop"), ...errors(400, 401, 403, 404) },
+});
+
+const artifactRoute = createRoute({
+  method: "put",
+  path: "/v1/runs/{id}/artifacts/{name}",
+  tags: ["container"],
+  summary: "Upload an artifact (e.g. the final adapter) to R2 (run token)",
+  security: bearer,
+  middleware: [runToken] as const,
+  request: {
+    params: z.object({ id: z.string().min(1).max(64), name: z.string().regex(/^[\w.-]{1,128}$/) }),
+    body: {
+      required: true,
+      content: { "application/octet-stream": { schema: z.string().openapi({ format: "binary" }) } },
+    },
+  },
+  responses: {
+    201: json(z.object({ uri: z.string(), bytes: z.number(), etag: z.string() }).openapi("StoredArtifact"), "Stored"),
+    ...errors(400, 401, 403, 404, 413),
+  },
+});
+
+const completeRoute = createRoute({
+  method: "post",
+  path: "/v1/runs/{id}/complete",
+  tags: ["container"],
+  summary: "Finish the run with its artifacts and summary (run token; a retry changes nothing)",
+  description: "A run that was told to stop and completes with succeeded ends as `stopped`, with its stop reason.",
+  security: bearer,
+  middleware: [requireAuth("runToken", { allowEndedRun: true })] as const,
+  request: {
+    params: IdParam,
+    body: jsonBody(
+      z
+        .object({
+          status: z.enum(["succeeded", "failed"]),
+          artifacts: z.array(Artifact).max(100).optional(),
+          summary: z.record(z.string(), z.unknown()).optional(),
+          error: z.string().max(4000).optional(),
+        })
+        .strict()
+        .openapi("CompleteRun"),
+    ),
+  },
+  responses: { 200: json(Run, "The ended run"), ...errors(400, 401, 403, 404) },
+});
+
+const claimRoute = createRoute({
+  method: "post",
+  path: "/v1/runner/claim",
+  tags: ["runs"],
+  summary: "Claim the oldest queued run of the local backend (the local runner calls this)",
+  security: bearer,
+  middleware: [requireAuth("key")] as const,
+  request: {
+    body: jsonBody(
+      z
+        .object({ runner: z.string().max(200).optional() })
+        .strict()
+        .openapi("ClaimRequest"),
+    ),
+  },
+  responses: {
+    200: json(
+      z
+        .object({
+          run: z.object({ id: z.string(), experimentId: z.string() }).nullable(),
+          token: z.string().optional().openapi({ description: "The run token (ASSAY_RUN_TOKEN); shown once" }),
+          apiUrl: z.string().optional(),
+        })
+        .openapi("Claim"),
+      "A claimed run with its token, or run: null when nothing is queued",
+    ),
+    ...errors(400, 401),
+  },
+});
+
+const cancelRoute = createRoute({
+  method: "post",
+  path: "/v1/runs/{id}/cancel",
+  tags: ["runs"],
+  summary: "Cancel a run; a running container is told to stop and an aws-batch job is terminated",
+  security: bearer,
+  middleware: [requireAuth("key")] as const,
+  request: {
+    params: IdParam,
+    body: jsonBody(
+      z
+        .object({ reason: z.string().max(2000).optional() })
+        .strict()
+        .openapi("CancelRun"),
+    ),
+  },
+  responses: { 200: json(Run, "The cancelled run"), ...errors(400, 401, 404, 409) },
+});
+
+async function liveRun(db: AppEnv["Variables"]["db"], id: string) {
+  const run = await getRun(db, id);
+  if (!run) throw notFound("run", id);
+  return run;
+}
+
+function telemetry(samples: Sample[], results: RewardResult[], latencies: number[]) {
+  let valid = 0;
+  let sum = 0;
+  let sumSq = 0;
+  const sub: Record<string, [number, number]> = {};
+  const groups = new Map<string, number[]>();
+  results.forEach((r, i) => {
+    if (!r.valid) return;
+    valid++;
+    sum += r.score;
+    sumSq += r.score * r.score;
+    for (const [name, m] of Object.entries(r.metrics ?? {})) {
+      const acc = (sub[name] ??= [0, 0]);
+      acc[0] += m.score;
+      acc[1] += 1;
+    }
+    const g = samples[i]?.group;
+    if (g !== undefined) {
+      const key = `${typeof g}:${g}`;
+      const scores = groups.get(key) ?? [];
+      scores.push(r.score);
+      groups.set(key, scores);
+    }
+  });
+  const real = [...groups.values()].filter((s) => s.length >= 2);
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const pct = (p: number) =>
+    sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? 0;
+  return {
+    samples: samples.length,
+    valid,
+    scoreSum: sum,
+    scoreSumSq: sumSq,
+    groups: real.length,
+    zeroStdGroups: real.filter((s) => s.every((x) => Math.abs(x - s[0]!) <= 1e-12)).length,
+    subScores: sub,
+    latencyP50: pct(50),
+    latencyP99: pct(99),
+  };
+}
+
+export function trainingRoutes(app: OpenAPIHono<AppEnv>) {
+  app.openapi(specRoute, async (c) => {
+    const run = await liveRun(c.var.db, c.req.valid("param").id);
+    const spec = run.spec as unknown as RftSpec | null;
+    if (!spec || run.kind !== "rft") throw new ApiError("BAD_REQUEST", `run ${run.id} is not an rft run with a spec`);
+    const ds = await getDataset(c.var.db, spec.dataset);
+    if (!ds) throw notFound("dataset", spec.dataset);
+    const base = `/v1/runs/${run.id}/dataset/rows`;
+    const body: ContainerSpec = {
+      runId: run.id,
+      experimentId: run.experimentId,
+      baseModel: spec.baseModel,
+      grader: { ref: run.graderRef ?? "", config: spec.grader },
+      hyperparams: spec.hyperparams,
+      earlyStopping: spec.earlyStopping,
+      limits: spec.limits,
+      dataset: {
+        id: ds.id,
+        sha256: ds.sha256,
+        rows: ds.rows,
+        trainRows: `${base}?split=train`,
+        holdoutRows: `${base}?split=holdout`,
+      },
+    };
+    return c.json(body as unknown as Record<string, unknown>, 200);
+  });
+
+  app.openapi(rowsRoute, async (c) => {
+    const run = await liveRun(c.var.db, c.req.valid("param").id);
+    const { split, cursor, limit } = c.req.valid("query");
+    if (!run.datasetId) throw new ApiError("BAD_REQUEST", `run ${run.id} has no dataset`);
+    const ds = await getDataset(c.var.db, run.datasetId);
+    if (!ds) throw notFound("dataset", run.datasetId);
+    const result = await readRows(c.env.BLOBS, split === "train" ? ds.trainKey : ds.holdoutKey, split, {
+      cursor,
+      limit,
+    });
+    if (!result) throw new ApiError("NOT_FOUND", `the ${split} file of dataset ${ds.id} is missing from storage`);
+    return c.json(result, 200);
+  });
+
+  app.openapi(rewardsRoute, async (c) => {
+    const db = c.var.db;
+    const run = await liveRun(db, c.req.valid("param").id);
+    const { step, samples, batchKey } = c.req.valid("json");
+    const spec = run.spec as unknown as RftSpec | null;
+    if (!spec) throw new ApiError("BAD_REQUEST", `run ${run.id} has no grader`);
+    const grader = cachedGrader(spec.grader);
+    if (run.graderRef && grader.ref !== run.graderRef) {
+      throw conflict(
+        `the run is pinned to ${run.graderRef} but this deployment serves ${grader.ref}; the verdicts would not be comparable`,
+      );
+    }
+    const out = await scoreBatch(grader.score, samples, { context: scoringContext(c.env) });
+    await recordRewardBatch(db, {
+      runId: run.id,
+      step,
+      batchKey: batchKey ?? (await sha256Hex(canonicalJson(samples))).slice(0, 32),
+      createdAt: Date.now(),
+      ...telemetry(samples, out.results, out.latencies),
+    });
+    const stop = await evaluateStop(db, c.env, run);
+    return c.json({ results: out.results, summary: out.summary, ...stop }, 200);
+  });
+
+  app.openapi(heartbeatRoute, async (c) => {
+    const db = c.var.db;
+    const run = await liveRun(db, c.req.valid("param").id);
+    const now = Date.now();
+    const starting = run.status === "queued" || run.status === "dispatching";
+    await updateRun(
+      db,
+      run.id,
+      {
+        status: starting ? "running" : undefined,
+        reason: starting ? "first heartbeat from the container" : null,
+        fields: { heartbeatAt: now, ...(run.startedAt === null ? { startedAt: now } : {}) },
+      },
+      starting ? ["queued", "dispatching"] : undefined,
+    );
+    const stop = await evaluateStop(db, c.env, { ...run, startedAt: run.startedAt ?? now });
+    return c.json(stop, 200);
+  });
+
+  app.openapi(artifactRoute, async (c) => {
+    const { id, name } = c.req.valid("param");
+    await liveRun(c.var.db, id);
+    const body = c.req.raw.body;
+    if (!body) throw new ApiError("BAD_REQUEST", "the artifact body is empty");
+    const key = `artifacts/${id}/${name}`;
+    const length = Number(c.req.header("content-length") ?? Number.NaN);
+    // R2 takes a stream only when its length is known; otherwise the body (bounded by the route's limit) is read first.
+    const stored = Number.isFinite(length)
+      ? await c.env.BLOBS.put(key, body.pipeThrough(new FixedLengthStream(length)))
+      : await c.env.BLOBS.put(key, await c.req.arrayBuffer());
+    if (!stored) throw new ApiError("UPSTREAM_FAILED", "storing the artifact failed");
+    return c.json({ uri: `r2://assay-blobs/${key}`, bytes: stored.size, etag: stored.etag }, 201);
+  });
+
+  app.openapi(completeRoute, async (c) => {
+    const db = c.var.db;
+    const run = await liveRun(db, c.req.valid("param").id);
+    const body = c.req.valid("json");
+    if (!isTerminal(run.status)) {
+      const status = body.status === "succeeded" && run.stopRequested ? "stopped" : body.status;
+      await updateRun(
+        db,
+        run.id,
+        {
+          status,
+          reason: status === "stopped" ? run.stopReason : (body.error ?? null),
+          summary: body.summary ? { ...(run.summary ?? {}), ...body.summary } : undefined,
+          artifacts: body.artifacts,
+          fields: body.error ? { error: body.error } : undefined,
+        },
+        ["queued", "dispatching", "running"],
+      );
+    }
+    return c.json(await runDetailView(db, run.id), 200);
+  });
+
+  app.openapi(claimRoute, async (c) => {
+    const db = c.var.db;
+    const candidates = await db
+      .select({ id: runs.id, experimentId: runs.experimentId })
+      .from(runs)
+      .where(and(eq(runs.backend, "local"), eq(runs.status, "queued"), eq(runs.kind, "rft")))
+      .orderBy(asc(runs.id))
+      .limit(5);
+    for (const cand of candidates) {
+      const { token, hash } = await issueRunToken();
+      const runner = c.req.valid("json").runner;
+      const ok = await updateRun(
+        db,
+        cand.id,
+        {
+          status: "dispatching",
+          reason: `claimed by local runner${runner ? ` ${runner}` : ""}`,
+          fields: { tokenHash: hash, jobId: `local:${cand.id}` },
+        },
+        ["queued"],
+      );
+      if (ok) return c.json({ run: cand, token, apiUrl: c.env.ASSAY_API_URL }, 200);
+    }
+    return c.json({ run: null }, 200);
+  });
+
+  app.openapi(cancelRoute, async (c) => {
+    const db = c.var.db;
+    const run = await liveRun(db, c.req.valid("param").id);
+    const reason = c.req.valid("json").reason ?? "cancelled by user";
+    if (run.status === "cancelled") return c.json(await runDetailView(db, run.id), 200);
+    if (isTerminal(run.status))
+      throw conflict(`run ${run.id} has already ended (${run.status})`, { status: run.status });
+    await requestStop(db, c.env, run, reason);
+    await updateRun(db, run.id, { status: "cancelled", reason }, ["queued", "dispatching", "running"]);
+    if (run.backend === "aws-batch" && run.jobId) {
+      await c.env.JOBS.send({ type: "terminate", runId: run.id, reason } satisfies JobMessage);
+    }
+    return c.json(await runDetailView(db, run.id), 200);
+  });
+}
