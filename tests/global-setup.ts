@@ -3,6 +3,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join, normalize, resolve } from "node:path";
 import type { TestProject } from "vitest/node";
+import { FakeBatch } from "./fakes/fake-batch";
 
 /** The shared conformance corpora (JSON Schema suite, HumanEval, Spider), one level above the repo. */
 export const CORPORA_DIR = resolve(__dirname, "../../shared/corpora");
@@ -11,6 +12,8 @@ declare module "vitest" {
   export interface ProvidedContext {
     /** Base URL of a loopback server over ../shared/corpora ("" when the folder is absent). */
     corporaUrl: string;
+    /** Base URL of the local fake AWS Batch (tests/fakes/fake-batch.ts), driven over its /__fake/ control API. */
+    fakeBatchUrl: string;
   }
 }
 
@@ -25,9 +28,11 @@ function contentType(file: string): string {
  * The server binds 127.0.0.1 only and serves files under CORPORA_DIR, nothing else.
  */
 export default async function setup(project: TestProject) {
+  const fakeBatch = await FakeBatch.start();
+  project.provide("fakeBatchUrl", fakeBatch.url);
   if (!existsSync(CORPORA_DIR)) {
     project.provide("corporaUrl", "");
-    return;
+    return () => fakeBatch.close();
   }
   const server: Server = createServer((req, res) => {
     const rel = normalize(decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname)).replace(
@@ -45,5 +50,8 @@ export default async function setup(project: TestProject) {
   await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
   const { port } = server.address() as AddressInfo;
   project.provide("corporaUrl", `http://127.0.0.1:${port}`);
-  return () => new Promise<void>((ok) => server.close(() => ok()));
+  return async () => {
+    await fakeBatch.close();
+    await new Promise<void>((ok) => server.close(() => ok()));
+  };
 }
