@@ -10,7 +10,7 @@ export interface StopDecision {
   reason: string;
 }
 
-const fmt = (x: number) => (Number.isInteger(x) ? String(x) : x.toPrecision(4));
+const fmt = (x: number) => String(Number(x.toPrecision(4)));
 
 /**
  * Patience rule: stop once `patience` reports in a row have not improved on the best value so far by

@@ -89,7 +89,7 @@ export async function recordRewardBatch(db: Db, row: RewardBatchRow): Promise<bo
     d1
       .prepare(
         `insert into metrics (run_id, name, step, value, ts)
-         select ?1, 'rewards/' || s.key || '/mean', ?2, sum(json_extract(s.value, '$[0]')) / sum(json_extract(s.value, '$[1]')), ?3
+         select ?1, 'rewards/' || s.key || '/mean', ?2, 1.0 * sum(json_extract(s.value, '$[0]')) / sum(json_extract(s.value, '$[1]')), ?3
          from reward_batches b, json_each(b.sub_scores) s
          where b.run_id = ?1 and b.step = ?2
          group by s.key having sum(json_extract(s.value, '$[1]')) > 0

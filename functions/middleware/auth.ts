@@ -46,7 +46,7 @@ async function authenticateRunToken(
   // Compare even when the run is missing, so an unknown run and a wrong token take the same path.
   const ok = await secretsEqual(hash, row?.tokenHash ?? "");
   if (!row || !ok) throw new ApiError("UNAUTHORIZED", "this run token is not valid for this run");
-  if (ENDED.has(row.status))
+  if (ENDED.has(row.status) && !allowEnded)
     throw new ApiError("UNAUTHORIZED", `run ${runId} has ended (${row.status}); its token no longer works`);
   return { kind: "runToken", runId };
 }
