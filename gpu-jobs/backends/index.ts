@@ -1,4 +1,4 @@
-import type { JobBackend } from "../backend";
+import { type JobBackend, PermanentDispatchError } from "../backend";
 import type { Backend } from "../spec";
 import { AwsBatchBackend, type AwsBatchBackendOptions } from "./aws-batch";
 import { type AwsBatchEnv, loadAwsBatchConfig } from "./aws-batch-config";
@@ -19,8 +19,9 @@ export function createBackend(name: Backend, env: AwsBatchEnv, options: AwsBatch
     case "local":
       return new LocalBackend();
     default: {
+      // A spec read back from storage is not re-checked by the compiler.
       const unknown: never = name;
-      throw new Error(`unknown backend ${String(unknown)}`);
+      throw new PermanentDispatchError(`unknown backend "${String(unknown)}"`);
     }
   }
 }
