@@ -488,6 +488,12 @@ describe("AWS Batch configuration and the backend factory", () => {
     );
   });
 
+  it("refuses an unknown backend name read back from storage as a PermanentDispatchError", () => {
+    expect(() => createBackend("gpu-cloud" as never, env())).toThrow(
+      new PermanentDispatchError('unknown backend "gpu-cloud"'),
+    );
+  });
+
   it("gives the local backend synthetic job ids and nothing to terminate or describe", async () => {
     const local = createBackend("local", {});
     expect(local.name).toBe("local");
