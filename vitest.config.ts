@@ -14,6 +14,10 @@ export default defineConfig({
               bindings: {
                 TEST_MIGRATIONS: await readD1Migrations("db/migrations"),
                 ASSAY_ADMIN_KEY: "test-admin-key",
+                // Started by tests/global-setup.ts before the pool: AWS Batch is a local fake in tests.
+                AWS_BATCH_ENDPOINT: process.env.ASSAY_TEST_BATCH_URL ?? "",
+                AWS_ACCESS_KEY_ID: "AKIDASSAYTEST0000001",
+                AWS_SECRET_ACCESS_KEY: "assay-test-secret",
               },
             },
           })),
@@ -21,6 +25,8 @@ export default defineConfig({
         test: {
           name: "workers",
           include: ["tests/workers/**/*.test.ts"],
+          // Files share the fake AWS Batch servers of global setup: one file at a time.
+          fileParallelism: false,
           setupFiles: ["tests/workers/setup.ts"],
           testTimeout: 60_000,
           hookTimeout: 60_000,

@@ -14,6 +14,8 @@ declare module "vitest" {
     corporaUrl: string;
     /** Base URL of the local fake AWS Batch (tests/fakes/fake-batch.ts), driven over its /__fake/ control API. */
     fakeBatchUrl: string;
+    /** The fake AWS Batch that the Worker under test dispatches to (its AWS_BATCH_ENDPOINT). */
+    platformBatchUrl: string;
   }
 }
 
@@ -30,9 +32,18 @@ function contentType(file: string): string {
 export default async function setup(project: TestProject) {
   const fakeBatch = await FakeBatch.start();
   project.provide("fakeBatchUrl", fakeBatch.url);
+  // A second fake, for the Worker's own env (AWS_BATCH_ENDPOINT in vitest.config.ts reads this variable
+  // when the pool starts, after this setup): platform tests dispatch through it without racing the
+  // backend tests, which reset theirs.
+  const platformBatch = await FakeBatch.start();
+  process.env.ASSAY_TEST_BATCH_URL = platformBatch.url;
+  project.provide("platformBatchUrl", platformBatch.url);
   if (!existsSync(CORPORA_DIR)) {
     project.provide("corporaUrl", "");
-    return () => fakeBatch.close();
+    return async () => {
+      await fakeBatch.close();
+      await platformBatch.close();
+    };
   }
   const server: Server = createServer((req, res) => {
     const rel = normalize(decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname)).replace(
@@ -52,6 +63,7 @@ export default async function setup(project: TestProject) {
   project.provide("corporaUrl", `http://127.0.0.1:${port}`);
   return async () => {
     await fakeBatch.close();
+    await platformBatch.close();
     await new Promise<void>((ok) => server.close(() => ok()));
   };
 }

@@ -110,16 +110,31 @@ export interface RunMetricStanding {
   points: number;
 }
 
-/** Every run of an experiment with its best (by `mode`) and last value of one metric. */
-export async function metricStandings(db: Db, experimentId: string, metric: string, mode: "max" | "min") {
+export type StandingScope = { experimentId: string } | { sweepId: string };
+
+/** Every run of an experiment (or a sweep) with its best (by `mode`) and last value of one metric. */
+export async function metricStandings(db: Db, scope: StandingScope, metric: string, mode: "max" | "min") {
   const order = mode === "max" ? sql`m.value desc, m.step asc` : sql`m.value asc, m.step asc`;
-  const res = await db.all<RunMetricStanding>(sql`
+  const where = "sweepId" in scope ? sql`r.sweep_id = ${scope.sweepId}` : sql`r.experiment_id = ${scope.experimentId}`;
+  return db.all<RunMetricStanding>(sql`
     select r.id as runId, r.name as name, r.status as status,
       (select m.value from metrics m where m.run_id = r.id and m.name = ${metric} order by ${order} limit 1) as best,
       (select m.step from metrics m where m.run_id = r.id and m.name = ${metric} order by ${order} limit 1) as bestStep,
       (select m.value from metrics m where m.run_id = r.id and m.name = ${metric} order by m.step desc limit 1) as last,
       (select m.step from metrics m where m.run_id = r.id and m.name = ${metric} order by m.step desc limit 1) as lastStep,
       (select count(*) from metrics m where m.run_id = r.id and m.name = ${metric}) as points
-    from ${runs} r where r.experiment_id = ${experimentId}`);
-  return res;
+    from ${runs} r where ${where}`);
+}
+
+/** Ranks standings best first (rank 1); runs without the metric follow with rank null. Ties by run id. */
+export function rankStandings(rows: RunMetricStanding[], mode: "max" | "min") {
+  const better = (a: number, b: number) => (mode === "max" ? b - a : a - b);
+  const ranked = rows
+    .filter((r) => r.best !== null)
+    .sort((a, b) => better(a.best as number, b.best as number) || a.runId.localeCompare(b.runId));
+  const missing = rows.filter((r) => r.best === null).sort((a, b) => a.runId.localeCompare(b.runId));
+  return [
+    ...ranked.map((r, i) => ({ rank: (i + 1) as number | null, ...r })),
+    ...missing.map((r) => ({ rank: null, ...r })),
+  ];
 }

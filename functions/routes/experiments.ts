@@ -1,6 +1,6 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { getExperiment, insertExperiment, listExperiments, runCountsByStatus } from "../../db/queries/experiments";
-import { metricStandings } from "../../db/queries/metrics";
+import { metricStandings, rankStandings } from "../../db/queries/metrics";
 import type { AppEnv } from "../env";
 import { notFound } from "../lib/errors";
 import { newId } from "../lib/ids";
@@ -37,7 +37,7 @@ export const MetricName = z
   .max(200)
   .regex(/^[\w.:/@-]+$/, "metric names use letters, digits and _ . : / @ -");
 
-const Standing = z
+export const Standing = z
   .object({
     rank: z.number().nullable().openapi({ description: "1 = best; null for runs without the metric" }),
     runId: z.string(),
@@ -142,19 +142,7 @@ export function experimentRoutes(app: OpenAPIHono<AppEnv>) {
     const { id } = c.req.valid("param");
     const { metric, mode } = c.req.valid("query");
     if (!(await getExperiment(c.var.db, id))) throw notFound("experiment", id);
-    const rows = await metricStandings(c.var.db, id, metric, mode);
-    const better = (a: number, b: number) => (mode === "max" ? b - a : a - b);
-    const ranked = rows
-      .filter((r) => r.best !== null)
-      .sort((a, b) => better(a.best as number, b.best as number) || a.runId.localeCompare(b.runId));
-    const missing = rows.filter((r) => r.best === null).sort((a, b) => a.runId.localeCompare(b.runId));
-    return c.json(
-      {
-        metric,
-        mode,
-        runs: [...ranked.map((r, i) => ({ rank: i + 1, ...r })), ...missing.map((r) => ({ rank: null, ...r }))],
-      },
-      200,
-    );
+    const rows = await metricStandings(c.var.db, { experimentId: id }, metric, mode);
+    return c.json({ metric, mode, runs: rankStandings(rows, mode) }, 200);
   });
 }

@@ -8,6 +8,7 @@ import { metricRoutes } from "./metrics";
 import { runRoutes } from "./runs";
 import { schemaRoutes } from "./schemas";
 import { scoringRoutes } from "./scoring";
+import { sweepRoutes } from "./sweeps";
 import { trainingRoutes } from "./training";
 
 export function registerRoutes(app: OpenAPIHono<AppEnv>) {
@@ -19,5 +20,6 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>) {
   metricRoutes(app);
   scoringRoutes(app);
   trainingRoutes(app);
+  sweepRoutes(app);
   schemaRoutes(app);
 }

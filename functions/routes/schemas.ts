@@ -39,14 +39,10 @@ const RegisteredSchemaWithBody = RegisteredSchemaInfo.extend({ schema: JsonSchem
 );
 
 const IdParams = z.object({
-  id: z
-    .string()
-    .min(1)
-    .max(2000)
-    .openapi({
-      description: "The schema's `$id`, URL-encoded",
-      example: "https%3A%2F%2Fschemas.example.com%2Faddress.json",
-    }),
+  id: z.string().min(1).max(2000).openapi({
+    description: "The schema's `$id`, URL-encoded",
+    example: "https%3A%2F%2Fschemas.example.com%2Faddress.json",
+  }),
 });
 
 const key = requireAuth("key");
