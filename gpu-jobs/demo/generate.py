@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Writes gpu-jobs/demo/topics.jsonl: the demo dataset for the CPU reference trainer.
 
-Each row asks which topic a short message is about and offers four choices. A message mixes a few words
-of its topic with everyday filler, so a policy has to learn which words point where: a bag-of-words
-policy starts at chance (0.25) and can reach ~1.0, and what it learns carries over to the holdout split
-because the vocabulary is shared. Deterministic: the same seed always writes the same file.
+Each row asks which topic a short message is about, in the `<think>…</think><answer>…</answer>` shape that
+the `format-answer` reward (the demo grader, grader.json) checks, and offers six candidate completions: the
+four topics well formatted, and two badly formatted ones (no tags; no <think>) that score 0 even when the
+topic is right. A message mixes a few words of its topic with everyday filler, so a policy has to learn the
+format and which words point where: a bag-of-words policy starts near 1/6 and can reach ~1.0, and what it
+learns carries over to the holdout split because the vocabulary is shared. Deterministic: the same seed always
+writes the same file.
 
     python3 gpu-jobs/demo/generate.py            # rewrites topics.jsonl beside this script
 """
@@ -29,9 +32,16 @@ ROWS = 200
 SEED = 7
 
 
+def candidates(names: list) -> list:
+    formatted = [f"<think>The message uses {name} words.</think><answer>{name}</answer>" for name in names]
+    # Right topics, wrong shapes: format-answer scores both 0.
+    return formatted + [names[0], f"<answer>{names[-1]}</answer>"]
+
+
 def main() -> None:
     rng = random.Random(SEED)
     names = sorted(TOPICS)
+    choices = candidates(names)
     lines = []
     for i in range(ROWS):
         topic = names[i % len(names)]
@@ -40,8 +50,11 @@ def main() -> None:
         message = " ".join(words)
         row = {
             "id": f"topic-{i:03d}",
-            "prompt": f'Which topic is this message about? "{message}" Answer with one word.',
-            "choices": names,
+            "prompt": (
+                f'Which topic is this message about: {", ".join(names)}? "{message}" '
+                "Think in <think></think>, then give the topic in <answer></answer>."
+            ),
+            "choices": choices,
             "answer": topic,
         }
         lines.append(json.dumps(row, separators=(",", ":")))

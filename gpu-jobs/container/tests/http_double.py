@@ -9,10 +9,21 @@ enough to drive a trainer end to end; the real Worker is exercised by tests/node
 from __future__ import annotations
 
 import json
+import re
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, List, Optional, Tuple
+
+
+_SHAPE = re.compile(r"^\s*<think>([\s\S]*?)</think>\s*<answer>([\s\S]*?)</answer>\s*$")
+
+
+def format_answer(completion: str, answer: str) -> float:
+    """What the demo grader (the `format-answer` reward) decides for these tests' short completions:
+    1 for `<think>…</think><answer>X</answer>` with X the expected answer (ignoring case), else 0."""
+    m = _SHAPE.match(completion)
+    return 1.0 if m and m.group(2).strip().lower() == str(answer).strip().lower() else 0.0
 
 
 class Received:
@@ -110,7 +121,7 @@ class ScriptedServer(_Server):
 
 
 class PlatformDouble(_Server):
-    """The container protocol in memory: one run, its rows, an exact-match grader on `item.answer`.
+    """The container protocol in memory: one run, its rows, the demo grader's rule (`format_answer`).
 
     `invalid` picks samples the grader fails on (valid: false); `stop_after_step` makes every answer
     from that step on say stop; `fail_first` makes the first N calls to each endpoint answer 503.
@@ -175,8 +186,7 @@ class PlatformDouble(_Server):
                 if self.invalid(s):
                     results.append({"score": 0, "valid": False, "error": {"code": "TIMEOUT", "message": "double"}})
                 else:
-                    ok = s["completion"] == s["item"].get("answer")
-                    results.append({"score": 1.0 if ok else 0.0, "valid": True})
+                    results.append({"score": format_answer(s["completion"], s["item"].get("answer")), "valid": True})
             with self.lock:
                 self.reward_batches.setdefault((body["step"], body.get("batchKey", "")), samples)
                 if self.stop_after_step is not None and body["step"] >= self.stop_after_step:

@@ -1,0 +1,253 @@
+"""The TRL trainer's TRL-free pieces: sample mapping, invalid handling, KPI names, config, stop hooks.
+
+TRL, torch and transformers are not installed on the development machines or in CI; trl_trainer.py itself
+is only checked here for the path where they are missing (it must fail the run with the reason).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CONTAINER = os.path.join(HERE, "..")
+sys.path.insert(0, CONTAINER)
+sys.path.insert(0, HERE)
+
+from assay_client import AssayClient  # noqa: E402
+from http_double import PlatformDouble  # noqa: E402
+from trl_glue import (  # noqa: E402
+    ITEM_COLUMN,
+    StepHooks,
+    completion_text,
+    grpo_config_kwargs,
+    kpi_points,
+    lora_config_kwargs,
+    reward_step,
+    rewards_for_trl,
+    samples_from_trl,
+    to_trl_row,
+)
+
+ROW_A = {"prompt": "2+2?", "answer": "4", "meta": {"source": "x"}}
+ROW_B = {"question": "Capital of France?", "answer": "Paris"}
+
+
+class Samples(unittest.TestCase):
+    def test_a_row_becomes_a_chat_prompt_and_keeps_the_whole_row(self):
+        self.assertEqual(
+            to_trl_row(ROW_A),
+            {"prompt": [{"role": "user", "content": "2+2?"}], ITEM_COLUMN: json.dumps(ROW_A, sort_keys=True, separators=(",", ":"))},
+        )
+        self.assertEqual(to_trl_row(ROW_B, chat=False)["prompt"], "Capital of France?")
+        messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+        self.assertEqual(to_trl_row({"prompt": messages})["prompt"], messages)
+        with self.assertRaises(ValueError):
+            to_trl_row({"answer": "no prompt"})
+
+    def test_trl_arguments_map_to_samples_with_the_row_as_item_and_the_prompt_index_as_group(self):
+        rows = [to_trl_row(ROW_A), to_trl_row(ROW_B)]
+        completions = [
+            [{"role": "assistant", "content": "4"}],
+            [{"role": "assistant", "content": "5"}],
+            [{"role": "assistant", "content": "Paris"}],
+            "Lyon",
+        ]
+        kwargs = {ITEM_COLUMN: [rows[0][ITEM_COLUMN]] * 2 + [rows[1][ITEM_COLUMN]] * 2, "trainer_state": None}
+        self.assertEqual(
+            samples_from_trl(completions, kwargs, 2),
+            [
+                {"completion": "4", "item": ROW_A, "group": 0},
+                {"completion": "5", "item": ROW_A, "group": 0},
+                {"completion": "Paris", "item": ROW_B, "group": 1},
+                {"completion": "Lyon", "item": ROW_B, "group": 1},
+            ],
+        )
+        with self.assertRaises(ValueError):
+            samples_from_trl(completions, {ITEM_COLUMN: kwargs[ITEM_COLUMN][:3]}, 2)
+
+    def test_completion_text_reads_strings_messages_and_single_messages(self):
+        self.assertEqual(completion_text("x"), "x")
+        self.assertEqual(completion_text([{"role": "assistant", "content": "a"}, {"content": "b"}]), "ab")
+        self.assertEqual(completion_text({"content": "c"}), "c")
+
+
+class Rewards(unittest.TestCase):
+    def test_an_invalid_result_gets_its_groups_valid_mean_so_its_advantage_is_zero(self):
+        samples = [{"group": 0}, {"group": 0}, {"group": 0}, {"group": 1}, {"group": 1}]
+        results = [
+            {"score": 1.0, "valid": True},
+            {"score": 0.0, "valid": False, "error": {"code": "TIMEOUT", "message": "slow"}},
+            {"score": 0.5, "valid": True},
+            {"score": 0.0, "valid": False},
+            {"score": 0.9, "valid": False},
+        ]
+        rewards = rewards_for_trl(results, samples)
+        self.assertEqual(rewards, [1.0, 0.75, 0.5, 0.0, 0.0])
+        group0 = rewards[:3]
+        self.assertAlmostEqual(rewards[1] - sum(group0) / 3, 0.0)
+
+    def test_a_result_count_mismatch_is_refused(self):
+        with self.assertRaises(ValueError):
+            rewards_for_trl([{"score": 1, "valid": True}], [])
+
+
+class Kpis(unittest.TestCase):
+    def test_trl_log_keys_become_metric_points_that_never_collide_with_the_platforms(self):
+        logs = {
+            "loss": 0.12,
+            "grad_norm": 1.5,
+            "learning_rate": 1e-5,
+            "reward": 0.4,
+            "reward_std": 0.2,
+            "frac_reward_zero_std": 0.25,
+            "rewards/assay/mean": 0.4,
+            "rewards/assay/std": 0.2,
+            "kl": 0.003,
+            "completions/mean_length": 41.5,
+            "clip_ratio/region_mean": 0.0,
+            "entropy": float("nan"),
+            "epoch": 0.5,
+            "num_tokens": 1024,
+            "note": "text",
+            "flag": True,
+            "weird key (x)": 1,
+            "reward/mean": 0.9,
+            "train_runtime": 12.5,
+        }
+        self.assertEqual(
+            kpi_points(logs, 7),
+            [
+                {"name": "clip_ratio/region_mean", "step": 7, "value": 0.0},
+                {"name": "completions/mean_length", "step": 7, "value": 41.5},
+                {"name": "epoch", "step": 7, "value": 0.5},
+                {"name": "grad_norm", "step": 7, "value": 1.5},
+                {"name": "kl", "step": 7, "value": 0.003},
+                {"name": "learning_rate", "step": 7, "value": 1e-5},
+                {"name": "loss", "step": 7, "value": 0.12},
+                {"name": "num_tokens", "step": 7, "value": 1024.0},
+                {"name": "train/frac_reward_zero_std", "step": 7, "value": 0.25},
+                {"name": "train/reward_mean", "step": 7, "value": 0.4},
+                {"name": "train/reward_std", "step": 7, "value": 0.2},
+                {"name": "train/rewards/assay/mean", "step": 7, "value": 0.4},
+                {"name": "train/rewards/assay/std", "step": 7, "value": 0.2},
+                {"name": "weird_key__x_", "step": 7, "value": 1.0},
+            ],
+        )
+
+
+class Config(unittest.TestCase):
+    HP = {
+        "learningRate": 2e-5,
+        "batchSize": 4,
+        "groupSize": 8,
+        "epochs": 2,
+        "loraRank": 16,
+        "klBeta": 0.04,
+        "maxSteps": 300,
+        "temperature": 0.9,
+        "maxCompletionLength": 128,
+        "seed": 11,
+    }
+
+    def test_hyperparams_map_to_grpo_config_with_one_group_per_device_batch(self):
+        self.assertEqual(
+            grpo_config_kwargs(self.HP, "/tmp/out", bf16=True),
+            {
+                "output_dir": "/tmp/out",
+                "learning_rate": 2e-5,
+                "per_device_train_batch_size": 8,
+                "gradient_accumulation_steps": 4,
+                "num_generations": 8,
+                "num_train_epochs": 2,
+                "max_steps": 300,
+                "beta": 0.04,
+                "temperature": 0.9,
+                "max_completion_length": 128,
+                "seed": 11,
+                "logging_steps": 1,
+                "save_strategy": "no",
+                "report_to": "none",
+                "remove_unused_columns": False,
+                "bf16": True,
+            },
+        )
+
+    def test_lora_alpha_defaults_to_twice_the_rank(self):
+        self.assertEqual(
+            lora_config_kwargs(self.HP),
+            {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": "all-linear", "task_type": "CAUSAL_LM"},
+        )
+        self.assertEqual(lora_config_kwargs({**self.HP, "loraAlpha": 8})["lora_alpha"], 8)
+
+    def test_the_reward_step_comes_from_trainer_state_when_trl_passes_it(self):
+        class State:
+            global_step = 41
+
+        self.assertEqual(reward_step({"trainer_state": State()}, 3), 42)
+        self.assertEqual(reward_step({}, 3), 3)
+
+
+class Hooks(unittest.TestCase):
+    def setUp(self):
+        self.double = PlatformDouble([ROW_A], {"maxSteps": 5}, stop_after_step=2)
+        self.addCleanup(self.double.close)
+        self.client = AssayClient(self.double.url, self.double.run_id, self.double.token, base_delay=0.001)
+        self.now = [100.0]
+
+    def hooks(self, **options):
+        return StepHooks(self.client, heartbeat_every=30, clock=lambda: self.now[0], **options)
+
+    def test_each_step_posts_its_log_with_its_duration_and_heartbeats_when_due(self):
+        hooks = self.hooks()
+        hooks.step_begin(0)
+        self.assertEqual(hooks.step, 1)
+        self.now[0] += 2.5
+        self.assertFalse(hooks.step_end(1))
+        self.assertFalse(hooks.log({"loss": 0.5, "reward": 0.25}, 1))
+        self.assertEqual(
+            self.double.metrics, {("step_time_s", 1): 2.5, ("loss", 1): 0.5, ("train/reward_mean", 1): 0.25}
+        )
+        self.assertEqual(self.double.heartbeats, [])
+        hooks.step_begin(1)
+        self.now[0] += 40
+        hooks.step_end(2)
+        self.assertEqual(self.double.heartbeats, [{"step": 2}])
+        hooks.flush()
+        self.assertEqual(self.double.metrics[("step_time_s", 2)], 40)
+
+    def test_a_stop_answer_or_a_signal_makes_the_hooks_ask_training_to_stop(self):
+        hooks = self.hooks()
+        self.assertFalse(hooks.should_stop())
+        self.client.rewards(2, [{"completion": "4", "item": ROW_A, "group": 0}])
+        self.assertTrue(hooks.step_end(2))
+        signalled = StepHooks(self.client.__class__(self.double.url, "run_double", "rt_double"), interrupted=lambda: "SIGTERM")
+        self.assertTrue(signalled.should_stop())
+
+    def test_the_end_of_training_log_goes_to_the_summary_not_the_metrics(self):
+        hooks = self.hooks()
+        hooks.log({"train_runtime": 12.5, "train_loss": 0.3}, 5)
+        self.assertEqual(hooks.summary, {"train_runtime": 12.5, "train_loss": 0.3})
+        self.assertEqual(self.double.metrics, {})
+
+
+@unittest.skipIf(importlib.util.find_spec("trl") is not None, "TRL is installed: this checks the image without it")
+class WithoutTrl(unittest.TestCase):
+    def test_the_gpu_trainer_fails_the_run_with_the_reason_when_trl_is_missing(self):
+        double = PlatformDouble([ROW_A], {"maxSteps": 5})
+        self.addCleanup(double.close)
+        env = {**os.environ, "ASSAY_API_URL": double.url, "ASSAY_RUN_ID": double.run_id, "ASSAY_RUN_TOKEN": double.token}
+        r = subprocess.run(
+            [sys.executable, os.path.join(CONTAINER, "trl_trainer.py")], env=env, capture_output=True, text=True, timeout=60
+        )
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertEqual(double.completed["status"], "failed")
+        self.assertIn("dependencies are missing", double.completed["error"])
+
+
+if __name__ == "__main__":
+    unittest.main()
