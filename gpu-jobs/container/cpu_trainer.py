@@ -336,6 +336,7 @@ def train(
     spec: JsonObject = {}
     trainer: Optional[GRPO] = None
     error: Optional[str] = None
+    token_refused = False
     try:
         spec = client.spec()
         hp = spec["hyperparams"]
@@ -369,7 +370,10 @@ def train(
                 break
     except (AssayError, ValueError, KeyError, TypeError, KeyboardInterrupt) as e:
         error = f"{type(e).__name__}: {e}"
-        log(f"training failed at step {step}: {error}")
+        # A refused token mid-run means the run ended elsewhere (cancelled, or failed by reconciliation):
+        # nothing more can be stored, but complete still answers with how it ended.
+        token_refused = isinstance(e, AssayError) and e.status == 401
+        log(f"training {'ended' if token_refused else 'failed'} at step {step}: {error}")
     if error:
         status, stopped_by = "failed", "error"
     elif interrupted.signal:
@@ -386,7 +390,7 @@ def train(
     if client.stop_reason:
         summary["stopReason"] = client.stop_reason
     artifacts = []
-    if trainer is not None:
+    if trainer is not None and not token_refused:
         adapter = {
             "format": ADAPTER_FORMAT,
             "runId": client.run_id,
@@ -401,12 +405,14 @@ def train(
         except AssayError as e:
             log(f"could not upload the adapter: {e}")
     try:
-        client.complete(status, artifacts=artifacts, summary=summary, error=error)
+        ended = client.complete(status, artifacts=artifacts, summary=summary, error=error)
     except AssayError as e:
         log(f"could not complete the run: {e}")
         return 1
-    log(f"run {client.run_id} {status} after {step} steps ({client.stop_reason or stopped_by})")
-    return 0 if status == "succeeded" else 1
+    final = (ended or {}).get("status", status)
+    log(f"run {client.run_id} {final} after {step} steps ({client.stop_reason or stopped_by})")
+    # A run cancelled from outside ended as asked: that is not this trainer's failure.
+    return 0 if status == "succeeded" or final == "cancelled" else 1
 
 
 def main() -> int:

@@ -124,7 +124,9 @@ class PlatformDouble(_Server):
     """The container protocol in memory: one run, its rows, the demo grader's rule (`format_answer`).
 
     `invalid` picks samples the grader fails on (valid: false); `stop_after_step` makes every answer
-    from that step on say stop; `fail_first` makes the first N calls to each endpoint answer 503.
+    from that step on say stop; `fail_first` makes the first N calls to each endpoint answer 503;
+    `cancel_after_step` cancels the run once that step is scored (its token is then refused, and complete
+    answers the cancelled run), as the platform does on POST /v1/runs/{id}/cancel.
     """
 
     def __init__(
@@ -138,10 +140,13 @@ class PlatformDouble(_Server):
         invalid: Callable[[Dict[str, Any]], bool] = lambda s: False,
         stop_after_step: Optional[int] = None,
         fail_first: int = 0,
+        cancel_after_step: Optional[int] = None,
     ) -> None:
         self.rows, self.hp, self.run_id, self.token = rows, hyperparams, run_id, token
         self.page_size, self.invalid, self.stop_after_step = page_size, invalid, stop_after_step
         self.fail_first = fail_first
+        self.cancel_after_step = cancel_after_step
+        self.cancelled = False
         self.calls: Dict[str, int] = {}
         self.reward_batches: Dict[Tuple[int, str], List[Dict[str, Any]]] = {}
         self.metrics: Dict[Tuple[str, int], float] = {}
@@ -157,9 +162,12 @@ class PlatformDouble(_Server):
     def handle(self, h: BaseHTTPRequestHandler, req: Received) -> None:
         if req.headers.get("authorization") != f"Bearer {self.token}":
             return self.reply(h, 401, error_body("UNAUTHORIZED", "bad token"))
-        if self.completed is not None:
-            return self.reply(h, 401, error_body("UNAUTHORIZED", "the run has ended"))
         url = urllib.parse.urlsplit(req.path)
+        if self.cancelled and url.path.endswith("/complete"):
+            self.completed = req.json()
+            return self.reply(h, 200, {"id": self.run_id, "status": "cancelled"})
+        if self.completed is not None or self.cancelled:
+            return self.reply(h, 401, error_body("UNAUTHORIZED", "the run has ended"))
         prefix = f"/v1/runs/{self.run_id}/"
         if not url.path.startswith(prefix):
             return self.reply(h, 404, error_body("NOT_FOUND", url.path))
@@ -191,6 +199,8 @@ class PlatformDouble(_Server):
                 self.reward_batches.setdefault((body["step"], body.get("batchKey", "")), samples)
                 if self.stop_after_step is not None and body["step"] >= self.stop_after_step:
                     self.stop_reason = f"double: stop at step {self.stop_after_step}"
+                if self.cancel_after_step is not None and body["step"] >= self.cancel_after_step:
+                    self.cancelled = True
             return self.reply(h, 200, {"results": results, "summary": {"count": len(results)}, **self._stop()})
         if req.method == "POST" and tail == "metrics":
             accepted = duplicates = 0

@@ -195,6 +195,14 @@ class Protocol(unittest.TestCase):
             ("succeeded", "platform", "double: stop at step 5", 5),
         )
 
+    def test_a_run_cancelled_mid_training_ends_the_trainer_quietly_without_storing_more(self):
+        double = self.platform(hp={"maxSteps": 50}, cancel_after_step=3)
+        self.assertEqual(quietly(client_for(double)), 0)
+        self.assertEqual(max(step for step, _ in double.reward_batches), 3)
+        self.assertEqual(double.artifacts, {})
+        self.assertEqual(double.completed["status"], "failed")
+        self.assertIn("HTTP 401", double.completed["error"])
+
     def test_invalid_results_are_reported_and_skipped(self):
         double = self.platform(invalid=lambda s: s["item"]["id"].endswith("0"))
         self.assertEqual(quietly(client_for(double)), 0)
