@@ -57,7 +57,11 @@ export function devVarsAdminKey(path: string): string | null {
   return null;
 }
 
-export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env, root = ROOT): RunnerOptions {
+export function parseArgs(
+  argv: string[],
+  env: Record<string, string | undefined> = process.env,
+  root = ROOT,
+): RunnerOptions {
   const opts: RunnerOptions = {
     api: env.ASSAY_API_URL || "http://127.0.0.1:8787",
     apiKey: env.ASSAY_API_KEY || "",
