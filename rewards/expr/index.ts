@@ -109,6 +109,10 @@ class Parser {
     return this.tokens[this.pos++]!;
   }
 
+  private op(): BinaryOp {
+    return (this.next() as { value: BinaryOp }).value;
+  }
+
   private isOp(value: string): boolean {
     const t = this.peek();
     return t.type === "op" && t.value === value;
@@ -137,7 +141,7 @@ class Parser {
   private additive(): Expr {
     let left = this.multiplicative();
     while (this.isOp("+") || this.isOp("-")) {
-      const op = this.next().value as BinaryOp;
+      const op = this.op();
       left = { kind: "binary", op, left, right: this.multiplicative() };
     }
     return left;
@@ -146,7 +150,7 @@ class Parser {
   private multiplicative(): Expr {
     let left = this.unary();
     while (this.isOp("*") || this.isOp("/")) {
-      const op = this.next().value as BinaryOp;
+      const op = this.op();
       left = { kind: "binary", op, left, right: this.unary() };
     }
     return left;
@@ -225,7 +229,7 @@ class Parser {
     if (args.length < lo || args.length > hi) {
       const want = lo === hi ? `${lo}` : `at least ${lo}`;
       throw new ExpressionError(
-        `${fn}() takes ${want} argument${lo === 1 && lo === hi ? "" : "s"}, got ${args.length} at ${at}`,
+        `${fn}() takes ${want} argument${lo === 1 ? "" : "s"}, got ${args.length} at ${at}`,
         at,
       );
     }

@@ -1,12 +1,23 @@
 import type { BuildDeps, BuiltGrader, GraderType } from "../core/grader";
 import { jsonSchemaGrader } from "./json-schema";
+import { multiGrader, setSubGraderValidator } from "./multi";
 import { rewardGrader } from "./reward";
+import { stringCheckGrader } from "./string-check";
+import { textSimilarityGrader } from "./text-similarity";
 
 /**
  * Every grader type the platform serves, by `type`. To add one: write rewards/graders/<type>.ts exporting a
  * `defineGraderType(...)`, and list it here.
  */
-export const GRADER_TYPES: GraderType[] = [rewardGrader, jsonSchemaGrader];
+export const GRADER_TYPES: GraderType[] = [
+  rewardGrader,
+  jsonSchemaGrader,
+  stringCheckGrader,
+  textSimilarityGrader,
+  multiGrader,
+];
+// multi validates its sub-graders through the registry without importing it (no import cycle).
+setSubGraderValidator((config, path) => validateGrader(config, path));
 
 export function graderType(type: string): GraderType | undefined {
   return GRADER_TYPES.find((t) => t.type === type);

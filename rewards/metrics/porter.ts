@@ -42,7 +42,7 @@ function measure(w: W): number {
   let prevConsonant = false;
   for (let i = 0; i < w.length; i++) {
     const c = w[i]!;
-    const consonant = VOWELS.has(c) ? false : c === "y" ? (i === 0 ? true : !prevConsonant) : true;
+    const consonant: boolean = VOWELS.has(c) ? false : c === "y" ? (i === 0 ? true : !prevConsonant) : true;
     if (i > 0 && !prevConsonant && consonant) m++;
     prevConsonant = consonant;
   }
