@@ -276,13 +276,17 @@ export async function runLoop(
       const child = startTrainer(opts, run, got.token, io.out, io.err);
       children.set(run.id, child);
       const done = new Promise<void>((ok) => {
+        let failed = false;
         child.on("error", (e) => {
+          failed = true;
           io.err(`[runner] ${run.id}: could not start ${opts.python}: ${e.message}`);
           exitCode = 1;
           children.delete(run.id);
           ok();
         });
-        child.on("exit", (code, signal) => {
+        // "close", not "exit": the trainer's last lines are printed before the runner says it ended.
+        child.on("close", (code, signal) => {
+          if (failed) return;
           io.out(`[runner] ${run.id} exited with ${signal ?? code}`);
           if (opts.once) exitCode = code ?? 1;
           children.delete(run.id);
