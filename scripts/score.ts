@@ -7,11 +7,13 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import * as z from "zod";
+import { nodeSqlEngine } from "../functions/lib/sql-engine-node";
 import { DEFAULT_DEADLINE_MS, MAX_DEADLINE_MS, scoreBatch, summarize } from "../rewards/core/engine";
 import type { Scorer } from "../rewards/core/grader";
 import type { Services } from "../rewards/core/services";
 import type { Fixture, FixtureStore, Logger, RewardResult, Sample, ScoreContext } from "../rewards/core/types";
 import { buildGrader, GraderConfigError } from "../rewards/graders/index";
+import { createSqlVerifier } from "../rewards/verifiers/sql";
 
 const ROOT = resolve(fileURLToPath(import.meta.url), "../..");
 /** Files this short finish before a bar would tell anyone anything. */
@@ -50,8 +52,8 @@ export interface NodeContextOptions {
 }
 
 /** Verifier services available in Node. One that this checkout does not provide yet is left undefined. */
-export async function nodeServices(_opts: { fixtureDirs?: string[] } = {}): Promise<Services> {
-  return {};
+export async function nodeServices(opts: { fixtureDirs?: string[] } = {}): Promise<Services> {
+  return { sql: createSqlVerifier({ engine: nodeSqlEngine, fixtures: dirFixtureStore(opts.fixtureDirs ?? []) }) };
 }
 
 /** A scoring context for Node: fixtures from local folders, services as given, logs to stderr. */

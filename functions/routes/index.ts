@@ -3,6 +3,7 @@ import type { AppEnv } from "../env";
 import { apiKeyRoutes } from "./api-keys";
 import { datasetRoutes } from "./datasets";
 import { experimentRoutes } from "./experiments";
+import { fixtureRoutes } from "./fixtures";
 import { healthRoutes } from "./health";
 import { metricRoutes } from "./metrics";
 import { runRoutes } from "./runs";
@@ -22,4 +23,5 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>) {
   trainingRoutes(app);
   sweepRoutes(app);
   schemaRoutes(app);
+  fixtureRoutes(app);
 }

@@ -2,6 +2,7 @@ import type { BuildDeps, BuiltGrader, GraderType } from "../core/grader";
 import { jsonSchemaGrader } from "./json-schema";
 import { multiGrader, setSubGraderValidator } from "./multi";
 import { rewardGrader } from "./reward";
+import { sqlExecMatchGrader } from "./sql-exec-match";
 import { stringCheckGrader } from "./string-check";
 import { textSimilarityGrader } from "./text-similarity";
 
@@ -15,6 +16,7 @@ export const GRADER_TYPES: GraderType[] = [
   stringCheckGrader,
   textSimilarityGrader,
   multiGrader,
+  sqlExecMatchGrader,
 ];
 // multi validates its sub-graders through the registry without importing it (no import cycle).
 setSubGraderValidator((config, path) => validateGrader(config, path));

@@ -1,0 +1,175 @@
+import type { Fixture, FixtureStore } from "../../rewards/core/types";
+
+/**
+ * SQL fixtures in R2: the uploaded bytes at fixtures/<name>, described by custom metadata (kind, sha256,
+ * tables, createdAt), so a listing needs no second read and the bytes and their description are written
+ * in one put.
+ */
+export const FIXTURE_PREFIX = "fixtures/";
+
+export interface FixtureInfo {
+  name: string;
+  kind: "sqlite" | "sql";
+  bytes: number;
+  sha256: string;
+  tables: string[];
+  /** True when the table list was too long for R2's metadata and `tables` holds only its start. */
+  tablesTruncated?: boolean;
+  createdAt: string;
+}
+
+/** R2 allows 2 KiB of custom metadata per object; the table list gets what the other fields leave. */
+const TABLES_BUDGET = 1600;
+
+function encodeTables(tables: string[]): { json: string; truncated: boolean } {
+  const kept: string[] = [];
+  for (const t of tables) {
+    if (JSON.stringify([...kept, t]).length > TABLES_BUDGET) return { json: JSON.stringify(kept), truncated: true };
+    kept.push(t);
+  }
+  return { json: JSON.stringify(kept), truncated: false };
+}
+
+function infoFrom(name: string, size: number, meta: Record<string, string> | undefined): FixtureInfo | null {
+  if (!meta?.sha256 || (meta.kind !== "sqlite" && meta.kind !== "sql")) return null;
+  let tables: string[] = [];
+  try {
+    const parsed = JSON.parse(meta.tables ?? "[]") as unknown;
+    if (Array.isArray(parsed)) tables = parsed.map(String);
+  } catch {
+    tables = [];
+  }
+  return {
+    name,
+    kind: meta.kind,
+    bytes: size,
+    sha256: meta.sha256,
+    tables,
+    ...(meta.tablesTruncated === "1" ? { tablesTruncated: true } : {}),
+    createdAt: meta.createdAt ?? new Date(0).toISOString(),
+  };
+}
+
+export async function putFixture(
+  bucket: R2Bucket,
+  input: { name: string; kind: "sqlite" | "sql"; bytes: Uint8Array; sha256: string; tables: string[] },
+): Promise<{ info: FixtureInfo; previous: FixtureInfo | null }> {
+  const key = FIXTURE_PREFIX + input.name;
+  forget(input.name);
+  const head = await bucket.head(key);
+  const previous = head ? infoFrom(input.name, head.size, head.customMetadata) : null;
+  const createdAt = new Date().toISOString();
+  const tables = encodeTables(input.tables);
+  await bucket.put(key, input.bytes, {
+    customMetadata: {
+      kind: input.kind,
+      sha256: input.sha256,
+      tables: tables.json,
+      ...(tables.truncated ? { tablesTruncated: "1" } : {}),
+      createdAt,
+    },
+    sha256: input.sha256,
+  });
+  const info = infoFrom(input.name, input.bytes.length, {
+    kind: input.kind,
+    sha256: input.sha256,
+    tables: tables.json,
+    ...(tables.truncated ? { tablesTruncated: "1" } : {}),
+    createdAt,
+  })!;
+  return { info, previous };
+}
+
+export async function getFixtureInfo(bucket: R2Bucket, name: string): Promise<FixtureInfo | null> {
+  const head = await bucket.head(FIXTURE_PREFIX + name);
+  return head ? infoFrom(name, head.size, head.customMetadata) : null;
+}
+
+export async function listFixtures(
+  bucket: R2Bucket,
+  opts: { cursor?: string; limit: number },
+): Promise<{ data: FixtureInfo[]; nextCursor: string | null }> {
+  const page = await bucket.list({
+    prefix: FIXTURE_PREFIX,
+    limit: opts.limit,
+    ...(opts.cursor ? { cursor: opts.cursor } : {}),
+    include: ["customMetadata"],
+  });
+  const data: FixtureInfo[] = [];
+  for (const obj of page.objects) {
+    const info = infoFrom(obj.key.slice(FIXTURE_PREFIX.length), obj.size, obj.customMetadata);
+    if (info) data.push(info);
+  }
+  return { data, nextCursor: page.truncated ? page.cursor : null };
+}
+
+/** How long a fixture's sha256 is trusted before R2 is asked again (a replaced fixture shows within this). */
+const HEAD_TTL_MS = 2000;
+const MAX_CACHED_BYTES = 96 * 1024 * 1024;
+
+interface Cached {
+  fixture: Fixture;
+  checkedAt: number;
+}
+
+const byName = new Map<string, Cached>();
+let cachedBytes = 0;
+
+function forget(name: string) {
+  const old = byName.get(name);
+  if (!old) return;
+  byName.delete(name);
+  cachedBytes -= old.fixture.bytes.length;
+}
+
+function remember(fixture: Fixture) {
+  const old = byName.get(fixture.name);
+  if (old) cachedBytes -= old.fixture.bytes.length;
+  byName.delete(fixture.name);
+  if (fixture.bytes.length > MAX_CACHED_BYTES) return;
+  byName.set(fixture.name, { fixture, checkedAt: Date.now() });
+  cachedBytes += fixture.bytes.length;
+  while (cachedBytes > MAX_CACHED_BYTES) {
+    const [k, v] = byName.entries().next().value!;
+    byName.delete(k);
+    cachedBytes -= v.fixture.bytes.length;
+  }
+}
+
+/**
+ * A FixtureStore over R2 for scoring. The bytes are kept in the isolate by name and sha256: within
+ * HEAD_TTL_MS a fixture is served from memory, after that a HEAD checks its sha256 and only a changed
+ * fixture is read again. So a batch reads each fixture once, and a replaced fixture is picked up.
+ */
+export function r2FixtureStore(bucket: R2Bucket): FixtureStore {
+  return {
+    async get(name) {
+      const key = FIXTURE_PREFIX + name;
+      const hit = byName.get(name);
+      if (hit && Date.now() - hit.checkedAt < HEAD_TTL_MS) return hit.fixture;
+      if (hit) {
+        const head = await bucket.head(key);
+        if (!head) {
+          byName.delete(name);
+          cachedBytes -= hit.fixture.bytes.length;
+          return null;
+        }
+        if (head.customMetadata?.sha256 === hit.fixture.sha256) {
+          hit.checkedAt = Date.now();
+          return hit.fixture;
+        }
+      }
+      const obj = await bucket.get(key);
+      if (!obj) return null;
+      const meta = obj.customMetadata ?? {};
+      const fixture: Fixture = {
+        name,
+        kind: meta.kind === "sql" ? "sql" : "sqlite",
+        sha256: meta.sha256 ?? obj.etag,
+        bytes: new Uint8Array(await obj.arrayBuffer()),
+      };
+      remember(fixture);
+      return fixture;
+    },
+  };
+}

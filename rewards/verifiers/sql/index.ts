@@ -1,0 +1,4 @@
+export * from "./compare";
+export * from "./sqlite";
+export * from "./statement";
+export * from "./verifier";
