@@ -126,12 +126,12 @@ export function compareResults(
     ref = distinctRows(ref);
     pred = distinctRows(pred);
   }
-  const unit = opts.setSemantics ? "distinct rows" : "rows";
+  const rowsOf = (n: number) => `${n} ${opts.setSemantics ? "distinct " : ""}row${n === 1 ? "" : "s"}`;
   if (ref.length === 0 && pred.length === 0) return { match: true, reason: "both results are empty" };
   if (ref.length !== pred.length) {
     return {
       match: false,
-      reason: `the result has ${pred.length} ${unit}, the reference has ${ref.length}`,
+      reason: `the result has ${rowsOf(pred.length)}, the reference has ${ref.length}`,
     };
   }
   const nc = reference.columns.length;
@@ -174,7 +174,7 @@ export function compareResults(
   };
   if (search(0)) {
     const identity = perm.every((j, i) => j === i);
-    const shape = `${ref.length} ${unit}, ${nc} column${nc === 1 ? "" : "s"}`;
+    const shape = `${rowsOf(ref.length)}, ${nc} column${nc === 1 ? "" : "s"}`;
     return identity
       ? { match: true, reason: `the result matches the reference (${shape})` }
       : {
@@ -187,5 +187,5 @@ export function compareResults(
     const unordered = compareResults(reference, predicted, { ...opts, orderMatters: false });
     if (unordered.match) return { match: false, reason: "the rows match but not in the reference's order" };
   }
-  return { match: false, reason: `the result's ${unit} differ from the reference's` };
+  return { match: false, reason: "the result's rows differ from the reference's" };
 }

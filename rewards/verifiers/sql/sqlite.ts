@@ -120,7 +120,7 @@ export interface EngineLimits {
   maxSqlBytes: number;
   /** Largest compiled program (SQLITE_LIMIT_VDBE_OP). Default 250 000 instructions. */
   maxProgramOps: number;
-  /** SQLite's hard heap limit for the whole engine (fixture copies included). Default 256 MiB. */
+  /** SQLite's hard heap limit for the whole engine (fixture copies included). Default 128 MiB. */
   maxHeapBytes: number;
   /** Rows a query may return before it is stopped. Default 100 000. */
   maxRows: number;
@@ -132,7 +132,7 @@ export const DEFAULT_LIMITS: EngineLimits = {
   maxValueBytes: 16 * 1024 * 1024,
   maxSqlBytes: 100_000,
   maxProgramOps: 250_000,
-  maxHeapBytes: 256 * 1024 * 1024,
+  maxHeapBytes: 128 * 1024 * 1024,
   maxRows: 100_000,
   opsPerTick: 1000,
 };
