@@ -12,12 +12,12 @@ import {
 import { checkReadOnlyQuery, hasTopLevelOrderBy } from "./statement";
 
 /**
- * VM steps granted per millisecond of the sample's remaining time. SQLite in WASM runs 40–100 million
- * steps a second on the machines measured (docs/sql.md), so this stops a runaway in 20–50% of its
+ * VM steps granted per millisecond of the sample's remaining time. SQLite in WASM ran 70–170 million
+ * steps a second in the runs measured (docs/sql.md), so this stops a runaway in 10–30% of its
  * time; a clock cannot be used instead because production Workers freeze it during synchronous work.
  */
 export const DEFAULT_OPS_PER_MS = 20_000;
-/** Steps no single query may pass, whatever the deadline (~2.5–6 s of work). */
+/** Steps no single query may pass, whatever the deadline (~1.5–3.5 s of work). */
 export const DEFAULT_MAX_OPS = 250_000_000;
 /** Share of the remaining time the two queries may use together; the rest is headroom. */
 const TIME_SHARE = 0.8;
