@@ -3,6 +3,7 @@ import type { FixtureStore } from "../../rewards/core/types";
 import { bucketSchemaStore } from "../../rewards/verifiers/json-schema/store";
 import { createSqlVerifier } from "../../rewards/verifiers/sql";
 import { r2FixtureStore } from "./fixtures";
+import { workerdCodeRunner } from "./quickjs-wasm";
 import { workerdSqlEngine } from "./sql-engine-workerd";
 
 export interface PlatformServices {
@@ -18,6 +19,7 @@ export function platformServices(env: Env): PlatformServices {
     verifiers: {
       jsonSchemas: bucketSchemaStore(env.BLOBS),
       sql: createSqlVerifier({ engine: workerdSqlEngine, fixtures }),
+      code: workerdCodeRunner(),
     },
   };
 }

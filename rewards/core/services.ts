@@ -25,6 +25,17 @@ export interface SqlExecMatchInput {
   floatTolerance?: number;
 }
 
+/**
+ * Runs model-written code against tests in a sandbox and returns the verdict (rewards/verifiers/code).
+ * A wrong or runaway program is `valid: true, score: 0` with a reason (naming the limit it hit); a broken
+ * sandbox, a language this build lacks or unusable tests are `valid: false`.
+ *
+ * @example
+ * const r = await ctx.services.code!.run({
+ *   language: "javascript", code: "const add = (a, b) => a + b",
+ *   tests: "console.assert(add(1, 2) === 3)", timeoutMs: 5000, memoryMb: 256, deadline: ctx.deadline,
+ * });
+ */
 export interface CodeRunner {
   run(input: CodeRunInput): Promise<RewardResult>;
 }
@@ -32,11 +43,16 @@ export interface CodeRunner {
 export interface CodeRunInput {
   language: "python" | "javascript" | "typescript";
   code: string;
-  /** HumanEval `check(candidate)` code, assert-based test code, or stdin/stdout cases. */
-  tests: string | { input: string; output: string }[];
+  /**
+   * HumanEval `check(candidate)` code, assert-based test code, or stdin/stdout cases (an array of
+   * `{ input, output }`, the same as JSON text, or `{ inputs, outputs }`).
+   */
+  tests: string | { input: string; output: string }[] | { inputs: string[]; outputs: string[] };
   entryPoint?: string;
   timeoutMs: number;
   memoryMb: number;
+  /** Epoch ms by which to give up; a run is cut to fit, and one cut short is `valid: false`. */
+  deadline?: number;
 }
 
 export interface Services {

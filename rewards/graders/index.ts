@@ -1,4 +1,5 @@
 import type { BuildDeps, BuiltGrader, GraderType } from "../core/grader";
+import { codeTestsGrader } from "./code-tests";
 import { jsonSchemaGrader } from "./json-schema";
 import { multiGrader, setSubGraderValidator } from "./multi";
 import { rewardGrader } from "./reward";
@@ -17,6 +18,7 @@ export const GRADER_TYPES: GraderType[] = [
   textSimilarityGrader,
   multiGrader,
   sqlExecMatchGrader,
+  codeTestsGrader,
 ];
 // multi validates its sub-graders through the registry without importing it (no import cycle).
 setSubGraderValidator((config, path) => validateGrader(config, path));

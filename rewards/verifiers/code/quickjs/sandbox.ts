@@ -1,0 +1,400 @@
+import type { QuickJSContext, QuickJSHandle, QuickJSRuntime, QuickJSWASMModule } from "quickjs-emscripten";
+import {
+  type LimitName,
+  type RunJob,
+  type RunLimits,
+  type RunOutcome,
+  type Sandbox,
+  STACK_LIMIT_BYTES,
+} from "../types";
+import { PRELUDE, PRELUDE_LIB } from "./prelude";
+
+/** Loads the QuickJS WASM module (workerd imports the .wasm file; Node lets the variant read it). */
+export type QuickJsLoader = () => Promise<QuickJSWASMModule>;
+
+/**
+ * Interrupt-handler calls per millisecond of the time limit. QuickJS calls the handler about every
+ * 10,000 loop iterations or calls; a bare `while (true) {}` makes ~15 calls/ms on the 2-core dev machine
+ * and ~40 on a faster one, busier loop bodies fewer. Production Workers freeze Date.now() during
+ * synchronous work, so this count is the limit there; where the clock moves (Node, local workerd) the
+ * wall clock stops a run too.
+ */
+export const INTERRUPTS_PER_MS = 20;
+
+const MAX_TIMER_RUNS = 100_000;
+const STDERR_KEPT = 4_096;
+const MESSAGES_KEPT = 5;
+
+export interface QuickJsSandboxOptions {
+  load: QuickJsLoader;
+  interruptsPerMs?: number;
+  /** Stop a run when the wall clock passes its time limit too (default true). */
+  wallClock?: boolean;
+  /** QuickJS stack limit; default 256 KiB (at 512 KiB deep recursion overflows the host stack). */
+  stackBytes?: number;
+}
+
+export interface SandboxStats {
+  /** Module instantiations, the first one included. */
+  builds: number;
+  /** Runs after which the module was dropped (a limit was hit, or the sandbox broke). */
+  dropped: number;
+  /** Runs that ended in a WASM abort or another host-side failure. */
+  broken: number;
+  /** Time to load the first module. */
+  coldStartMs: number | null;
+}
+
+function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+function randomNonce(): string {
+  const b = new Uint8Array(16);
+  crypto.getRandomValues(b);
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/** The limit an engine error names, if it names one. */
+function limitOf(message: string | undefined): LimitName | undefined {
+  if (!message) return undefined;
+  if (/\bout of memory\b|\bstring too long\b/.test(message)) return "memory";
+  if (/\bstack overflow\b|Maximum call stack/.test(message)) return "stack";
+  return undefined;
+}
+
+/**
+ * Runs JavaScript in QuickJS compiled to WASM: a fresh runtime and context per run (nothing survives from
+ * one run to the next), a memory limit, a stack limit, a deadline counted in interrupt calls, and an
+ * output cap enforced in the host callbacks. The module is loaded once and cached; after a run that hit
+ * a limit or broke the sandbox it is dropped (not disposed: QuickJS can abort while freeing a runtime
+ * left mid-job) and rebuilt for the next run.
+ */
+export class QuickJsSandbox implements Sandbox {
+  private module: QuickJSWASMModule | undefined;
+  private loading: Promise<QuickJSWASMModule> | undefined;
+  private readonly rate: number;
+  private readonly wallClock: boolean;
+  private readonly stackBytes: number;
+  readonly stats: SandboxStats = { builds: 0, dropped: 0, broken: 0, coldStartMs: null };
+
+  constructor(private readonly opts: QuickJsSandboxOptions) {
+    this.rate = opts.interruptsPerMs ?? INTERRUPTS_PER_MS;
+    this.wallClock = opts.wallClock ?? true;
+    this.stackBytes = opts.stackBytes ?? STACK_LIMIT_BYTES;
+  }
+
+  /** The loaded module, loading it on first use. */
+  ready(): Promise<QuickJSWASMModule> {
+    if (this.module) return Promise.resolve(this.module);
+    if (!this.loading) {
+      const t0 = performance.now();
+      this.loading = this.opts.load().then(
+        (m) => {
+          this.stats.builds++;
+          this.stats.coldStartMs ??= performance.now() - t0;
+          this.module = m;
+          this.loading = undefined;
+          return m;
+        },
+        (err) => {
+          this.loading = undefined;
+          throw err;
+        },
+      );
+    }
+    return this.loading;
+  }
+
+  async run(job: RunJob, limits: RunLimits): Promise<RunOutcome> {
+    const module = await this.ready();
+    return this.runSync(module, job, limits);
+  }
+
+  private drop(module: QuickJSWASMModule) {
+    if (this.module === module) this.module = undefined;
+    this.stats.dropped++;
+  }
+
+  /** One run, synchronously from start to end: two runs never interleave on the module. */
+  private runSync(module: QuickJSWASMModule, job: RunJob, limits: RunLimits): RunOutcome {
+    const t0 = performance.now();
+    const wallStart = Date.now();
+    const budget = Math.max(1, Math.ceil(limits.timeMs * this.rate));
+    const nonce = randomNonce();
+    const out: RunOutcome = {
+      completed: false,
+      asyncErrors: [],
+      assertionFailures: 0,
+      assertionMessages: [],
+      stdout: "",
+      stderr: "",
+      ticks: 0,
+      ms: 0,
+    };
+    let abort: LimitName | undefined;
+    let outBytes = 0;
+    const stdout: string[] = [];
+    let stderrKept = 0;
+    let doneCalls = 0;
+    let forged = false;
+    const stdinLines = job.kind === "stdio" ? splitLines(job.stdin) : [];
+    let stdinPos = 0;
+
+    let rt: QuickJSRuntime | undefined;
+    let ctx: QuickJSContext | undefined;
+    const owned: QuickJSHandle[] = [];
+    let dropModule = false;
+    try {
+      rt = module.newRuntime();
+      rt.setMemoryLimit(limits.memoryBytes);
+      rt.setMaxStackSize(this.stackBytes);
+      rt.setInterruptHandler(() => {
+        out.ticks++;
+        if (abort) return true;
+        if (out.ticks > budget || (this.wallClock && Date.now() - wallStart > limits.timeMs)) {
+          abort = "time";
+          return true;
+        }
+        return false;
+      });
+      ctx = rt.newContext();
+      const c = ctx;
+      const own = (h: QuickJSHandle) => {
+        owned.push(h);
+        return h;
+      };
+      const str = (h: QuickJSHandle | undefined) => (h && c.typeof(h) === "string" ? c.getString(h) : "");
+
+      const host = own(c.newObject());
+      const fns: Record<string, (...args: QuickJSHandle[]) => QuickJSHandle | undefined> = {
+        write: (stream, text) => {
+          if (abort === "output") return undefined;
+          const s = str(text);
+          const bytes = utf8Length(s);
+          const room = limits.outputBytes - outBytes;
+          const kept = bytes > room ? s.slice(0, Math.max(0, room)) : s;
+          outBytes += bytes;
+          if (stream && c.getNumber(stream) === 2) {
+            if (stderrKept < STDERR_KEPT) {
+              const piece = kept.slice(0, STDERR_KEPT - stderrKept);
+              out.stderr += piece;
+              stderrKept += piece.length;
+            }
+          } else stdout.push(kept);
+          if (outBytes > limits.outputBytes) abort ??= "output";
+          return undefined;
+        },
+        fail: (msg) => {
+          out.assertionFailures++;
+          if (out.assertionMessages.length < MESSAGES_KEPT) out.assertionMessages.push(str(msg).slice(0, 500));
+          return undefined;
+        },
+        readline: () => (stdinPos < stdinLines.length ? c.newString(stdinLines[stdinPos++]!) : c.null),
+        readAll: () => {
+          const rest = stdinLines.slice(stdinPos).join("\n");
+          stdinPos = stdinLines.length;
+          return c.newString(rest);
+        },
+        done: (n) => {
+          doneCalls++;
+          if (str(n) !== nonce) forged = true;
+          return undefined;
+        },
+        uncaught: (msg) => {
+          if (out.asyncErrors.length < MESSAGES_KEPT) out.asyncErrors.push(str(msg).slice(0, 500));
+          return undefined;
+        },
+        rejected: (msg) => {
+          out.asyncErrors.push(`the tests' promise was rejected: ${str(msg).slice(0, 500)}`);
+          return undefined;
+        },
+        lib: (params) => {
+          const scope = c.evalCode(`(function (${str(params)}) {\n  return ${PRELUDE_LIB};\n})`, "assay-lib.js");
+          if (scope.error) {
+            owned.push(scope.error);
+            return c.undefined;
+          }
+          return scope.value;
+        },
+        missing: (name) => {
+          out.missingModule ??= str(name);
+          return undefined;
+        },
+      };
+      for (const [name, fn] of Object.entries(fns)) {
+        const h = c.newFunction(name, fn);
+        c.setProp(host, name, h);
+        h.dispose();
+      }
+
+      // 1. The trusted prelude; it returns the bag (runTests, runTimer) and leaves nothing private global.
+      const preludeFn = c.evalCode(PRELUDE, "assay-prelude.js");
+      if (preludeFn.error) {
+        own(preludeFn.error);
+        throw new HarnessError(`the sandbox prelude failed: ${describe(c, preludeFn.error)}`);
+      }
+      own(preludeFn.value);
+      const config = own(c.newString(JSON.stringify({ outputCap: limits.outputBytes })));
+      const bagResult = c.callFunction(preludeFn.value, c.undefined, host, config);
+      if (bagResult.error) {
+        own(bagResult.error);
+        const why = describe(c, bagResult.error);
+        // A memory limit too small for the prelude itself is the evaluator's configuration, not the model.
+        throw new HarnessError(`the sandbox prelude failed: ${why}`);
+      }
+      const bag = own(bagResult.value);
+
+      // 2. The model's code, as a script in the global scope.
+      const loaded = c.evalCode(job.code, "solution.js");
+      if (loaded.error) {
+        own(loaded.error);
+        out.loadError = describe(c, loaded.error);
+      } else own(loaded.value);
+
+      // 3. The tests, through the wrapper the prelude built before the model's code ran.
+      if (!out.loadError && !abort && job.kind === "tests") {
+        const runTests = own(c.getProp(bag, "runTests"));
+        const src = own(c.newString(job.tests));
+        const n = own(c.newString(nonce));
+        const r = c.callFunction(runTests, c.undefined, src, n);
+        if (r.error) {
+          own(r.error);
+          out.runError = describe(c, r.error);
+        } else own(r.value);
+      }
+
+      // 4. Drain microtasks and (virtual) timers until nothing is left, or a limit stops the run.
+      if (!abort && !out.loadError) {
+        const runTimer = own(c.getProp(bag, "runTimer"));
+        for (let i = 0; i <= MAX_TIMER_RUNS; i++) {
+          const jobs = rt.executePendingJobs();
+          if (jobs.error) {
+            owned.push(jobs.error);
+            out.asyncErrors.push(`a job failed: ${describe(c, jobs.error)}`);
+            break;
+          }
+          if (abort) break;
+          if (rt.hasPendingJob()) continue;
+          if (i === MAX_TIMER_RUNS) {
+            abort = "time";
+            break;
+          }
+          const t = c.callFunction(runTimer, c.undefined);
+          if (t.error) {
+            own(t.error);
+            out.asyncErrors.push(`a timer failed: ${describe(c, t.error)}`);
+            break;
+          }
+          const ran = c.typeof(t.value) === "boolean" && c.dump(t.value) === true;
+          t.value.dispose();
+          if (!ran) break;
+        }
+      }
+
+      out.stdout = stdout.join("");
+      const errorLimit =
+        limitOf(out.loadError) ?? limitOf(out.runError) ?? out.asyncErrors.map(limitOf).find((l) => l !== undefined);
+      out.limit = abort ?? errorLimit;
+      if (job.kind === "tests") {
+        out.completed = !out.limit && !out.loadError && !out.runError && doneCalls === 1 && !forged;
+      } else {
+        out.completed = !out.limit && !out.loadError && out.asyncErrors.length === 0;
+      }
+      if (forged || doneCalls > 1) out.asyncErrors.push("the completion callback was called more than once");
+      dropModule = out.limit !== undefined;
+    } catch (err) {
+      if (err instanceof HarnessError) {
+        out.sandboxError = err.message;
+        dropModule = true;
+      } else {
+        // A WASM trap or an Emscripten abort: the module's state is unknown from here on.
+        this.stats.broken++;
+        out.sandboxError = `the JavaScript sandbox broke: ${err instanceof Error ? err.message : String(err)}`;
+        dropModule = true;
+      }
+      out.completed = false;
+      out.stdout = stdout.join("");
+    }
+    out.ms = performance.now() - t0;
+
+    if (dropModule) {
+      this.drop(module);
+      return out;
+    }
+    try {
+      for (const h of owned) if (h.alive) h.dispose();
+      ctx?.dispose();
+      rt?.dispose();
+    } catch {
+      // Freeing can abort QuickJS after unusual runs; the verdict above is already complete.
+      this.drop(module);
+    }
+    return out;
+  }
+}
+
+class HarnessError extends Error {}
+
+/** Lines of stdin without their line breaks; a final newline does not add an empty line. */
+function splitLines(stdin: string): string[] {
+  if (stdin === "") return [];
+  const lines = stdin.split(/\r?\n/);
+  if (lines.at(-1) === "") lines.pop();
+  return lines;
+}
+
+/** An exception as text, read without calling into the sandbox's code where possible. */
+function describe(ctx: QuickJSContext, h: QuickJSHandle): string {
+  try {
+    const t = ctx.typeof(h);
+    if (t === "string") return `uncaught ${JSON.stringify(ctx.getString(h).slice(0, 300))}`;
+    if (t === "number" || t === "boolean" || t === "undefined" || t === "bigint")
+      return `uncaught ${String(ctx.dump(h))}`;
+    if (t !== "object") return `uncaught ${t}`;
+    if (ctx.typeof(h) === "object" && isNull(ctx, h)) return "uncaught null";
+    const name = readString(ctx, h, "name");
+    const message = readString(ctx, h, "message");
+    const stack = readString(ctx, h, "stack");
+    if (name === undefined && message === undefined) return "uncaught object";
+    const at = stack
+      ?.split("\n")
+      .map((l) => l.trim())
+      .find(
+        (l) =>
+          l.startsWith("at ") && !l.includes("assay-prelude") && !l.includes("assay-lib") && !l.includes("(native)"),
+      );
+    const head = `${name ?? "Error"}: ${(message ?? "").slice(0, 500)}`;
+    return at ? `${head} (${at})` : head;
+  } catch {
+    return "an exception that cannot be read";
+  }
+}
+
+function isNull(ctx: QuickJSContext, h: QuickJSHandle): boolean {
+  const eq = ctx.eq(h, ctx.null);
+  return eq;
+}
+
+function readString(ctx: QuickJSContext, h: QuickJSHandle, key: string): string | undefined {
+  try {
+    const v = ctx.getProp(h, key);
+    try {
+      return ctx.typeof(v) === "string" ? ctx.getString(v) : undefined;
+    } finally {
+      v.dispose();
+    }
+  } catch {
+    return undefined;
+  }
+}
