@@ -21,6 +21,17 @@ export type QuickJsLoader = () => Promise<QuickJSWASMModule>;
  */
 export const INTERRUPTS_PER_MS = 20;
 
+/**
+ * Work the interrupt count misses, in interrupt-call units (one is ~50 µs at 20/ms): a call into the host
+ * (print, readline) costs ~2 µs, a promise job ~1–3 µs, a timer ~6 µs, copying output ~1 ns per byte.
+ * Without these a print loop or an endless promise chain would run ~40x past its limit where only the
+ * count stops it.
+ */
+const HOST_CALL_TICKS = 0.05;
+const JOB_TICKS = 0.05;
+const TIMER_TICKS = 0.15;
+const BYTES_PER_TICK = 50_000;
+const JOBS_PER_SLICE = 1_000;
 const MAX_TIMER_RUNS = 100_000;
 const STDERR_KEPT = 4_096;
 const MESSAGES_KEPT = 5;
@@ -159,14 +170,17 @@ export class QuickJsSandbox implements Sandbox {
       rt = module.newRuntime();
       rt.setMemoryLimit(limits.memoryBytes);
       rt.setMaxStackSize(this.stackBytes);
+      const overTime = () => {
+        if (out.ticks > budget || (this.wallClock && Date.now() - wallStart > limits.timeMs)) abort ??= "time";
+        return abort !== undefined;
+      };
+      const charge = (ticks: number) => {
+        out.ticks += ticks;
+        overTime();
+      };
       rt.setInterruptHandler(() => {
         out.ticks++;
-        if (abort) return true;
-        if (out.ticks > budget || (this.wallClock && Date.now() - wallStart > limits.timeMs)) {
-          abort = "time";
-          return true;
-        }
-        return false;
+        return overTime();
       });
       ctx = rt.newContext();
       const c = ctx;
@@ -182,6 +196,7 @@ export class QuickJsSandbox implements Sandbox {
           if (abort === "output") return undefined;
           const s = str(text);
           const bytes = utf8Length(s);
+          charge(HOST_CALL_TICKS + bytes / BYTES_PER_TICK);
           const room = limits.outputBytes - outBytes;
           const kept = bytes > room ? s.slice(0, Math.max(0, room)) : s;
           outBytes += bytes;
@@ -196,12 +211,17 @@ export class QuickJsSandbox implements Sandbox {
           return undefined;
         },
         fail: (msg) => {
+          charge(HOST_CALL_TICKS);
           out.assertionFailures++;
           if (out.assertionMessages.length < MESSAGES_KEPT) out.assertionMessages.push(str(msg).slice(0, 500));
           return undefined;
         },
-        readline: () => (stdinPos < stdinLines.length ? c.newString(stdinLines[stdinPos++]!) : c.null),
+        readline: () => {
+          charge(HOST_CALL_TICKS);
+          return stdinPos < stdinLines.length ? c.newString(stdinLines[stdinPos++]!) : c.null;
+        },
         readAll: () => {
+          charge(HOST_CALL_TICKS);
           const rest = stdinLines.slice(stdinPos).join("\n");
           stdinPos = stdinLines.length;
           return c.newString(rest);
@@ -212,6 +232,7 @@ export class QuickJsSandbox implements Sandbox {
           return undefined;
         },
         uncaught: (msg) => {
+          charge(HOST_CALL_TICKS);
           if (out.asyncErrors.length < MESSAGES_KEPT) out.asyncErrors.push(str(msg).slice(0, 500));
           return undefined;
         },
@@ -277,19 +298,22 @@ export class QuickJsSandbox implements Sandbox {
       // 4. Drain microtasks and (virtual) timers until nothing is left, or a limit stops the run.
       if (!abort && !out.loadError) {
         const runTimer = own(c.getProp(bag, "runTimer"));
-        for (let i = 0; i <= MAX_TIMER_RUNS; i++) {
-          const jobs = rt.executePendingJobs();
+        let timerRuns = 0;
+        while (!abort) {
+          const jobs = rt.executePendingJobs(JOBS_PER_SLICE);
           if (jobs.error) {
             owned.push(jobs.error);
             out.asyncErrors.push(`a job failed: ${describe(c, jobs.error)}`);
             break;
           }
+          charge(jobs.value * JOB_TICKS);
           if (abort) break;
           if (rt.hasPendingJob()) continue;
-          if (i === MAX_TIMER_RUNS) {
+          if (++timerRuns > MAX_TIMER_RUNS) {
             abort = "time";
             break;
           }
+          charge(TIMER_TICKS);
           const t = c.callFunction(runTimer, c.undefined);
           if (t.error) {
             own(t.error);
@@ -327,6 +351,11 @@ export class QuickJsSandbox implements Sandbox {
       out.stdout = stdout.join("");
     }
     out.ms = performance.now() - t0;
+    // Direct-eval'd code (the tests) is "<input>" to QuickJS.
+    const named = (m: string) => m.replaceAll("<input>", "tests.js");
+    out.assertionMessages = out.assertionMessages.map(named);
+    out.asyncErrors = out.asyncErrors.map(named);
+    if (out.runError) out.runError = named(out.runError);
 
     if (dropModule) {
       this.drop(module);
