@@ -5,7 +5,7 @@ import type { CodeRunner } from "../../rewards/core/services";
 import { createCodeRunner, loadQuickJs, QuickJsSandbox } from "../../rewards/verifiers/code";
 
 /** The isolate's JavaScript sandbox: one QuickJS module, loaded on first use and rebuilt when it breaks. */
-export const quickJsSandbox = new QuickJsSandbox({ load: () => loadQuickJs(wasmModule) });
+export const quickJsSandbox = new QuickJsSandbox({ load: (memory) => loadQuickJs(wasmModule, memory) });
 
 let runner: CodeRunner | undefined;
 

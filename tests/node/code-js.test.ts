@@ -5,7 +5,7 @@ import type { RewardResult, Sample } from "../../rewards/core/types";
 import { buildGrader, validateGrader } from "../../rewards/graders/index";
 import { createCodeRunner, loadQuickJs, QuickJsSandbox } from "../../rewards/verifiers/code";
 
-const sandbox = new QuickJsSandbox({ load: () => loadQuickJs() });
+const sandbox = new QuickJsSandbox({ load: (memory) => loadQuickJs(undefined, memory) });
 const runner = createCodeRunner({ javascript: sandbox });
 const quiet = { debug() {}, info() {}, warn() {} };
 const context = (code: CodeRunner | null = runner) => ({

@@ -9,8 +9,23 @@ import {
 } from "../types";
 import { PRELUDE, PRELUDE_LIB } from "./prelude";
 
-/** Loads the QuickJS WASM module (workerd imports the .wasm file; Node lets the variant read it). */
-export type QuickJsLoader = () => Promise<QuickJSWASMModule>;
+/**
+ * Loads the QuickJS WASM module into the given heap (workerd imports the .wasm file; Node lets the
+ * variant read it): `(memory) => loadQuickJs(wasmModule, memory)`.
+ */
+export type QuickJsLoader = (memory: WebAssembly.Memory) => Promise<QuickJSWASMModule>;
+
+const PAGE = 65_536;
+/** Emscripten's initial heap (the module's own minimum) and its ceiling. */
+const HEAP_INITIAL_PAGES = 256;
+const HEAP_MAX_PAGES = 32_768;
+/**
+ * QuickJS's memory limit does not count ArrayBuffer storage (a 16 MB limit let 200 MB of Float64Arrays
+ * through). So the WASM heap itself is capped too: during a run it may grow to the run's memory limit
+ * plus this much (the runtime's own structures, fragmentation); growth past that is refused, the
+ * allocation fails inside QuickJS, and the run is stopped at the memory limit.
+ */
+const HEAP_HEADROOM_BYTES = 32 * 2 ** 20;
 
 /**
  * Interrupt-handler calls per millisecond of the time limit. QuickJS calls the handler about every
@@ -97,6 +112,10 @@ export class QuickJsSandbox implements Sandbox {
   private readonly rate: number;
   private readonly wallClock: boolean;
   private readonly stackBytes: number;
+  /** The heap size growth may reach now: unlimited between runs, the run's limit during one. */
+  private heapCap = Number.POSITIVE_INFINITY;
+  private heapRefused = false;
+  private heap: WebAssembly.Memory | undefined;
   readonly stats: SandboxStats = { builds: 0, dropped: 0, broken: 0, coldStartMs: null };
 
   constructor(private readonly opts: QuickJsSandboxOptions) {
@@ -110,7 +129,7 @@ export class QuickJsSandbox implements Sandbox {
     if (this.module) return Promise.resolve(this.module);
     if (!this.loading) {
       const t0 = performance.now();
-      this.loading = this.opts.load().then(
+      this.loading = this.opts.load(this.newHeap()).then(
         (m) => {
           this.stats.builds++;
           this.stats.coldStartMs ??= performance.now() - t0;
@@ -127,8 +146,30 @@ export class QuickJsSandbox implements Sandbox {
     return this.loading;
   }
 
+  /** A heap whose growth (always through Memory#grow from Emscripten's JS) respects heapCap. */
+  private newHeap(): WebAssembly.Memory {
+    const memory = new WebAssembly.Memory({ initial: HEAP_INITIAL_PAGES, maximum: HEAP_MAX_PAGES });
+    this.heap = memory;
+    const grow = WebAssembly.Memory.prototype.grow;
+    Object.defineProperty(memory, "grow", {
+      value: (delta: number) => {
+        if (memory.buffer.byteLength + delta * PAGE > this.heapCap) {
+          this.heapRefused = true;
+          throw new RangeError("the sandbox heap is at its cap");
+        }
+        return grow.call(memory, delta);
+      },
+    });
+    return memory;
+  }
+
   async run(job: RunJob, limits: RunLimits): Promise<RunOutcome> {
-    const module = await this.ready();
+    let module = await this.ready();
+    // A heap grown by an earlier run with a larger limit would let this run's ArrayBuffers past its cap.
+    if (this.heap && this.heap.buffer.byteLength > limits.memoryBytes + HEAP_HEADROOM_BYTES) {
+      this.drop(module);
+      module = await this.ready();
+    }
     return this.runSync(module, job, limits);
   }
 
@@ -162,6 +203,8 @@ export class QuickJsSandbox implements Sandbox {
     const stdinLines = job.kind === "stdio" ? splitLines(job.stdin) : [];
     let stdinPos = 0;
 
+    this.heapRefused = false;
+    this.heapCap = limits.memoryBytes + HEAP_HEADROOM_BYTES;
     let rt: QuickJSRuntime | undefined;
     let ctx: QuickJSContext | undefined;
     const owned: QuickJSHandle[] = [];
@@ -180,6 +223,7 @@ export class QuickJsSandbox implements Sandbox {
       };
       rt.setInterruptHandler(() => {
         out.ticks++;
+        if (this.heapRefused) abort ??= "memory";
         return overTime();
       });
       ctx = rt.newContext();
@@ -329,6 +373,7 @@ export class QuickJsSandbox implements Sandbox {
       out.stdout = stdout.join("");
       const errorLimit =
         limitOf(out.loadError) ?? limitOf(out.runError) ?? out.asyncErrors.map(limitOf).find((l) => l !== undefined);
+      if (this.heapRefused) abort ??= "memory";
       out.limit = abort ?? errorLimit;
       if (job.kind === "tests") {
         out.completed = !out.limit && !out.loadError && !out.runError && doneCalls === 1 && !forged;
@@ -349,6 +394,14 @@ export class QuickJsSandbox implements Sandbox {
       }
       out.completed = false;
       out.stdout = stdout.join("");
+    }
+    this.heapCap = Number.POSITIVE_INFINITY;
+    if (this.heapRefused) {
+      // Whatever broke after a refused growth broke because the code wanted more memory than allowed.
+      delete out.sandboxError;
+      out.limit = "memory";
+      out.completed = false;
+      dropModule = true;
     }
     out.ms = performance.now() - t0;
     // Direct-eval'd code (the tests) is "<input>" to QuickJS.
