@@ -186,6 +186,10 @@ describe("code_tests: TypeScript, fences and configuration", () => {
         test: "assert.strictEqual(calc({ a: 2, b: 3 }), 5); assert.strictEqual(calc({ a: 2, b: 3 }, 1), -1)",
       }),
     ).toEqual(passed);
+    // MultiPL-E's TypeScript tests are TypeScript too.
+    const multiple =
+      "declare var require: any;\nconst assert = require('node:assert');\nfunction test() {\n  let candidate = calc;\n  assert.deepEqual(candidate({ a: 1, b: 1 } as P), 2);\n}\ntest();\n";
+    expect(await g(code, { test: multiple })).toEqual(passed);
     expect(await g("const f = (x: number => x", { test: "f(1)" })).toMatchObject({
       score: 0,
       valid: true,

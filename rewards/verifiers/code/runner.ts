@@ -77,7 +77,14 @@ export function createCodeRunner(backends: CodeRunnerBackends): CodeRunner {
       try {
         if (spec.kind === "code") {
           const lang = language === "python" ? "python" : "javascript";
-          const tests = withCheckCall(spec.source, input.entryPoint, lang);
+          let tests = withCheckCall(spec.source, input.entryPoint, lang);
+          if (language !== "python") {
+            // Tests get the same treatment as the code (MultiPL-E's TypeScript tests open with
+            // `declare var require: any`); tests that do not parse are the dataset's problem.
+            const prepared = prepareJs(tests, language);
+            if (!prepared.ok) return invalid("INVALID_INPUT", `the tests: ${prepared.reason}`);
+            tests = prepared.code;
+          }
           const outcome = await sandbox.run({ kind: "tests", code, tests }, limits);
           if (cutShort(outcome)) return deadlineHit();
           return testsVerdict(outcome, configured);

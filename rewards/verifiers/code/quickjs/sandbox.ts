@@ -164,13 +164,17 @@ export class QuickJsSandbox implements Sandbox {
   }
 
   async run(job: RunJob, limits: RunLimits): Promise<RunOutcome> {
-    let module = await this.ready();
-    // A heap grown by an earlier run with a larger limit would let this run's ArrayBuffers past its cap.
-    if (this.heap && this.heap.buffer.byteLength > limits.memoryBytes + HEAP_HEADROOM_BYTES) {
-      this.drop(module);
-      module = await this.ready();
+    for (;;) {
+      const module = await this.ready();
+      // Another run may have dropped the module while this one waited: never run on a dropped one.
+      if (this.module !== module) continue;
+      // A heap grown by an earlier run with a larger limit would let this run's ArrayBuffers past its cap.
+      if (this.heap && this.heap.buffer.byteLength > limits.memoryBytes + HEAP_HEADROOM_BYTES) {
+        this.drop(module);
+        continue;
+      }
+      return this.runSync(module, job, limits);
     }
-    return this.runSync(module, job, limits);
   }
 
   private drop(module: QuickJSWASMModule) {
