@@ -1,0 +1,114 @@
+/**
+ * JavaScript code execution: HumanEval-X canonical solutions (163; 162 needs js-md5) checked one after
+ * another, in process through the code_tests verifier (QuickJS, a fresh runtime per sample, the locked-down
+ * prelude, the nonce-checked harness) next to a Node child process per problem (`node -e` with the same
+ * code and tests, console.assert made to set a failing exit code: the isolation many harnesses use).
+ * Prints both rates, the ratio, per-sample p50/p99 and the cold start (first module load + first sample).
+ * Run: npm run bench -- code-js   (or node_modules/.bin/tsx tests/bench/code-js.bench.ts)
+ * BENCH_ROUNDS (default 3) repeats the in-process pass; the child-process pass runs once.
+ */
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
+import { createCodeRunner, loadQuickJs, QuickJsSandbox } from "../../rewards/verifiers/code";
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const CORPUS = join(import.meta.dirname, "../../../shared/corpora/code/humaneval_js.jsonl.gz");
+
+interface Problem {
+  task_id: string;
+  prompt: string;
+  canonical_solution: string;
+  test: string;
+}
+
+const percentile = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+};
+const ms = (x: number) => `${x.toFixed(2)} ms`;
+
+function childRun(code: string): Promise<boolean> {
+  // console.assert does not throw in Node: make a failed one fail the process, as a harness must.
+  const harness = `console.assert = (c) => { if (!c) process.exitCode = 1 };\n${code}`;
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ["-e", harness], { stdio: "ignore", timeout: 5_000 });
+    child.on("exit", (status) => resolve(status === 0));
+  });
+}
+
+async function main() {
+  if (!existsSync(CORPUS)) {
+    console.log(`skipped: ${CORPUS} is absent (the shared corpora live one level above the repo)`);
+    return;
+  }
+  const problems = gunzipSync(readFileSync(CORPUS))
+    .toString("utf8")
+    .split("\n")
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as Problem)
+    .filter((p) => p.task_id !== "JavaScript/162");
+
+  // In process: the verifier as the grader calls it.
+  const t0 = performance.now();
+  const sandbox = new QuickJsSandbox({ load: (memory) => loadQuickJs(undefined, memory) });
+  const runner = createCodeRunner({ javascript: sandbox });
+  const first = problems[0]!;
+  await runner.run({
+    language: "javascript",
+    code: first.prompt + first.canonical_solution,
+    tests: first.test,
+    timeoutMs: 5_000,
+    memoryMb: 256,
+  });
+  const coldMs = performance.now() - t0;
+  const lat: number[] = [];
+  let passed = 0;
+  let wall = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    const r0 = performance.now();
+    for (const p of problems) {
+      const s0 = performance.now();
+      const r = await runner.run({
+        language: "javascript",
+        code: p.prompt + p.canonical_solution,
+        tests: p.test,
+        timeoutMs: 5_000,
+        memoryMb: 256,
+      });
+      lat.push(performance.now() - s0);
+      if (round === 0 && r.score === 1) passed++;
+    }
+    wall += performance.now() - r0;
+  }
+  const inRate = (problems.length * ROUNDS) / (wall / 1000);
+
+  // A Node child process per problem, one at a time.
+  const childLat: number[] = [];
+  let childPassed = 0;
+  const c0 = performance.now();
+  for (const p of problems) {
+    const s0 = performance.now();
+    if (await childRun(`${p.prompt}${p.canonical_solution}\n${p.test}`)) childPassed++;
+    childLat.push(performance.now() - s0);
+  }
+  const childRate = problems.length / ((performance.now() - c0) / 1000);
+
+  console.log(`HumanEval-X JavaScript, ${problems.length} canonical solutions (node ${process.version})`);
+  console.log("");
+  console.log("                          samples/s       p50        p99   passed");
+  console.log(
+    `QuickJS in process    ${inRate.toFixed(0).padStart(12)} ${ms(percentile(lat, 50)).padStart(10)} ${ms(percentile(lat, 99)).padStart(10)}   ${passed}/${problems.length}`,
+  );
+  console.log(
+    `node child process   ${childRate.toFixed(0).padStart(13)} ${ms(percentile(childLat, 50)).padStart(10)} ${ms(percentile(childLat, 99)).padStart(10)}   ${childPassed}/${problems.length}`,
+  );
+  console.log("");
+  console.log(`ratio (in process / child process): ${(inRate / childRate).toFixed(1)}x`);
+  console.log(
+    `cold start: first module load ${ms(sandbox.stats.coldStartMs ?? 0)}, load + first sample ${ms(coldMs)}; module builds ${sandbox.stats.builds}`,
+  );
+}
+
+await main();
