@@ -58,7 +58,7 @@ export interface RunOutcome {
   stdout: string;
   /** The beginning of stderr, for reasons. */
   stderr: string;
-  /** Interrupt-handler calls (the deterministic time measure) and wall time. */
+  /** Virtual time in interrupt-call units (handler calls plus charged host work), and wall time. */
   ticks: number;
   ms: number;
 }
