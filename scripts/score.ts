@@ -13,6 +13,7 @@ import type { Scorer } from "../rewards/core/grader";
 import type { Services } from "../rewards/core/services";
 import type { Fixture, FixtureStore, Logger, RewardResult, Sample, ScoreContext } from "../rewards/core/types";
 import { buildGrader, GraderConfigError } from "../rewards/graders/index";
+import { createCodeRunner, loadQuickJs, QuickJsSandbox } from "../rewards/verifiers/code";
 import { createSqlVerifier } from "../rewards/verifiers/sql";
 
 const ROOT = resolve(fileURLToPath(import.meta.url), "../..");
@@ -53,7 +54,10 @@ export interface NodeContextOptions {
 
 /** Verifier services available in Node. One that this checkout does not provide yet is left undefined. */
 export async function nodeServices(opts: { fixtureDirs?: string[] } = {}): Promise<Services> {
-  return { sql: createSqlVerifier({ engine: nodeSqlEngine, fixtures: dirFixtureStore(opts.fixtureDirs ?? []) }) };
+  return {
+    sql: createSqlVerifier({ engine: nodeSqlEngine, fixtures: dirFixtureStore(opts.fixtureDirs ?? []) }),
+    code: createCodeRunner({ javascript: new QuickJsSandbox({ load: (memory) => loadQuickJs(undefined, memory) }) }),
+  };
 }
 
 /** A scoring context for Node: fixtures from local folders, services as given, logs to stderr. */
