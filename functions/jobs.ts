@@ -23,7 +23,7 @@ const jobName = (prefix: string, id: string) => `assay-${prefix}-${id}`.replace(
  */
 async function dispatchRun(db: Db, env: Env, runId: string, attempt: number): Promise<"done" | "retry"> {
   const run = await getRun(db, runId);
-  if (!run || run.status !== "queued" || run.backend !== "aws-batch") return "done";
+  if (run?.status !== "queued" || run.backend !== "aws-batch") return "done";
   const spec = run.spec as unknown as RftSpec;
   const { token, hash } = await issueRunToken();
   if (

@@ -56,7 +56,7 @@ export async function prepareRft(db: Db, spec: RftSpec): Promise<PreparedRft> {
   const grader = cachedGrader(spec.grader);
   if (!spec.force) {
     const cert = await latestCertificate(db, await graderHash(spec.grader));
-    if (!cert || cert.verdict !== "pass" || cert.graderRef !== grader.ref) {
+    if (cert?.verdict !== "pass" || cert.graderRef !== grader.ref) {
       const reasons = !cert
         ? ["no pre-flight certificate for this grader config: run POST /v1/graders/preflight first"]
         : cert.graderRef !== grader.ref

@@ -224,7 +224,8 @@ function telemetry(samples: Sample[], results: RewardResult[], latencies: number
     sum += r.score;
     sumSq += r.score * r.score;
     for (const [name, m] of Object.entries(r.metrics ?? {})) {
-      const acc = (sub[name] ??= [0, 0]);
+      sub[name] ??= [0, 0];
+      const acc = sub[name];
       acc[0] += m.score;
       acc[1] += 1;
     }

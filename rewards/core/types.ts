@@ -73,7 +73,7 @@ export interface ScoreContext {
   services: Services;
 }
 
-export const clamp01 = (x: number) => (x < 0 ? 0 : x > 1 ? 1 : x);
+export const clamp01 = (x: number) => (x < 0 ? 0 : Math.min(x, 1));
 
 export function invalid(code: EvaluatorErrorCode, message: string): RewardResult {
   return { score: 0, valid: false, reason: message, error: { code, message } };

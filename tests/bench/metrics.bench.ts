@@ -14,7 +14,11 @@ const BATCH = 1_000;
 const ROWS_PER_INSERT = 20;
 
 function batchPoints(b: number) {
-  return Array.from({ length: BATCH }, (_, i) => ({ name: `m${i % 10}`, step: b * 100 + Math.floor(i / 10), value: Math.sin(b + i) }));
+  return Array.from({ length: BATCH }, (_, i) => ({
+    name: `m${i % 10}`,
+    step: b * 100 + Math.floor(i / 10),
+    value: Math.sin(b + i),
+  }));
 }
 
 async function viaHttp() {
@@ -48,14 +52,20 @@ async function viaDrizzle() {
     const d1 = proxy.env.DB;
     // Same schema as the Worker's: apply the migrations to this fresh in-memory D1.
     const { readD1Migrations } = await import("@cloudflare/vitest-pool-workers");
-    for (const m of await readD1Migrations(`${ROOT}/db/migrations`)) for (const q of m.queries) await d1.prepare(q).run();
+    for (const m of await readD1Migrations(`${ROOT}/db/migrations`))
+      for (const q of m.queries) await d1.prepare(q).run();
     const db = drizzle(d1);
     const rows = (b: number) => batchPoints(b).map((p) => ({ runId: "run_bench", ...p, ts: Date.now() }));
     const insertBatch = async (b: number) => {
       const all = rows(b);
       const stmts = [];
       for (let i = 0; i < all.length; i += ROWS_PER_INSERT) {
-        stmts.push(db.insert(metrics).values(all.slice(i, i + ROWS_PER_INSERT)).onConflictDoNothing());
+        stmts.push(
+          db
+            .insert(metrics)
+            .values(all.slice(i, i + ROWS_PER_INSERT))
+            .onConflictDoNothing(),
+        );
       }
       await db.batch(stmts as [(typeof stmts)[0], ...typeof stmts]);
     };
@@ -83,8 +93,12 @@ export async function main() {
   const http = await viaHttp();
   console.log("| path | points/s | batch p50 ms | batch p99 ms |");
   console.log("|---|---:|---:|---:|");
-  console.log(`| HTTP POST /v1/runs/{id}/metrics (wrangler dev) | ${fmt(http.rate)} | ${fmt(http.p50, 1)} | ${fmt(http.p99, 1)} |`);
-  console.log(`| direct drizzle insert into local D1 | ${fmt(direct.rate)} | ${fmt(direct.p50, 1)} | ${fmt(direct.p99, 1)} |`);
+  console.log(
+    `| HTTP POST /v1/runs/{id}/metrics (wrangler dev) | ${fmt(http.rate)} | ${fmt(http.p50, 1)} | ${fmt(http.p99, 1)} |`,
+  );
+  console.log(
+    `| direct drizzle insert into local D1 | ${fmt(direct.rate)} | ${fmt(direct.p50, 1)} | ${fmt(direct.p99, 1)} |`,
+  );
   console.log(`ratio HTTP / direct: ${(http.rate / direct.rate).toFixed(2)} (target >= 0.5)`);
 }
 

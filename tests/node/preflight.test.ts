@@ -6,14 +6,23 @@ const ok = (score: number): RewardResult => ({ score, valid: true });
 const bad: RewardResult = { score: 0, valid: false, error: { code: "EVALUATOR_ERROR", message: "boom" } };
 
 function samples(n: number, groupSize = 4, len = (i: number) => 10 + ((i * 7) % 13)): Sample[] {
-  return Array.from({ length: n }, (_, i) => ({ completion: "x".repeat(len(i)), item: {}, group: Math.floor(i / groupSize) }));
+  return Array.from({ length: n }, (_, i) => ({
+    completion: "x".repeat(len(i)),
+    item: {},
+    group: Math.floor(i / groupSize),
+  }));
 }
 
 describe("pre-flight certificate", () => {
   it("passes a deterministic, valid, fast grader with signal in every group", () => {
     const s = samples(16);
     const results = s.map((_, i) => ok(i % 2));
-    const report = certify(s, results, results, s.map(() => 1));
+    const report = certify(
+      s,
+      results,
+      results,
+      s.map(() => 1),
+    );
     expect(report.verdict).toBe("pass");
     expect(report.reasons).toEqual(["all 7 checks passed on 16 samples"]);
     expect(report.groups).toEqual({ count: 4, zeroVariance: 0, share: 0 });
@@ -25,7 +34,12 @@ describe("pre-flight certificate", () => {
     const s = samples(10, 4, () => 20);
     const first = s.map((_, i) => ok(i % 2));
     const second = first.map((r, i) => (i === 3 ? ok(0.5) : r));
-    const report = certify(s, first, second, s.map(() => 1));
+    const report = certify(
+      s,
+      first,
+      second,
+      s.map(() => 1),
+    );
     expect(report.verdict).toBe("fail");
     expect(report.determinism).toEqual({ mismatches: 1, rate: 0.1, examples: [3] });
     expect(report.reasons).toEqual([expect.stringMatching(/^determinism: 1 of 10 samples scored differently/)]);
@@ -34,7 +48,12 @@ describe("pre-flight certificate", () => {
   it("fails on too many invalid results, slow scoring and groups without variance", () => {
     const s = samples(12);
     const results = s.map((_, i) => (i < 2 ? bad : ok(1)));
-    const report = certify(s, results, results, s.map(() => 5_000));
+    const report = certify(
+      s,
+      results,
+      results,
+      s.map(() => 5_000),
+    );
     expect(report.verdict).toBe("fail");
     expect(report.checks.filter((c) => !c.passed).map((c) => c.name)).toEqual([
       "invalid_rate",
@@ -48,7 +67,12 @@ describe("pre-flight certificate", () => {
   it("flags a reward that pays for length", () => {
     const s = samples(20, 4, (i) => 10 * (i + 1));
     const results = s.map((_, i) => ok(i / 19));
-    const report = certify(s, results, results, s.map(() => 1));
+    const report = certify(
+      s,
+      results,
+      results,
+      s.map(() => 1),
+    );
     expect(report.lengthCorrelation).toBeCloseTo(1, 6);
     expect(report.checks.find((c) => c.name === "length_correlation")?.passed).toBe(false);
     expect(report.verdict).toBe("fail");

@@ -42,7 +42,17 @@ export async function startDev(): Promise<DevServer> {
   const port = await freePort();
   const child: ChildProcess = spawn(
     WRANGLER,
-    ["dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", persistTo, "--var", `ASSAY_ADMIN_KEY:${adminKey}`],
+    [
+      "dev",
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--persist-to",
+      persistTo,
+      "--var",
+      `ASSAY_ADMIN_KEY:${adminKey}`,
+    ],
     { cwd: ROOT, env: ENV, stdio: ["ignore", "pipe", "pipe"], detached: true },
   );
   let log = "";
