@@ -5,7 +5,7 @@ import * as m_structured_output from "./modules/structured-output";
 import * as m_text_to_sql from "./modules/text-to-sql";
 
 export const REWARD_MODULES: { file: string; version: string; exports: Record<string, unknown> }[] = [
-  { file: "format-answer.ts", version: "6db1db8e7777", exports: m_format_answer },
-  { file: "structured-output.ts", version: "17d910edc5e6", exports: m_structured_output },
-  { file: "text-to-sql.ts", version: "e5c8f0d77d23", exports: m_text_to_sql },
+  { file: "format-answer.ts", version: "0dda89196718", exports: m_format_answer },
+  { file: "structured-output.ts", version: "2a4aac8f9153", exports: m_structured_output },
+  { file: "text-to-sql.ts", version: "3d7709ec13cc", exports: m_text_to_sql },
 ];

@@ -132,10 +132,13 @@ describe("scripts/build-rewards.mjs", () => {
   it("changes every version when the shared reward core changes", async () => {
     const before = await versions();
     const types = join(root, "rewards", "core", "types.ts");
-    writeFileSync(
-      types,
-      readFileSync(types, "utf8").replace("x < 0 ? 0 : x > 1 ? 1 : x", "Math.min(1, Math.max(0, x))"),
+    const original = readFileSync(types, "utf8");
+    const edited = original.replace(
+      /export const clamp01 = .*;/,
+      "export const clamp01 = (x: number) => Math.max(0, Math.min(1, x));",
     );
+    expect(edited).not.toBe(original);
+    writeFileSync(types, edited);
     const after = await versions();
     for (const file of Object.keys(before)) expect(after[file]).not.toBe(before[file]);
   });
