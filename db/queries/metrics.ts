@@ -51,8 +51,11 @@ export async function insertMetricPoints(db: Db, runId: string, points: MetricPo
   const own = selfConflicts(points);
   if (own.length) throw new MetricConflictError(own);
   const payload = JSON.stringify(points.map((p) => [p.name, p.step, p.value, p.ts]));
+  // CROSS JOIN pins the loop order (SQLite's planner never reorders it): for each sent point, one primary-key
+  // lookup. With a plain JOIN the planner put metrics outside and scanned the run's stored points once per
+  // sent point, so a batch cost O(batch × stored): 1,000 points on 4,000 stored took 2.8 s instead of 4 ms.
   const disagreeing = `select j.value ->> 0 as name, j.value ->> 1 as step, m.value as stored, j.value ->> 2 as sent
-    from json_each(?2) as j join metrics m
+    from json_each(?2) as j cross join metrics m
       on m.run_id = ?1 and m.name = j.value ->> 0 and m.step = j.value ->> 1 and m.value is not j.value ->> 2`;
   const d1 = db.$client;
   const [ins, conflicts] = await d1.batch([
