@@ -2,7 +2,7 @@
 // `npm run score -- --reward <name> --file samples.jsonl` (or `--grader grader.json`): scores a JSONL file of
 // samples locally in Node with the same engine the Worker uses, and prints a summary and the worst samples.
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -23,16 +23,24 @@ const FIXTURE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 
 /** Fixtures from local folders: `<dir>/<name>.sqlite` (a database) or `<dir>/<name>.sql` (a script). */
 export function dirFixtureStore(dirs: string[]): FixtureStore {
+  // A file is read and hashed again only when its size or mtime changed.
+  const loaded = new Map<string, { stamp: string; fixture: Fixture }>();
   return {
     async get(name) {
       if (!FIXTURE_NAME.test(name)) return null;
       for (const dir of dirs) {
         for (const kind of ["sqlite", "sql"] as const) {
           const path = join(dir, `${name}.${kind}`);
-          if (!existsSync(path)) continue;
+          const st = statSync(path, { throwIfNoEntry: false });
+          if (!st?.isFile()) continue;
+          const stamp = `${st.size}:${st.mtimeMs}`;
+          const hit = loaded.get(path);
+          if (hit?.stamp === stamp) return hit.fixture;
           const bytes = new Uint8Array(readFileSync(path));
           const sha256 = createHash("sha256").update(bytes).digest("hex");
-          return { name, kind, sha256, bytes } satisfies Fixture;
+          const fixture: Fixture = { name, kind, sha256, bytes };
+          loaded.set(path, { stamp, fixture });
+          return fixture;
         }
       }
       return null;

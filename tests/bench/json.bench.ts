@@ -2,14 +2,15 @@
  * JSON Schema scoring: samples/s for 1,000 completions validated in one process, the raw
  * @cfworker/json-schema validator (JSON.parse + validate, a validator built once) next to the
  * json_schema grader through the scoring engine (extraction, cached validator, partial credit, metrics).
- * `viaHttp(baseUrl, key)` scores the same samples through POST /v1/graders/run; it runs when
- * BENCH_JSON_URL and BENCH_JSON_KEY are set (e.g. against `npm run dev`).
+ * Then the same 1,000 samples through POST /v1/graders/run on the Worker under `wrangler dev` (one request),
+ * against the raw library loop (target: HTTP within 3x), and the latency of a 256-sample batch.
  * Run: npm run bench -- json   (or node_modules/.bin/tsx tests/bench/json.bench.ts)
  */
 import { dereference, type Schema, validate } from "@cfworker/json-schema";
 import { scoreBatch } from "../../rewards/core/engine";
 import type { Sample } from "../../rewards/core/types";
 import { buildGrader } from "../../rewards/graders/index";
+import { batchLatencies, fmt as fmtN, percentile, startDev } from "./lib/wrangler-dev";
 
 const N = 1_000;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -162,10 +163,15 @@ console.log(`JSON Schema scoring, ${N} samples (60% valid, 30% partly wrong, 10%
 console.log(`  @cfworker/json-schema alone (parse + validate)   ${fmt(raw).padStart(9)} samples/s`);
 console.log(`  json_schema grader, in process (scoreBatch)      ${fmt(graded).padStart(9)} samples/s`);
 console.log(`  grader / raw library                             ${(graded / raw).toFixed(2)}x`);
-const url = process.env.BENCH_JSON_URL;
-const key = process.env.BENCH_JSON_KEY;
-if (url && key) {
-  const http = await viaHttp(url, key);
-  console.log(`  POST /v1/graders/run (${url})      ${fmt(http).padStart(9)} samples/s`);
-  console.log(`  HTTP / raw library                               ${(http / raw).toFixed(2)}x`);
+const server = await startDev();
+try {
+  const http = await viaHttp(server.url, server.adminKey);
+  console.log(`  POST /v1/graders/run (wrangler dev)              ${fmt(http).padStart(9)} samples/s`);
+  console.log(`  raw library / HTTP                               ${(raw / http).toFixed(2)}x (target <= 3x)`);
+  const lat = await batchLatencies(server, { grader, samples: samples.slice(0, 256) }, 30);
+  console.log(
+    `  256-sample batch through the API: p50 ${fmtN(percentile(lat, 50), 1)} ms, p99 ${fmtN(percentile(lat, 99), 1)} ms (30 batches)`,
+  );
+} finally {
+  await server.stop();
 }

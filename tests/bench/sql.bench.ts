@@ -5,9 +5,9 @@
  * same pairs on a reused connection (tests/bench/sql_peer.py), and the ratio.
  * Two verifier figures: "cold" runs both queries of every pair (reference cache emptied each round),
  * "warm" is the steady state of a grader, with reference results cached per (fixture sha256, SQL).
- * `viaHttp(baseUrl, key)` scores the same pairs through POST /v1/graders/run; it runs when BENCH_SQL_URL and
- * BENCH_SQL_KEY are set (e.g. against `npm run dev`).
- * Run: node_modules/.bin/tsx tests/bench/sql.bench.ts   (BENCH_ROUNDS=5 by default)
+ * Then the same pairs through the API: the Worker under `wrangler dev` (fixtures uploaded with PUT
+ * /v1/fixtures, all 207 pairs in one POST /v1/graders/run), and the latency of a 256-sample batch.
+ * Run: npm run bench -- sql   (BENCH_ROUNDS=5 by default)
  */
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -16,6 +16,7 @@ import { fileURLToPath } from "node:url";
 import { nodeSqlEngine } from "../../functions/lib/sql-engine-node";
 import { createSqlVerifier, newSqlCaches } from "../../rewards/verifiers/sql";
 import { dirFixtureStore } from "../../scripts/score";
+import { batchLatencies, fmt as fmtN, percentile, startDev } from "./lib/wrangler-dev";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -115,13 +116,29 @@ async function main() {
   console.log(
     `verifier in process, warm references  ${fmt(warm.pairsPerS)}   ${warm.matched}       ${(warm.pairsPerS / py.pairsPerS).toFixed(2)}x`,
   );
-  const url = process.env.BENCH_SQL_URL;
-  const key = process.env.BENCH_SQL_KEY;
-  if (url && key) {
-    const http = await viaHttp(url, key);
+  const server = await startDev();
+  try {
+    const http = await viaHttp(server.url, server.adminKey);
     console.log(
-      `POST /v1/graders/run at ${url}  ${fmt(http.pairsPerS)}   ${http.matched}       ${(http.pairsPerS / py.pairsPerS).toFixed(2)}x`,
+      `POST /v1/graders/run (wrangler dev)   ${fmt(http.pairsPerS)}   ${http.matched}       ${(http.pairsPerS / py.pairsPerS).toFixed(2)}x`,
     );
+    const batch = Array.from({ length: 256 }, (_, i) => pairs[i % pairs.length]!);
+    const lat = await batchLatencies(
+      server,
+      {
+        grader: { type: "sql_exec_match", name: "spider", database: "{{item.db_id}}", reference: "{{item.query}}" },
+        samples: batch.map((p) => ({
+          completion: p.gold_sql,
+          item: { db_id: p.db_id, query: p.gold_sql_spider_original },
+        })),
+      },
+      30,
+    );
+    console.log(
+      `256-sample batch through the API: p50 ${fmtN(percentile(lat, 50), 1)} ms, p99 ${fmtN(percentile(lat, 99), 1)} ms (30 batches)`,
+    );
+  } finally {
+    await server.stop();
   }
 }
 

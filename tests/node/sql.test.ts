@@ -189,6 +189,26 @@ describe("the SQLite engine in Node", () => {
     });
   });
 
+  it("reuses a kept connection after a refused write and a stopped query, and still answers past its bound of kept images", async () => {
+    const engine = await nodeSqliteEngine();
+    const images = Array.from({ length: 12 }, (_, i) =>
+      engine.buildImage(`CREATE TABLE t(x); INSERT INTO t VALUES (${i});`),
+    );
+    const first = images[0]!;
+    const runaway = "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c) SELECT max(n) FROM c";
+    expect(engine.execute(first, "UPDATE t SET x = 99", { maxOps: 1e6 })).toMatchObject({
+      ok: false,
+      kind: "rejected",
+    });
+    expect(engine.execute(first, runaway, { maxOps: 10_000 })).toMatchObject({ ok: false, kind: "interrupted" });
+    expect(engine.execute(first, "SELECT x FROM t", { maxOps: 1e6 })).toMatchObject({ ok: true, rows: [[0]] });
+    // Twelve images through a cache of eight, twice: each query sees its own image, kept or reopened.
+    for (let round = 0; round < 2; round++) {
+      const seen = images.map((img) => engine.execute(img, "SELECT x, count(*) FROM t", { maxOps: 1e6 }));
+      expect(seen.map((o) => (o.ok ? o.rows : o.message))).toEqual(images.map((_, i) => [[i, 1]]));
+    }
+  });
+
   it("stops a query at its VM-step budget", async () => {
     const engine = await nodeSqliteEngine();
     const img = engine.buildImage("CREATE TABLE t(x);");

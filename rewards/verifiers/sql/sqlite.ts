@@ -11,7 +11,11 @@
  *   function on the deny list);
  * - `sqlite3_limit` on string/blob length (so `randomblob(1e9)` fails at once), SQL length, ATTACHed
  *   databases and program size; a hard heap limit for the whole engine;
- * - the database is a fresh read-only in-memory copy of the fixture image per query (`sqlite3_deserialize`).
+ * - the database is a read-only in-memory copy of the fixture image (`sqlite3_deserialize` with
+ *   SQLITE_DESERIALIZE_READONLY): no statement can change it, so one connection per image is kept open
+ *   and reused by later queries (a few, bounded by their bytes). A query that is allowed to run is a single
+ *   read-only statement on a read-only database: it leaves nothing behind for the next query to see
+ *   (no table, no temp object, no setting), only SQLite's page cache.
  */
 
 const SQLITE_OK = 0;
@@ -25,6 +29,10 @@ const OPEN_CREATE = 0x4;
 const OPEN_MEMORY = 0x80;
 const DESERIALIZE_FREEONCLOSE = 1;
 const DESERIALIZE_READONLY = 4;
+
+/** Read-only connections kept open, by count and by the bytes of their images. */
+const OPEN_CONNECTIONS = 8;
+const OPEN_BYTES = 32 * 1024 * 1024;
 
 const LIMIT_LENGTH = 0;
 const LIMIT_SQL_LENGTH = 1;
@@ -276,6 +284,9 @@ export class SqliteEngine {
   private stopAt = Number.POSITIVE_INFINITY;
   private guardMessage: string | null = null;
   private crashed = false;
+  /** Open read-only connections by image, least recently used first. */
+  private readonly open = new Map<Uint8Array, number>();
+  private openBytes = 0;
 
   /**
    * @param wasmBytes the sqlite3.wasm bytes when the caller has them (Node), to size the imported memory
@@ -470,6 +481,60 @@ export class SqliteEngine {
   /** Runs `fn` with a fresh connection (over a copy of `image`, or empty), closing it afterwards. */
   private withConnection<T>(image: Uint8Array | null, fn: (db: number) => T): T {
     if (this.crashed) throw new EngineCrashed("the SQL engine crashed earlier and is being replaced");
+    let db = 0;
+    try {
+      db = this.connect(image);
+      return fn(db);
+    } catch (err) {
+      throw this.crashCheck(err);
+    } finally {
+      if (db && !this.crashed) this.x.sqlite3_close_v2(db);
+    }
+  }
+
+  /**
+   * Runs `fn` on the kept read-only connection over `image`, opening it when there is none. At most
+   * OPEN_CONNECTIONS images of OPEN_BYTES together stay open; the least recently used is closed first.
+   */
+  private withImage<T>(image: Uint8Array, fn: (db: number) => T): T {
+    if (this.crashed) throw new EngineCrashed("the SQL engine crashed earlier and is being replaced");
+    try {
+      let db = this.open.get(image);
+      if (db) {
+        this.open.delete(image);
+      } else {
+        this.evict(image.length);
+        db = this.connect(image);
+        this.openBytes += image.length;
+      }
+      this.open.set(image, db);
+      return fn(db);
+    } catch (err) {
+      throw this.crashCheck(err);
+    }
+  }
+
+  /** Closes kept connections until `incoming` more bytes fit (all of them when it does not fit at all). */
+  private evict(incoming: number) {
+    for (const [image, db] of this.open) {
+      if (this.open.size < OPEN_CONNECTIONS && this.openBytes + incoming <= OPEN_BYTES) break;
+      this.open.delete(image);
+      this.openBytes -= image.length;
+      this.x.sqlite3_close_v2(db);
+    }
+  }
+
+  private crashCheck(err: unknown): unknown {
+    if (err instanceof WebAssembly.RuntimeError) {
+      this.crashed = true;
+      this.open.clear();
+      return new EngineCrashed(`the SQL engine crashed: ${err.message}`);
+    }
+    return err;
+  }
+
+  /** Opens a configured connection: empty, or a read-only copy of `image`. */
+  private connect(image: Uint8Array | null): number {
     const pp = this.alloc(4);
     let db = 0;
     try {
@@ -490,14 +555,11 @@ export class SqliteEngine {
       this.x.sqlite3_limit(db, LIMIT_ATTACHED, 0);
       this.x.sqlite3_progress_handler(db, this.limits.opsPerTick, this.progressPtr, 0);
       if (image) this.deserialize(db, image);
-      return fn(db);
-    } catch (err) {
-      if (err instanceof WebAssembly.RuntimeError) {
-        this.crashed = true;
-        throw new EngineCrashed(`the SQL engine crashed: ${err.message}`);
-      }
-      throw err;
+      const opened = db;
+      db = 0;
+      return opened;
     } finally {
+      // A failed open or load leaves a handle to close; a crash leaves nothing worth closing.
       if (db && !this.crashed) this.x.sqlite3_close_v2(db);
       if (!this.crashed) this.x.sqlite3_free(pp);
     }
@@ -606,11 +668,12 @@ export class SqliteEngine {
   }
 
   /**
-   * Runs one read-only query on a fresh copy of `image`. Never throws for the query's own failures (they
-   * come back as `ok: false`); throws EngineCrashed if the engine itself broke.
+   * Runs one read-only query on a read-only copy of `image` (kept open for the next query on the same
+   * image). Never throws for the query's own failures (they come back as `ok: false`); throws
+   * EngineCrashed if the engine itself broke.
    */
   execute(image: Uint8Array, sql: string, opts: QueryOptions): QueryOutcome {
-    return this.withConnection(image, (db) => this.query(db, sql, opts, true));
+    return this.withImage(image, (db) => this.query(db, sql, opts, true));
   }
 
   private query(db: number, sql: string, opts: QueryOptions, guarded: boolean): QueryOutcome {

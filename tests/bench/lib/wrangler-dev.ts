@@ -101,3 +101,21 @@ export function percentile(sorted: number[], p: number) {
 export function fmt(n: number, digits = 0) {
   return n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 }
+
+/** Posts `body` to POST /v1/graders/run `times` times (after one warm-up) and returns sorted latencies in ms. */
+export async function batchLatencies(server: DevServer, body: unknown, times: number, key = server.adminKey) {
+  const text = JSON.stringify(body);
+  const lat: number[] = [];
+  for (let i = 0; i <= times; i++) {
+    const t0 = performance.now();
+    const res = await fetch(`${server.url}/v1/graders/run`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: text,
+    });
+    const out = await res.text();
+    if (!res.ok) throw new Error(`POST /v1/graders/run: HTTP ${res.status} ${out.slice(0, 500)}`);
+    if (i > 0) lat.push(performance.now() - t0);
+  }
+  return lat.sort((a, b) => a - b);
+}
