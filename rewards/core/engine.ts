@@ -85,15 +85,18 @@ export async function scoreOne(
   const controller = new AbortController();
   const deadline = Date.now() + deadlineMs;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      controller.abort(new DeadlineExceeded(`deadline of ${deadlineMs} ms exceeded`));
-      reject(new DeadlineExceeded(`deadline of ${deadlineMs} ms exceeded`));
-    }, deadlineMs);
-  });
   try {
     const ctx: ScoreContext = { ...context, signal: controller.signal, deadline };
-    const raw = await Promise.race([Promise.resolve().then(() => scorer(sample, ctx)), expired]);
+    const pending = scorer(sample, ctx);
+    // A synchronous scorer has already finished (no timer could have fired during it): no race to set up.
+    if (!isThenable(pending)) return normalizeResult(pending);
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        controller.abort(new DeadlineExceeded(`deadline of ${deadlineMs} ms exceeded`));
+        reject(new DeadlineExceeded(`deadline of ${deadlineMs} ms exceeded`));
+      }, deadlineMs);
+    });
+    const raw = await Promise.race([pending, expired]);
     return normalizeResult(raw);
   } catch (err) {
     if (err instanceof DeadlineExceeded) return invalid("DEADLINE_EXCEEDED", err.message);
@@ -102,6 +105,10 @@ export async function scoreOne(
   } finally {
     clearTimeout(timer);
   }
+}
+
+function isThenable(x: unknown): x is PromiseLike<unknown> {
+  return typeof (x as { then?: unknown } | null)?.then === "function";
 }
 
 export function percentile(sorted: number[], p: number): number {

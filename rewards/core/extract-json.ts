@@ -10,7 +10,11 @@ export type Extracted =
 
 const FENCE = /```(?:json|JSON)?[ \t]*\r?\n?([\s\S]*?)```/g;
 
+/** What a JSON text can start with (after whitespace): a throw from JSON.parse costs more than this check. */
+const JSON_START = /^\s*[[{"\-0-9tfn]/;
+
 function tryParse(text: string): { ok: true; value: unknown } | { ok: false } {
+  if (!JSON_START.test(text)) return { ok: false };
   try {
     return { ok: true, value: JSON.parse(text) };
   } catch {
