@@ -1,3 +1,5 @@
+import { canonicalJson } from "../../rewards/core/canonical";
+
 const NL = 0x0a;
 const CR = 0x0d;
 
@@ -97,27 +99,6 @@ export function isBlank(line: Uint8Array): boolean {
     if (b !== 0x20 && b !== 0x09) return false;
   }
   return true;
-}
-
-/**
- * JSON with object keys sorted (by UTF-16 code unit, as `Array.prototype.sort` orders strings) at every
- * depth, no whitespace, arrays in order. Two rows that differ only in key order have the same text.
- */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== "object") return JSON.stringify(value);
-  if (Array.isArray(value)) {
-    let s = "[";
-    for (let i = 0; i < value.length; i++) s += (i ? "," : "") + canonicalJson(value[i]);
-    return `${s}]`;
-  }
-  const obj = value as Record<string, unknown>;
-  const keys = Object.keys(obj).sort();
-  let s = "{";
-  for (let i = 0; i < keys.length; i++) {
-    const k = keys[i]!;
-    s += `${i ? "," : ""}${JSON.stringify(k)}:${canonicalJson(obj[k])}`;
-  }
-  return `${s}}`;
 }
 
 /**
