@@ -95,7 +95,16 @@ describe.runIf(hasCorpora())("HumanEval-X JavaScript through the code_tests grad
     );
   });
 
-  it.skip("JavaScript/162 is not run: its canonical solution require()s the js-md5 package", () => {});
+  it("scores JavaScript/162's canonical solution 0: it require()s the js-md5 package, and model code gets no packages", async () => {
+    const p = (await problems()).find((x) => x.task_id === NEEDS_JS_MD5)!;
+    expect(p.canonical_solution).toContain("require('js-md5')");
+    const out = await scoreBatch(
+      grader().score,
+      [{ completion: p.canonical_solution, item: p as unknown as Record<string, unknown> }],
+      { context: scoringContext(env) },
+    );
+    expect(out.results[0]).toMatchObject({ valid: true, score: 0, reason: expect.stringMatching(/require/) });
+  });
 
   it("fails the mechanically wrong solution (return value changed) of every problem", async () => {
     const all = (await problems()).filter((p) => p.task_id !== NEEDS_JS_MD5);
