@@ -1,0 +1,20 @@
+// workerd compiles no WASM from bytes and cannot read files: Pyodide's main module comes through the
+// CompiledWasm rule, the stdlib zip through the Data rule, the lock file as JSON, and the small modules
+// Pyodide would compile at run time as recorded ones (scripts/record-pyodide-adapters.mjs).
+import wasm from "../../node_modules/pyodide/pyodide.asm.wasm";
+import lock from "../../node_modules/pyodide/pyodide-lock.json";
+import stdlib from "../../node_modules/pyodide/python_stdlib.zip";
+import { PYODIDE_ADAPTERS } from "../../rewards/verifiers/code/python/adapters";
+import { PyodideSandbox } from "../../rewards/verifiers/code/python/sandbox";
+
+/** The isolate's Python sandbox: one interpreter, booted on first use, restored from its snapshot per run. */
+export const pythonSandbox = new PyodideSandbox({
+  assets: async () => ({
+    importPyodide: () => import("pyodide") as never,
+    importAsm: () => import("pyodide/pyodide.asm.mjs") as never,
+    wasm,
+    stdlib,
+    lock,
+    adapters: PYODIDE_ADAPTERS,
+  }),
+});

@@ -1,0 +1,220 @@
+/**
+ * The trusted Python side of the sandbox, run once at boot (before the memory snapshot, so every run
+ * starts with it as it was then). It is exec'd into a private dict that no module and no global names;
+ * the host keeps the functions it defines by address and calls them through the C API.
+ *
+ * - `prepare(payload)`: compiles the model's code ("solution.py") and the tests ("tests.py"; every
+ *   comparison in them goes through `__assay_cmp__`, and a last line records the run's nonce), makes the
+ *   model's namespace, and returns the objects' addresses as JSON. Runs before any model code.
+ * - `seal()`: after the model's code loaded and before the tests run: puts back every module attribute,
+ *   sys.modules, sys.path, sys.meta_path, sys.path_hooks and the builtins as they were at boot (what the
+ *   model's code patched stays patched for its own functions' closures only through the objects it holds),
+ *   and builds the tests' namespace: the pristine builtins as globals first, then the model's names that
+ *   do not shadow them.
+ * - `describe(exc)`: an exception as JSON (type, message, line in solution.py/tests.py, exit code).
+ * - `flush()`: flushes the interpreter's own stdout and stderr (a stdin/stdout program's output).
+ *
+ * `__assay_cmp__(a, op, b)` is ordinary comparison, except that when one side is plain data (built-in
+ * scalars and containers of them) and the other is not, only the plain side's own method decides: an
+ * object whose `__eq__` always answers True (the "AlwaysEqual" hack) compares unequal to every list,
+ * number and string.
+ */
+export const DRIVER = `
+def __assay_boot__(PRE_IMPORTS, DENIED):
+    import sys, builtins, ast, json, gc, io, os, traceback
+    hidden = []
+    for name in PRE_IMPORTS:
+        try:
+            __import__(name)
+        except Exception:
+            pass
+    for name in list(sys.modules):
+        if name.split(".")[0] in DENIED:
+            del sys.modules[name]
+
+    # Pyodide's own modules stay loaded for the runtime but leave the model's import path.
+    for name in list(sys.modules):
+        top = name.split(".")[0]
+        if top in ("js", "pyodide_js", "pyodide", "_pyodide", "_pyodide_core", "micropip"):
+            hidden.append(sys.modules.pop(name))
+    sys.meta_path[:] = [f for f in sys.meta_path if "JsFinder" not in type(f).__name__]
+
+    import asyncio
+    asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy())
+
+    PLAIN_SCALARS = frozenset([int, float, complex, bool, str, bytes, type(None), range, type(Ellipsis)])
+    CONTAINERS = frozenset([list, tuple, set, frozenset, bytearray])
+    _type, _len, _iter, _isinst, _dict_items = type, len, iter, isinstance, dict.items
+    _NotImplemented = NotImplemented
+
+    def plain(x, depth=0):
+        t = _type(x)
+        if t in PLAIN_SCALARS:
+            return True
+        if depth > 50:
+            return False
+        if t in CONTAINERS:
+            for v in x:
+                if not plain(v, depth + 1):
+                    return False
+            return True
+        if t is dict:
+            for k, v in _dict_items(x):
+                if not plain(k, depth + 1) or not plain(v, depth + 1):
+                    return False
+            return True
+        return False
+
+    import operator
+    OPS = {
+        "==": ("__eq__", "__eq__", operator.eq),
+        "!=": ("__ne__", "__ne__", operator.ne),
+        "<": ("__lt__", "__gt__", operator.lt),
+        "<=": ("__le__", "__ge__", operator.le),
+        ">": ("__gt__", "__lt__", operator.gt),
+        ">=": ("__ge__", "__le__", operator.ge),
+    }
+
+    def cmp(a, op, b):
+        name, reflected, fn = OPS[op]
+        pa = plain(a)
+        pb = plain(b)
+        if pa == pb:
+            return fn(a, b)
+        if pa:
+            r = getattr(_type(a), name)(a, b)
+        else:
+            r = getattr(_type(b), reflected)(b, a)
+        if r is _NotImplemented:
+            if op == "==":
+                return a is b
+            if op == "!=":
+                return a is not b
+            raise TypeError("'%s' not supported between %s and %s" % (op, _type(a).__name__, _type(b).__name__))
+        return r
+
+    OP_TEXT = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
+
+    class Guard(ast.NodeTransformer):
+        def visit_Compare(self, node):
+            self.generic_visit(node)
+            if not all(_type(o) in OP_TEXT for o in node.ops):
+                return node
+            # a < b < c becomes cmp(a,<,b) and cmp(b,<,c); middle operands are evaluated twice only when
+            # chained, which test code does with plain values.
+            parts = []
+            left = node.left
+            for op, right in zip(node.ops, node.comparators):
+                parts.append(ast.Call(
+                    func=ast.Name(id="__assay_cmp__", ctx=ast.Load()),
+                    args=[left, ast.Constant(OP_TEXT[_type(op)]), right],
+                    keywords=[],
+                ))
+                left = right
+            out = parts[0] if len(parts) == 1 else ast.BoolOp(op=ast.And(), values=parts)
+            return ast.copy_location(out, node)
+
+    builtins_dict = builtins.__dict__
+    PRISTINE_BUILTINS = dict(builtins_dict)
+    PRISTINE_MODULES = dict(sys.modules)
+    PRISTINE_DICTS = [(m.__dict__, dict(m.__dict__)) for m in PRISTINE_MODULES.values() if _isinst(getattr(m, "__dict__", None), dict)]
+    PRISTINE_LISTS = [(lst, list(lst)) for lst in (sys.path, sys.meta_path, sys.path_hooks)]
+    live = []
+
+    def prepare(payload):
+        live.clear()
+        live.append(hidden)
+        p = json.loads(payload)
+        out = {}
+        try:
+            code = compile(p["code"], "solution.py", "exec", dont_inherit=True)
+        except BaseException as e:
+            out["loadError"] = describe_text(e)
+            code = None
+        ns = {"__name__": "__main__", "__builtins__": builtins}
+        live.append(ns)
+        out["ns"] = id(ns)
+        if code is not None:
+            live.append(code)
+            out["code"] = id(code)
+        if p["kind"] == "tests":
+            try:
+                tree = ast.parse(p["tests"], "tests.py")
+                tree = Guard().visit(tree)
+                tree.body.append(ast.Assign(
+                    targets=[ast.Name(id="__assay_done__", ctx=ast.Store())],
+                    value=ast.Constant(p["nonce"]),
+                ))
+                ast.fix_missing_locations(tree)
+                tests = compile(tree, "tests.py", "exec", dont_inherit=True)
+                live.append(tests)
+                out["tests"] = id(tests)
+            except BaseException as e:
+                out["testsError"] = describe_text(e)
+        return json.dumps(out)
+
+    def seal(ns_id_unused=None):
+        graveyard = []
+        for lst, saved in PRISTINE_LISTS:
+            graveyard.append(list(lst))
+            lst[:] = saved
+        for d, saved in PRISTINE_DICTS:
+            graveyard.append(d.copy())
+            d.clear()
+            d.update(saved)
+        mods = sys.modules
+        graveyard.append(mods.copy())
+        mods.clear()
+        mods.update(PRISTINE_MODULES)
+        tns = dict(PRISTINE_BUILTINS)
+        tns["__builtins__"] = dict(PRISTINE_BUILTINS)
+        tns["__name__"] = "__main__"
+        tns["__assay_cmp__"] = cmp
+        live.append(graveyard)
+        live.append(tns)
+        return id(tns)
+
+    def line_in(tb, filename):
+        line = None
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == filename:
+                line = tb.tb_lineno
+            tb = tb.tb_next
+        return line
+
+    def describe_text(e):
+        t = _type(e).__name__
+        try:
+            msg = str(e)
+        except BaseException:
+            msg = "?"
+        if _isinst(e, SyntaxError) and e.lineno:
+            return "%s: %s (%s, line %s)" % (t, e.msg, e.filename, e.lineno)
+        return "%s: %s" % (t, msg) if msg else t
+
+    def describe(e):
+        out = {"type": _type(e).__name__, "text": describe_text(e)[:1000]}
+        if _isinst(e, SystemExit):
+            c = e.code
+            out["exitCode"] = 0 if c is None else (c if _type(c) is int else 1)
+        if _isinst(e, (RecursionError, MemoryError, AssertionError)):
+            out["kind"] = _type(e).__name__
+        tb = e.__traceback__
+        for f in ("tests.py", "solution.py"):
+            ln = line_in(tb, f)
+            if ln is not None:
+                out["at"] = "%s line %d" % (f, ln)
+                break
+        return json.dumps(out)
+
+    stdout, stderr = sys.stdout, sys.stderr
+
+    def flush():
+        for f in (stdout, stderr):
+            try:
+                f.flush()
+            except BaseException:
+                pass
+
+    return prepare, seal, describe, flush
+`;

@@ -1,0 +1,22 @@
+import { readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import type { PyodideAssets } from "./engine";
+
+/** Pyodide's files read from node_modules, for the sandbox in Node (tests, bench, CLI). */
+export async function nodePyodideAssets(): Promise<PyodideAssets> {
+  const dir = dirname(createRequire(import.meta.url).resolve("pyodide/package.json"));
+  const [wasmBytes, stdlib, lock] = await Promise.all([
+    readFile(join(dir, "pyodide.asm.wasm")),
+    readFile(join(dir, "python_stdlib.zip")),
+    readFile(join(dir, "pyodide-lock.json"), "utf8"),
+  ]);
+  return {
+    importPyodide: () => import("pyodide") as never,
+    importAsm: () => import("pyodide/pyodide.asm.mjs") as never,
+    // (workerd's types declare WebAssembly.Module abstract; Node compiles from bytes.)
+    wasm: new (WebAssembly.Module as unknown as new (b: Uint8Array) => WebAssembly.Module)(wasmBytes),
+    stdlib: new Uint8Array(stdlib),
+    lock,
+  };
+}

@@ -1,0 +1,318 @@
+import type { LimitName, RunJob, RunLimits, RunOutcome, Sandbox } from "../types";
+import { LimitHit, type PyodideAssets, PyodideEngine, type RunHooks, StaleEngine } from "./engine";
+
+/**
+ * CPython signal checks per millisecond of the time limit. With an interrupt buffer set, CPython calls
+ * the check about every 50 bytecodes: `while True: pass` makes 3,000–5,500 calls per ms on the 2-core
+ * dev machine, loops with heavier bodies fewer. Production Workers freeze the clock during synchronous
+ * work, so the count is the limit there; where the clock moves (Node, local workerd) the wall clock
+ * stops a run too (checked every WALL_EVERY calls).
+ */
+export const CHECKS_PER_MS = 2_000;
+const WALL_EVERY = 256;
+const STDERR_KEPT = 4_096;
+
+export interface PyodideSandboxOptions {
+  /** The platform's files (workerd imports; Node reads them). Called again for every rebuild. */
+  assets: () => Promise<PyodideAssets>;
+  checksPerMs?: number;
+  /** Stop a run when the wall clock passes its time limit too (default true). */
+  wallClock?: boolean;
+}
+
+export interface PythonSandboxStats {
+  /** Interpreter boots (load + pre-imports + snapshot), the first one included. */
+  builds: number;
+  /** Runs after which the interpreter was rebuilt instead of restored (a broken sandbox, a grown table). */
+  dropped: number;
+  /** Runs that ended in a WASM trap or another host-side failure. */
+  broken: number;
+  /** Heap restores from the snapshot. */
+  restores: number;
+  /** Time to boot the first interpreter. */
+  coldStartMs: number | null;
+  /** Total time spent restoring, for a mean. */
+  restoreMs: number;
+}
+
+function randomNonce(): string {
+  const b = new Uint8Array(16);
+  crypto.getRandomValues(b);
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * Runs Python in Pyodide (CPython 3.14 compiled to WASM). One interpreter is booted, the stdlib pieces
+ * tests use are imported, and the whole state is snapshotted: the WASM heap (bytes), the stack pointer,
+ * Pyodide's table of JS references and Emscripten's in-memory filesystem. Every run starts from that
+ * snapshot (the heap is copied back, a grown heap's tail zeroed), so nothing one sample does reaches the
+ * next. Limits: a count of CPython's signal checks (time), heap growth refused past the run's memory
+ * limit, output counted in the write hook; reaching one throws a host error from the hook, which Python
+ * cannot catch. After a WASM trap the interpreter is rebuilt.
+ */
+export class PyodideSandbox implements Sandbox {
+  private engine: PyodideEngine | undefined;
+  private loading: Promise<PyodideEngine> | undefined;
+  /** The heap holds a run's leftovers: restore before the next run. */
+  private dirty = false;
+  private readonly rate: number;
+  private readonly wallClock: boolean;
+  readonly stats: PythonSandboxStats = {
+    builds: 0,
+    dropped: 0,
+    broken: 0,
+    restores: 0,
+    coldStartMs: null,
+    restoreMs: 0,
+  };
+
+  constructor(private readonly opts: PyodideSandboxOptions) {
+    this.rate = opts.checksPerMs ?? CHECKS_PER_MS;
+    this.wallClock = opts.wallClock ?? true;
+  }
+
+  /** The booted interpreter, booting it on first use. */
+  ready(): Promise<PyodideEngine> {
+    if (this.engine) return Promise.resolve(this.engine);
+    if (!this.loading) {
+      const t0 = performance.now();
+      this.loading = this.opts
+        .assets()
+        .then((a) => PyodideEngine.boot(a))
+        .then(
+          (e) => {
+            this.stats.builds++;
+            this.stats.coldStartMs ??= performance.now() - t0;
+            this.engine = e;
+            this.dirty = false;
+            this.loading = undefined;
+            return e;
+          },
+          (err) => {
+            this.loading = undefined;
+            throw err;
+          },
+        );
+    }
+    return this.loading;
+  }
+
+  private drop(engine: PyodideEngine) {
+    if (this.engine === engine) this.engine = undefined;
+    this.stats.dropped++;
+  }
+
+  async run(job: RunJob, limits: RunLimits): Promise<RunOutcome> {
+    for (;;) {
+      const engine = await this.ready();
+      if (this.engine !== engine) continue;
+      if (this.dirty) {
+        try {
+          const t0 = performance.now();
+          engine.restore();
+          this.stats.restores++;
+          this.stats.restoreMs += performance.now() - t0;
+          this.dirty = false;
+        } catch (err) {
+          if (!(err instanceof StaleEngine)) this.stats.broken++;
+          this.drop(engine);
+          continue;
+        }
+      }
+      // A heap grown by an earlier run past this run's limit would let it use that memory unasked.
+      if (engine.heapBytes > engine.baseBytes + limits.memoryBytes + HEADROOM) {
+        this.drop(engine);
+        continue;
+      }
+      return this.runSync(engine, job, limits);
+    }
+  }
+
+  /** One run, synchronously from start to end: two runs never interleave on the interpreter. */
+  private runSync(engine: PyodideEngine, job: RunJob, limits: RunLimits): RunOutcome {
+    const t0 = performance.now();
+    const wallStart = Date.now();
+    const out: RunOutcome = {
+      completed: false,
+      asyncErrors: [],
+      assertionFailures: 0,
+      assertionMessages: [],
+      stdout: "",
+      stderr: "",
+      ticks: 0,
+      ms: 0,
+    };
+    const nonce = randomNonce();
+    const budget = Math.max(1, Math.ceil(limits.timeMs * this.rate));
+    const cap = engine.baseBytes + limits.memoryBytes;
+    let memRefused = false;
+    let outBytes = 0;
+    const stdout: Uint8Array[] = [];
+    const stderr: Uint8Array[] = [];
+    let stderrKept = 0;
+    const stdin = job.kind === "stdio" ? encoder.encode(job.stdin) : new Uint8Array(0);
+    let stdinPos = 0;
+    let hit: LimitName | undefined;
+    let outputOver = false;
+
+    const limited: RunHooks = {
+      check: () => {
+        out.ticks++;
+        if (memRefused) throw new LimitHit("memory");
+        if (outputOver) throw new LimitHit("output");
+        if (out.ticks > budget) throw new LimitHit("time");
+        if (this.wallClock && out.ticks % WALL_EVERY === 0 && Date.now() - wallStart > limits.timeMs)
+          throw new LimitHit("time");
+      },
+      mayGrow: (bytes) => {
+        if (bytes > cap) {
+          memRefused = true;
+          return false;
+        }
+        return true;
+      },
+      write: (fd, bytes) => {
+        outBytes += bytes.length;
+        const room = limits.outputBytes - (outBytes - bytes.length);
+        const kept = room >= bytes.length ? bytes : bytes.subarray(0, Math.max(0, room));
+        if (fd === 1) stdout.push(kept.slice());
+        else if (stderrKept < STDERR_KEPT) {
+          const piece = kept.slice(0, STDERR_KEPT - stderrKept);
+          stderr.push(piece);
+          stderrKept += piece.length;
+        }
+        // Throwing here would only become an OSError (Pyodide's stream catches it): the next check stops the run.
+        if (outBytes > limits.outputBytes) outputOver = true;
+      },
+      read: (into) => {
+        const n = Math.min(into.length, stdin.length - stdinPos);
+        into.set(stdin.subarray(stdinPos, stdinPos + n));
+        stdinPos += n;
+        return n;
+      },
+    };
+    const trusted: RunHooks = { ...limited, check: () => {}, mayGrow: () => true };
+
+    /** Runs a step; a host error from a hook becomes the run's limit. Returns false when the run must stop. */
+    const step = <T>(f: () => T): T | undefined => {
+      try {
+        return f();
+      } catch (err) {
+        if (err instanceof LimitHit) hit ??= err.limit;
+        else if (err instanceof RangeError && /call stack/i.test(err.message)) hit ??= "stack";
+        else if (isExit(err))
+          out.runError = `the code ended the interpreter (os._exit(${(err as { status?: number }).status ?? "?"}))`;
+        else throw err;
+        return undefined;
+      }
+    };
+
+    let dropEngine = false;
+    try {
+      engine.hooks = trusted;
+      const prepared = engine.prepare(
+        JSON.stringify({ kind: job.kind, code: job.code, tests: job.kind === "tests" ? job.tests : "", nonce }),
+      );
+      this.dirty = true;
+      if (prepared === null) throw new HarnessError("the sandbox could not prepare the run");
+      const p = JSON.parse(prepared) as {
+        loadError?: string;
+        code?: number;
+        ns: number;
+        tests?: number;
+        testsError?: string;
+      };
+      if (p.loadError) out.loadError = p.loadError;
+
+      engine.hooks = limited;
+      if (p.code !== undefined) {
+        const r = step(() => engine.eval(p.code!, p.ns));
+        if (r !== undefined && r !== true) {
+          if (job.kind === "stdio" && r.type === "SystemExit" && r.exitCode === 0) out.completed = true;
+          else this.classify(out, r, "load");
+        } else if (r === true && job.kind === "stdio") out.completed = true;
+      }
+      if (job.kind === "stdio") step(() => engine.flush());
+      if (job.kind === "tests" && !out.loadError && !out.runError && !hit) {
+        if (p.testsError) out.runError = `the tests do not compile: ${p.testsError}`;
+        else {
+          const tns = step(() => engine.seal());
+          if (tns !== undefined && tns !== null) {
+            engine.mergeInto(tns, p.ns);
+            const r = step(() => engine.eval(p.tests!, tns));
+            if (r === true) {
+              if (engine.dictGetStr(tns, "__assay_done__") === nonce) out.completed = true;
+              else out.runError = "the tests did not record their completion";
+            } else if (r !== undefined) this.classify(out, r, "tests");
+          } else if (!hit) throw new HarnessError("the sandbox could not seal the run");
+        }
+      }
+      if (memRefused) hit = "memory";
+      else if (outputOver) hit ??= "output";
+      if (hit) out.limit = hit;
+      if (out.limit) out.completed = false;
+    } catch (err) {
+      out.completed = false;
+      if (err instanceof HarnessError) out.sandboxError = err.message;
+      else {
+        this.stats.broken++;
+        out.sandboxError = `the Python sandbox broke: ${err instanceof Error ? err.message : String(err)}`;
+      }
+      dropEngine = true;
+      if (memRefused) {
+        // Whatever broke after a refused growth broke because the code wanted more memory than allowed.
+        delete out.sandboxError;
+        out.limit = "memory";
+      }
+    } finally {
+      engine.hooks = trusted;
+    }
+    out.stdout = decodeAll(stdout);
+    out.stderr = decodeAll(stderr);
+    out.ms = performance.now() - t0;
+    if (dropEngine) this.drop(engine);
+    return out;
+  }
+
+  private classify(out: RunOutcome, r: Record<string, unknown>, phase: "load" | "tests") {
+    const text = `${r.text}${r.at ? ` (${r.at})` : ""}`;
+    if (r.kind === "RecursionError") out.limit = "stack";
+    else if (r.kind === "MemoryError") out.limit = "memory";
+    else if (r.type === "SystemExit")
+      out.runError = `the code called sys.exit(${r.exitCode}) before the tests finished`;
+    else if (phase === "tests" && r.kind === "AssertionError") {
+      out.assertionFailures++;
+      out.assertionMessages.push(text.slice(0, 500));
+    } else if (phase === "load") out.loadError = text;
+    else out.runError = text;
+    if (phase === "load" && r.type === "SystemExit") {
+      delete out.runError;
+      out.loadError = `the code called sys.exit(${r.exitCode})`;
+    }
+  }
+}
+
+/** Growth above the run's memory limit that an earlier run may leave without forcing a rebuild. */
+const HEADROOM = 64 * 2 ** 20;
+
+class HarnessError extends Error {}
+
+function isExit(err: unknown): boolean {
+  return typeof err === "object" && err !== null && (err as { name?: string }).name === "ExitStatus";
+}
+
+function decodeAll(chunks: Uint8Array[]): string {
+  if (chunks.length === 0) return "";
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  const all = new Uint8Array(n);
+  let o = 0;
+  for (const c of chunks) {
+    all.set(c, o);
+    o += c.length;
+  }
+  return decoder.decode(all);
+}
