@@ -20,6 +20,8 @@
  * number and string.
  */
 export const DRIVER = `
+HIDDEN_TOPS = ("js", "pyodide_js", "pyodide", "_pyodide", "_pyodide_core", "micropip", "socket", "selectors", "asyncio", "ssl", "_ssl", "socketserver")
+
 def __assay_boot__(PRE_IMPORTS, DENIED):
     import sys, builtins, ast, json, gc, io, os, traceback
     hidden = []
@@ -32,15 +34,23 @@ def __assay_boot__(PRE_IMPORTS, DENIED):
         if name.split(".")[0] in DENIED:
             del sys.modules[name]
 
-    # Pyodide's own modules stay loaded for the runtime but leave the model's import path.
+    # Pyodide's own modules (the JS bridge: JS objects, JS timers) stay loaded for the runtime but leave
+    # the model's reach: out of sys.modules, out of the stdlib zip, and the js-module finder removed.
+    # Modules that hold a denied builtin (socket holds _socket) go too, so importing them fails.
     for name in list(sys.modules):
         top = name.split(".")[0]
-        if top in ("js", "pyodide_js", "pyodide", "_pyodide", "_pyodide_core", "micropip"):
+        if top in HIDDEN_TOPS:
             hidden.append(sys.modules.pop(name))
     sys.meta_path[:] = [f for f in sys.meta_path if "JsFinder" not in type(f).__name__]
-
-    import asyncio
-    asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy())
+    import zipfile, zipimport
+    zpath = [p for p in sys.path if p.endswith(".zip")][0]
+    with zipfile.ZipFile(zpath) as src:
+        entries = [(i, src.read(i)) for i in src.infolist() if i.filename.split("/")[0] not in HIDDEN_TOPS]
+    with zipfile.ZipFile(zpath, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as dst:
+        for info, data in entries:
+            dst.writestr(info, data)
+    zipimport._zip_directory_cache.clear()
+    sys.path_importer_cache.clear()
 
     PLAIN_SCALARS = frozenset([int, float, complex, bool, str, bytes, type(None), range, type(Ellipsis)])
     CONTAINERS = frozenset([list, tuple, set, frozenset, bytearray])

@@ -69,8 +69,6 @@ export const PRE_IMPORTS = [
   "queue",
   "types",
   "contextlib",
-  "asyncio",
-  "sortedcontainers",
 ];
 
 /**
@@ -81,6 +79,8 @@ export const PRE_IMPORTS = [
 export const DENIED_BUILTINS = [
   "_ctypes",
   "_socket",
+  "select",
+  "_pyodide_core",
   "_posixsubprocess",
   "_testcapi",
   "_testinternalcapi",
@@ -123,6 +123,19 @@ export interface RunHooks {
   write: (fd: 1 | 2, bytes: Uint8Array) => void;
   read: (into: Uint8Array) => number;
 }
+
+/**
+ * Between runs: Python must not run at all. Something a run left behind (a callback Pyodide scheduled on
+ * a JS timer) would otherwise run later without limits: it is stopped at its first signal check.
+ */
+export const BETWEEN_RUNS: RunHooks = {
+  check: () => {
+    throw new LimitHit("time");
+  },
+  mayGrow: () => false,
+  write: () => {},
+  read: () => 0,
+};
 
 const idle: RunHooks = {
   check: () => {},
@@ -278,6 +291,7 @@ export class PyodideEngine {
       { prepare: ids[0]!, seal: ids[1]!, describe: ids[2]!, flush: ids[3]! },
       takeSnapshot(M, ex),
     );
+    engine.hooks = BETWEEN_RUNS;
     holder.hooks = () => engine.hooks;
     holder.engine = engine;
     return engine;

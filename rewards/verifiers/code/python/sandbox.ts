@@ -1,5 +1,5 @@
 import type { LimitName, RunJob, RunLimits, RunOutcome, Sandbox } from "../types";
-import { LimitHit, type PyodideAssets, PyodideEngine, type RunHooks, StaleEngine } from "./engine";
+import { BETWEEN_RUNS, LimitHit, type PyodideAssets, PyodideEngine, type RunHooks, StaleEngine } from "./engine";
 
 /**
  * CPython signal checks per millisecond of the time limit. With an interrupt buffer set, CPython calls
@@ -268,7 +268,7 @@ export class PyodideSandbox implements Sandbox {
         out.limit = "memory";
       }
     } finally {
-      engine.hooks = trusted;
+      engine.hooks = BETWEEN_RUNS;
     }
     out.stdout = decodeAll(stdout);
     out.stderr = decodeAll(stderr);
