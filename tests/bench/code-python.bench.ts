@@ -1,0 +1,113 @@
+/**
+ * Python code execution: the 164 HumanEval canonical solutions checked one after another, in process
+ * through the code_tests verifier (Pyodide in Node, the same sandbox code workerd runs: every sample
+ * starts from the restored snapshot, so nothing one sample did reaches the next) next to a `python3`
+ * subprocess per problem (prompt + solution + tests + check(entry_point), the isolation many harnesses
+ * use). Prints both rates, the ratio, per-sample p50/p99 and the cold start (boot + snapshot + first
+ * sample).
+ * Run: npm run bench -- code-python   (or node_modules/.bin/tsx tests/bench/code-python.bench.ts)
+ * BENCH_ROUNDS (default 3) repeats the in-process pass; the subprocess pass runs once.
+ */
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
+import { createCodeRunner } from "../../rewards/verifiers/code";
+import { nodePyodideAssets } from "../../rewards/verifiers/code/python/node-assets";
+import { PyodideSandbox } from "../../rewards/verifiers/code/python/sandbox";
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const CORPUS = join(import.meta.dirname, "../../../shared/corpora/code/HumanEval.jsonl.gz");
+const PYTHON = process.env.PYTHON ?? "/usr/bin/python3";
+
+interface Problem {
+  task_id: string;
+  prompt: string;
+  canonical_solution: string;
+  test: string;
+  entry_point: string;
+}
+
+const percentile = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+};
+const ms = (x: number) => `${x.toFixed(2)} ms`;
+
+function subprocessRun(code: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const child = spawn(PYTHON, ["-c", code], { stdio: "ignore", timeout: 5_000 });
+    child.on("exit", (status) => resolve(status === 0));
+  });
+}
+
+async function main() {
+  if (!existsSync(CORPUS)) {
+    console.log(`skipped: ${CORPUS} is absent (the shared corpora live one level above the repo)`);
+    return;
+  }
+  const problems = gunzipSync(readFileSync(CORPUS))
+    .toString("utf8")
+    .split("\n")
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as Problem);
+
+  const t0 = performance.now();
+  const sandbox = new PyodideSandbox({ assets: nodePyodideAssets });
+  const runner = createCodeRunner({ python: sandbox });
+  const input = (p: Problem) => ({
+    language: "python" as const,
+    code: p.prompt + p.canonical_solution,
+    tests: p.test,
+    entryPoint: p.entry_point,
+    timeoutMs: 5_000,
+    memoryMb: 256,
+  });
+  await runner.run(input(problems[0]!));
+  const coldMs = performance.now() - t0;
+  const lat: number[] = [];
+  let passed = 0;
+  let wall = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    const r0 = performance.now();
+    for (const p of problems) {
+      const s0 = performance.now();
+      const r = await runner.run(input(p));
+      lat.push(performance.now() - s0);
+      if (round === 0 && r.score === 1) passed++;
+    }
+    wall += performance.now() - r0;
+  }
+  const inRate = (problems.length * ROUNDS) / (wall / 1000);
+  const s = sandbox.stats;
+
+  const subLat: number[] = [];
+  let subPassed = 0;
+  const c0 = performance.now();
+  for (const p of problems) {
+    const s0 = performance.now();
+    if (await subprocessRun(`${p.prompt}${p.canonical_solution}\n${p.test}\ncheck(${p.entry_point})\n`)) subPassed++;
+    subLat.push(performance.now() - s0);
+  }
+  const subRate = problems.length / ((performance.now() - c0) / 1000);
+
+  console.log(`HumanEval Python, ${problems.length} canonical solutions (node ${process.version}, Pyodide 314.0.7)`);
+  console.log("");
+  console.log("                               samples/s       p50        p99   passed");
+  console.log(
+    `Pyodide sandbox in process ${inRate.toFixed(0).padStart(12)} ${ms(percentile(lat, 50)).padStart(10)} ${ms(percentile(lat, 99)).padStart(10)}   ${passed}/${problems.length}`,
+  );
+  console.log(
+    `python3 subprocess        ${subRate.toFixed(0).padStart(13)} ${ms(percentile(subLat, 50)).padStart(10)} ${ms(percentile(subLat, 99)).padStart(10)}   ${subPassed}/${problems.length}`,
+  );
+  console.log("");
+  console.log(`ratio (sandbox / subprocess): ${(inRate / subRate).toFixed(1)}x`);
+  console.log(
+    `clean state: ${s.restores} snapshot restores (mean ${ms(s.restoreMs / Math.max(1, s.restores))}, included above), ${s.builds} boot(s), ${s.dropped} rebuild(s)`,
+  );
+  console.log(
+    `cold start: boot + pre-imports + snapshot ${ms(s.coldStartMs ?? 0)}, with the first sample ${ms(coldMs)}`,
+  );
+}
+
+await main();
