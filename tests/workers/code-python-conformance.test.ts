@@ -96,9 +96,10 @@ describe.runIf(hasCorpora())("HumanEval (Python) through the code_tests grader i
     expect(all.filter((_, i) => out.results[i]!.score === 1).map((p) => p.task_id)).toEqual([]);
     const why = new Map<string, number>();
     for (const r of out.results) {
-      const kind = /^(\d+ assertions? failed|the tests raised|time limit|memory limit|stack limit|the code failed)/.exec(
-        r.reason!,
-      )?.[1];
+      const kind =
+        /^(\d+ assertions? failed|the tests raised|time limit|memory limit|stack limit|the code failed)/.exec(
+          r.reason!,
+        )?.[1];
       const key = kind?.replace(/^\d+ assertions?/, "assertion") ?? r.reason!;
       why.set(key, (why.get(key) ?? 0) + 1);
     }
