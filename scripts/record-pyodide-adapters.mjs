@@ -123,4 +123,6 @@ await rm(outDir, { recursive: true, force: true });
 await mkdir(outDir, { recursive: true });
 for (const [name, { bytes }] of files) await writeFile(join(outDir, name), bytes);
 await writeFile(join(outDir, "index.ts"), index);
+// The sandbox keeps timers alive: exit explicitly once the files are written.
 console.log(`${files.size} adapter modules written to ${outDir} (${sandbox.stats.builds} boots)`);
+process.exit(0);
