@@ -16,6 +16,7 @@
  */
 import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -23,6 +24,11 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const outDir = join(root, "rewards/verifiers/code/python/adapters");
 const check = process.argv.includes("--check");
 const PROBE = "0061736d01000000";
+
+// The main module (pyodide.asm.wasm) is compiled from bytes in Node too; workerd imports it as a file.
+const MAIN_HEX = (
+  await readFile(join(dirname(createRequire(import.meta.url).resolve("pyodide/package.json")), "pyodide.asm.wasm"))
+).toString("hex");
 
 const seen = new Map();
 const Original = WebAssembly.Module;
@@ -32,7 +38,7 @@ WebAssembly.Module = new Proxy(Original, {
     const bytes = b instanceof Uint8Array ? b : b instanceof ArrayBuffer ? new Uint8Array(b) : null;
     if (bytes) {
       const hex = Buffer.from(bytes).toString("hex");
-      if (hex !== PROBE && !seen.has(hex)) seen.set(hex, Buffer.from(bytes));
+      if (hex !== PROBE && hex !== MAIN_HEX && !seen.has(hex)) seen.set(hex, Buffer.from(bytes));
     }
     return Reflect.construct(target, args, newTarget);
   },
