@@ -194,7 +194,7 @@ export class PyodideEngine {
       // Pyodide's workerd paths (in Node too, so both platforms boot the same way).
       const ua = (g.navigator as { userAgent?: string } | undefined)?.userAgent ?? "";
       if (!ua.includes("Cloudflare-Workers")) define("navigator", { userAgent: "Cloudflare-Workers" });
-      // Emscripten's worker paths (workerd has the class; Node gets a placeholder while Pyodide loads).
+      // Emscripten's worker paths (workerd has the class; Node gets an empty constructor of that name while Pyodide loads).
       if (!g.WorkerGlobalScope) define("WorkerGlobalScope", function WorkerGlobalScope() {});
       define("fetch", async (url: unknown) => {
         const u = String(url instanceof Request ? url.url : url);
