@@ -5,7 +5,7 @@ import { scoringContext } from "../../functions/lib/scoring";
 import { scoreBatch } from "../../rewards/core/engine";
 import type { RewardResult } from "../../rewards/core/types";
 import { buildGrader } from "../../rewards/graders/index";
-import { corpus, hasCorpora } from "./corpora";
+import { corpusJsonlGz, hasCorpora } from "./corpora";
 
 interface Problem {
   task_id: string;
@@ -20,14 +20,7 @@ const WRONG_CANONICAL = ["JavaScript/112", "JavaScript/155"];
 /** Needs the js-md5 package, which no sandbox here provides. */
 const NEEDS_JS_MD5 = "JavaScript/162";
 
-async function problems(): Promise<Problem[]> {
-  const res = await corpus("code/humaneval_js.jsonl.gz");
-  const text = await new Response(res!.body!.pipeThrough(new DecompressionStream("gzip"))).text();
-  return text
-    .split("\n")
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as Problem);
-}
+const problems = () => corpusJsonlGz<Problem>("code/humaneval_js.jsonl.gz");
 
 /** The function the problem asks for: the last one its declaration defines (32 declares poly, then findZero). */
 function entryName(p: Problem): string {

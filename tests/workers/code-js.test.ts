@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { quickJsSandbox } from "../../functions/lib/quickjs-wasm";
-import { call, expectStatus } from "./helpers";
+import { call, expectStatus, expectHealthy as healthy, runGrader as run } from "./helpers";
 
 const js = (extra: Record<string, unknown> = {}) => ({
   type: "code_tests",
@@ -9,16 +9,6 @@ const js = (extra: Record<string, unknown> = {}) => ({
   tests: "{{item.test}}",
   ...extra,
 });
-const run = async (grader: unknown, samples: { completion: string; item: Record<string, unknown> }[]) => {
-  const res = await call("POST", "/v1/graders/run", { body: { grader, samples } });
-  expectStatus(res, 200);
-  return res.json as { grader: unknown; results: any[]; summary: any };
-};
-const healthy = async () => {
-  const res = await call("GET", "/healthz", { key: null });
-  expectStatus(res, 200);
-  expect(res.json).toEqual({ ok: true });
-};
 const test = "const testAdd = () => {\n  console.assert(add(1, 2) === 3)\n}\ntestAdd()\n";
 
 describe("POST /v1/graders/run with a code_tests grader", () => {

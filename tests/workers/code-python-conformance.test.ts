@@ -4,7 +4,7 @@ import { pythonSandbox } from "../../functions/lib/pyodide-wasm";
 import { scoringContext } from "../../functions/lib/scoring";
 import { scoreBatch } from "../../rewards/core/engine";
 import { buildGrader } from "../../rewards/graders/index";
-import { corpus, hasCorpora } from "./corpora";
+import { corpusJsonlGz, hasCorpora } from "./corpora";
 
 interface Problem {
   task_id: string;
@@ -14,14 +14,7 @@ interface Problem {
   entry_point: string;
 }
 
-async function problems(): Promise<Problem[]> {
-  const res = await corpus("code/HumanEval.jsonl.gz");
-  const text = await new Response(res!.body!.pipeThrough(new DecompressionStream("gzip"))).text();
-  return text
-    .split("\n")
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as Problem);
-}
+const problems = () => corpusJsonlGz<Problem>("code/HumanEval.jsonl.gz");
 
 /**
  * The mechanical wrong solution: the canonical solution under another name, wrapped so that every value

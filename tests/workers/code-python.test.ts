@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { pythonSandbox } from "../../functions/lib/pyodide-wasm";
-import { call, expectStatus } from "./helpers";
+import { expectHealthy as healthy, runGrader as run } from "./helpers";
 
 const py = (extra: Record<string, unknown> = {}) => ({
   type: "code_tests",
@@ -9,16 +9,6 @@ const py = (extra: Record<string, unknown> = {}) => ({
   tests: "{{item.test}}",
   ...extra,
 });
-const run = async (grader: unknown, samples: { completion: string; item: Record<string, unknown> }[]) => {
-  const res = await call("POST", "/v1/graders/run", { body: { grader, samples } });
-  expectStatus(res, 200);
-  return res.json as { grader: unknown; results: any[]; summary: any };
-};
-const healthy = async () => {
-  const res = await call("GET", "/healthz", { key: null });
-  expectStatus(res, 200);
-  expect(res.json).toEqual({ ok: true });
-};
 const pass = { score: 1, valid: true, reason: "all tests passed", metrics: { tests: { score: 1 } } };
 const fail = (reason: string) => ({ score: 0, valid: true, reason, metrics: { tests: { score: 0, reason } } });
 const test = "assert add(1, 2) == 3\nassert add(-1, 1) == 0\n";

@@ -10,3 +10,14 @@ export async function corpus(path: string): Promise<Response | null> {
 }
 
 export const hasCorpora = () => Boolean(inject("corporaUrl"));
+
+/** The rows of a gzipped JSONL file of ../shared/corpora (the HumanEval sets). */
+export async function corpusJsonlGz<T>(path: string): Promise<T[]> {
+  const res = await corpus(path);
+  if (!res?.body) throw new Error(`corpus file ${path} is not available`);
+  const text = await new Response(res.body.pipeThrough(new DecompressionStream("gzip"))).text();
+  return text
+    .split("\n")
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as T);
+}

@@ -64,3 +64,17 @@ export async function createApiKey(name = "test") {
   expectStatus(res, 201);
   return res.json as { id: string; key: string; prefix: string; createdAt: string };
 }
+
+/** Scores samples with a grader config through POST /v1/graders/run, expecting 200. */
+export async function runGrader(grader: unknown, samples: { completion: string; item: Record<string, unknown> }[]) {
+  const res = await call("POST", "/v1/graders/run", { body: { grader, samples } });
+  expectStatus(res, 200);
+  return res.json as { grader: unknown; results: any[]; summary: any };
+}
+
+/** Asserts that the Worker still answers GET /healthz. */
+export async function expectHealthy() {
+  const res = await call("GET", "/healthz", { key: null });
+  expectStatus(res, 200);
+  expect(res.json).toEqual({ ok: true });
+}
