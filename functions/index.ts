@@ -1,5 +1,6 @@
 import { createApp } from "./app";
-import { handleQueue, reconcile } from "./jobs";
+import { runCron } from "./cron";
+import { handleQueue } from "./jobs";
 import type { JobMessage } from "./lib/training";
 
 const app = createApp();
@@ -7,8 +8,8 @@ const app = createApp();
 // wrangler needs the Worker's handlers as the module's default export.
 export default {
   fetch: app.fetch,
-  async scheduled(_controller, env, ctx) {
-    ctx.waitUntil(reconcile(env));
+  async scheduled(controller, env, ctx) {
+    ctx.waitUntil(runCron(env, controller.scheduledTime));
   },
   async queue(batch, env) {
     await handleQueue(batch, env);

@@ -16,6 +16,9 @@ export const datasets = sqliteTable("datasets", {
   holdoutKey: text("holdout_key").notNull(),
   /** Counts gathered while streaming: labelled rows, preference pairs, verifiable targets, fields seen. */
   stats: text("stats", { mode: "json" }).$type<DatasetStats>().notNull(),
+  /** Lineage: the dataset this version was built on (a curation's `base`), and the curation that made it. */
+  parentId: text("parent_id"),
+  curationId: text("curation_id"),
   createdAt: integer("created_at").notNull(),
 });
 

@@ -1,5 +1,6 @@
 export * from "./auth";
 export * from "./datasets";
+export * from "./feedback";
 export * from "./ledger";
 export * from "./scoring";
 export * from "./training";

@@ -1,6 +1,25 @@
 const CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz";
 
-export type IdPrefix = "exp" | "run" | "ds" | "fb" | "req" | "key" | "swp" | "fx" | "cert";
+export type IdPrefix =
+  | "exp"
+  | "run"
+  | "ds"
+  | "fb"
+  | "req"
+  | "key"
+  | "swp"
+  | "fx"
+  | "cert"
+  | "prj"
+  | "fs"
+  | "cur"
+  | "dlq"
+  | "pol"
+  | "cyc"
+  | "sub"
+  | "dlv"
+  | "evl"
+  | "drf";
 
 /**
  * Prefixed, time-sortable ids: `run_` + 10 chars of millisecond time + 16 random chars (base32).

@@ -213,6 +213,8 @@ export function datasetRoutes(app: OpenAPIHono<AppEnv>) {
       trainKey: keys.train,
       holdoutKey: keys.holdout,
       stats: result.stats,
+      parentId: null,
+      curationId: null,
       createdAt: Date.now(),
     };
     try {

@@ -1,0 +1,23 @@
+import { reconcile } from "./jobs";
+
+/**
+ * One scheduled task: what the every-minute cron does besides the others. Each task runs on its own, so
+ * one that throws is logged and the rest still run.
+ */
+export interface CronTask {
+  name: string;
+  run(env: Env, now: number): Promise<void>;
+}
+
+/** Every task the cron runs, in order. A capability with periodic work adds its task here. */
+export const CRON_TASKS: CronTask[] = [{ name: "reconcile-runs", run: (env, now) => reconcile(env, now) }];
+
+export async function runCron(env: Env, now = Date.now(), tasks: CronTask[] = CRON_TASKS): Promise<void> {
+  for (const task of tasks) {
+    try {
+      await task.run(env, now);
+    } catch (err) {
+      console.error(JSON.stringify({ level: "error", msg: "cron task failed", task: task.name, error: String(err) }));
+    }
+  }
+}
