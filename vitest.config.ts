@@ -1,5 +1,20 @@
+import { pathToFileURL } from "node:url";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
-import { defineConfig } from "vitest/config";
+import { defineConfig, type Plugin } from "vitest/config";
+
+/**
+ * In Node, `import x from "./f.bin"` gives the file's bytes as an ArrayBuffer, as the `Data` rule does in
+ * workerd (scripts/node-data-hooks.mjs does the same for tsx).
+ */
+const dataFiles: Plugin = {
+  name: "assay-data-files",
+  enforce: "pre",
+  load(id) {
+    if (!id.endsWith(".bin")) return null;
+    const url = JSON.stringify(pathToFileURL(id).href);
+    return `import { readFileSync } from "node:fs"; const b = readFileSync(new URL(${url})); export default b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength);`;
+  },
+};
 
 export default defineConfig({
   test: {
@@ -33,6 +48,7 @@ export default defineConfig({
         },
       },
       {
+        plugins: [dataFiles],
         test: {
           name: "node",
           environment: "node",

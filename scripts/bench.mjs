@@ -20,11 +20,15 @@ if (files.length === 0) {
 let failed = 0;
 for (const f of files) {
   console.log(`\n# ${f}`);
-  const res = spawnSync(join(root, "node_modules", ".bin", "tsx"), [join(dir, f)], {
-    cwd: root,
-    stdio: "inherit",
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
-  });
+  const res = spawnSync(
+    join(root, "node_modules", ".bin", "tsx"),
+    ["--import", "./scripts/node-data-imports.mjs", join(dir, f)],
+    {
+      cwd: root,
+      stdio: "inherit",
+      env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+    },
+  );
   if (res.status !== 0) {
     failed++;
     console.error(`! ${f} failed (exit ${res.status})`);

@@ -8,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { api, type DevServer, ROOT, startDev } from "../bench/lib/wrangler-dev";
 
 const TSX = join(ROOT, "node_modules", ".bin", "tsx");
+/** Lets Node import data files (wordnet.bin) as workerd does. */
+const DATA_IMPORTS = join(ROOT, "scripts", "node-data-imports.mjs");
 const DEMO = join(ROOT, "gpu-jobs", "demo");
 const RUN_SPEC = JSON.parse(readFileSync(join(DEMO, "run.json"), "utf8"));
 const GRADER = JSON.parse(readFileSync(join(DEMO, "grader.json"), "utf8"));
@@ -29,7 +31,7 @@ interface Spawned {
 }
 
 function start(script: string, args: string[]): Spawned {
-  const child = spawn(TSX, [script, ...args], {
+  const child = spawn(TSX, ["--import", DATA_IMPORTS, script, ...args], {
     cwd: ROOT,
     env: { ...process.env, ASSAY_API_KEY: server.adminKey, ASSAY_API_URL: server.url },
     stdio: ["ignore", "pipe", "pipe"],

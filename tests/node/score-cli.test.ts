@@ -7,6 +7,8 @@ import { rewardNames } from "../../rewards/registry";
 
 const ROOT = join(__dirname, "../..");
 const TSX = join(ROOT, "node_modules", ".bin", "tsx");
+/** Lets Node import data files (wordnet.bin) as workerd does. */
+const DATA_IMPORTS = join(ROOT, "scripts", "node-data-imports.mjs");
 const dir = mkdtempSync(join(tmpdir(), "assay-score-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -17,7 +19,11 @@ function file(name: string, text: string): string {
 }
 
 function score(...args: string[]) {
-  const r = spawnSync(TSX, ["scripts/score.ts", ...args], { cwd: ROOT, encoding: "utf8", env: { ...process.env } });
+  const r = spawnSync(TSX, ["--import", DATA_IMPORTS, "scripts/score.ts", ...args], {
+    cwd: ROOT,
+    encoding: "utf8",
+    env: { ...process.env },
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

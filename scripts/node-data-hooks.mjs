@@ -1,0 +1,20 @@
+// Node module hooks: `import table from "./x.bin"` gives the file's bytes as an ArrayBuffer, as the
+// Worker's `Data` rule in wrangler.toml does in workerd, so the same module runs in both.
+// Registered by scripts/node-data-imports.mjs (`tsx --import ./scripts/node-data-imports.mjs …`);
+// vitest.config.ts does the same for the Node test project with a plugin.
+export const DATA_EXTENSIONS = [".bin"];
+
+export function dataModuleSource(fileUrl) {
+  return [
+    'import { readFileSync } from "node:fs";',
+    `const bytes = readFileSync(new URL(${JSON.stringify(fileUrl)}));`,
+    "export default bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);",
+  ].join("\n");
+}
+
+export async function load(url, context, nextLoad) {
+  if (url.startsWith("file:") && DATA_EXTENSIONS.some((ext) => url.endsWith(ext))) {
+    return { format: "module", shortCircuit: true, source: dataModuleSource(url) };
+  }
+  return nextLoad(url, context);
+}
