@@ -33,6 +33,9 @@ export default defineConfig({
                 AWS_BATCH_ENDPOINT: process.env.ASSAY_TEST_BATCH_URL ?? "",
                 AWS_ACCESS_KEY_ID: "AKIDASSAYTEST0000001",
                 AWS_SECRET_ACCESS_KEY: "assay-test-secret",
+                // Started by tests/global-setup.ts: a loopback OpenAI-compatible judge.
+                JUDGE_BASE_URL: process.env.ASSAY_TEST_JUDGE_URL ?? "",
+                JUDGE_API_KEY: "sk-test-judge",
               },
             },
           })),

@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import { join, normalize, resolve } from "node:path";
 import type { TestProject } from "vitest/node";
 import { FakeBatch } from "./fakes/fake-batch";
+import { FakeJudge } from "./fakes/fake-judge";
 
 /** The shared conformance corpora (JSON Schema suite, HumanEval, Spider), one level above the repo. */
 export const CORPORA_DIR = resolve(__dirname, "../../shared/corpora");
@@ -38,12 +39,18 @@ export default async function setup(project: TestProject) {
   const platformBatch = await FakeBatch.start();
   process.env.ASSAY_TEST_BATCH_URL = platformBatch.url;
   project.provide("platformBatchUrl", platformBatch.url);
+  // The LLM judge the Worker's score_model / label_model graders call (JUDGE_BASE_URL in vitest.config.ts),
+  // answering as the prompt directs (tests/fakes/fake-judge.ts).
+  const judge = await FakeJudge.start();
+  process.env.ASSAY_TEST_JUDGE_URL = judge.url;
+  const closeFakes = async () => {
+    await fakeBatch.close();
+    await platformBatch.close();
+    await judge.close();
+  };
   if (!existsSync(CORPORA_DIR)) {
     project.provide("corporaUrl", "");
-    return async () => {
-      await fakeBatch.close();
-      await platformBatch.close();
-    };
+    return closeFakes;
   }
   const server: Server = createServer((req, res) => {
     const rel = normalize(decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname)).replace(
@@ -62,8 +69,7 @@ export default async function setup(project: TestProject) {
   const { port } = server.address() as AddressInfo;
   project.provide("corporaUrl", `http://127.0.0.1:${port}`);
   return async () => {
-    await fakeBatch.close();
-    await platformBatch.close();
+    await closeFakes();
     await new Promise<void>((ok) => server.close(() => ok()));
   };
 }

@@ -1,6 +1,7 @@
-import type { Services } from "../../rewards/core/services";
+import type { JudgeClient, Services } from "../../rewards/core/services";
 import type { FixtureStore } from "../../rewards/core/types";
 import { bucketSchemaStore } from "../../rewards/verifiers/json-schema/store";
+import { createHttpJudge } from "../../rewards/verifiers/judge/client";
 import { createSqlVerifier } from "../../rewards/verifiers/sql";
 import { r2FixtureStore } from "./fixtures";
 import { workerdCodeRunner } from "./quickjs-wasm";
@@ -9,6 +10,26 @@ import { workerdSqlEngine } from "./sql-engine-workerd";
 export interface PlatformServices {
   fixtures: FixtureStore;
   verifiers: Services;
+}
+
+/**
+ * One judge client per endpoint and key for the isolate's life, so its concurrency bound holds across
+ * every request the isolate serves.
+ */
+const judges = new Map<string, JudgeClient>();
+
+function judgeFor(env: Env): JudgeClient | undefined {
+  const baseUrl = env.JUDGE_BASE_URL?.trim();
+  if (!baseUrl) return undefined;
+  const apiKey = env.JUDGE_API_KEY || undefined;
+  const key = `${baseUrl}\n${apiKey ?? ""}`;
+  let judge = judges.get(key);
+  if (!judge) {
+    const maxConcurrency = Number(env.JUDGE_MAX_CONCURRENCY) || undefined;
+    judge = createHttpJudge({ baseUrl, apiKey, maxConcurrency });
+    judges.set(key, judge);
+  }
+  return judge;
 }
 
 /** The runtime-bound pieces scorers reach through their context, built from the Worker's bindings. */
@@ -20,6 +41,7 @@ export function platformServices(env: Env): PlatformServices {
       jsonSchemas: bucketSchemaStore(env.BLOBS),
       sql: createSqlVerifier({ engine: workerdSqlEngine, fixtures }),
       code: workerdCodeRunner(),
+      judge: judgeFor(env),
     },
   };
 }

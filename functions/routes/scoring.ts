@@ -3,6 +3,7 @@ import { certificates } from "../../db/schema";
 import { DEFAULT_DEADLINE_MS, MAX_DEADLINE_MS, scoreBatch } from "../../rewards/core/engine";
 import { certify, DEFAULT_THRESHOLDS } from "../../rewards/core/preflight";
 import { GRADER_TYPES, validateGrader } from "../../rewards/graders";
+import { usesJudge } from "../../rewards/graders/judge";
 import { getReward, listRewards } from "../../rewards/registry";
 import type { AppEnv } from "../env";
 import { notFound } from "../lib/errors";
@@ -12,6 +13,8 @@ import { cachedGrader, graderHash, scoringContext } from "../lib/scoring";
 import { requireAuth } from "../middleware/auth";
 
 export const MAX_SAMPLES = 10_000;
+/** Default pre-flight limit on a judge's disagreement between its two passes. */
+export const JUDGE_MAX_DISAGREEMENT = 0.1;
 
 export const SampleIn = z
   .object({
@@ -94,6 +97,9 @@ export const Certificate = z
     groups: z.object({ count: z.number(), zeroVariance: z.number(), share: z.number().nullable() }),
     lengthCorrelation: z.number().nullable(),
     meanScore: z.number().nullable(),
+    judge: z.object({ disagreementRate: z.number(), pairs: z.number() }).optional().openapi({
+      description: "For graders that call an LLM judge: the share of samples its two passes scored differently",
+    }),
     thresholds: Thresholds,
     createdAt: z.string(),
   })
@@ -227,7 +233,13 @@ export function scoringRoutes(app: OpenAPIHono<AppEnv>) {
     const context = scoringContext(c.env);
     const first = await scoreBatch(grader.score, samples, { deadlineMs, context });
     const second = await scoreBatch(grader.score, samples, { deadlineMs, context });
-    const limits = { ...DEFAULT_THRESHOLDS, ...(thresholds ?? {}) };
+    // A judge may answer differently on the second pass even at temperature 0: its disagreement rate is
+    // what pre-flight measures then, held to a looser default than a deterministic verifier's zero.
+    const judged = usesJudge(config);
+    const defaults = judged
+      ? { ...DEFAULT_THRESHOLDS, maxNondeterministic: JUDGE_MAX_DISAGREEMENT }
+      : DEFAULT_THRESHOLDS;
+    const limits = { ...defaults, ...(thresholds ?? {}) };
     const report = certify(samples, first.results, second.results, first.latencies, limits);
     const hash = await graderHash(config);
     const id = newId("cert");
@@ -236,6 +248,7 @@ export function scoringRoutes(app: OpenAPIHono<AppEnv>) {
       id,
       grader: { ref: grader.ref, hash },
       ...report,
+      ...(judged ? { judge: { disagreementRate: report.determinism.rate, pairs: samples.length } } : {}),
       thresholds: limits,
       createdAt: new Date(createdAt).toISOString(),
     };

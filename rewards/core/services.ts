@@ -55,7 +55,60 @@ export interface CodeRunInput {
   deadline?: number;
 }
 
+/** One chat message sent to a judge model (templates already rendered). */
+export interface JudgeMessage {
+  role: "system" | "developer" | "user" | "assistant";
+  content: string;
+}
+
+export interface JudgeRequest {
+  model: string;
+  messages: JudgeMessage[];
+  /** An OpenAI `response_format` (a `json_schema` for structured output). */
+  responseFormat: Record<string, unknown>;
+  /** Chat-completions sampling fields (temperature, top_p, seed, max_tokens, reasoning_effort). */
+  sampling: Record<string, unknown>;
+  /** Epoch ms by which to give up, retries included. */
+  deadline: number;
+  signal?: AbortSignal;
+}
+
+export interface JudgeResponse {
+  /** The assistant message's content as the endpoint returned it. */
+  content: string;
+  /** Wall time of the successful call, and how many calls it took (1 = no retry). */
+  latencyMs: number;
+  attempts: number;
+}
+
+/** Why a judge call failed: the endpoint is unreachable, kept failing, timed out, or is not configured. */
+export class JudgeError extends Error {
+  constructor(
+    readonly code: "UPSTREAM_FAILED" | "DEADLINE_EXCEEDED" | "NOT_CONFIGURED",
+    message: string,
+    readonly attempts = 0,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * An OpenAI-compatible chat-completions endpoint that LLM-judge graders (`score_model`, `label_model`)
+ * call. Implementations bound concurrency, time out each call inside the batch deadline and retry 429
+ * and 5xx answers with backoff; a call that cannot succeed rejects with a JudgeError.
+ *
+ * @example
+ * const { content } = await ctx.services.judge!.complete({
+ *   model: "gpt-4o-mini", messages: [{ role: "user", content: "Score 0-1: ..." }],
+ *   responseFormat: { type: "json_object" }, sampling: { temperature: 0, seed: 0 }, deadline: ctx.deadline,
+ * });
+ */
+export interface JudgeClient {
+  complete(req: JudgeRequest): Promise<JudgeResponse>;
+}
+
 export interface Services {
   sql?: SqlVerifier;
   code?: CodeRunner;
+  judge?: JudgeClient;
 }

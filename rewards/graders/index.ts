@@ -1,6 +1,7 @@
 import type { BuildDeps, BuiltGrader, GraderType } from "../core/grader";
 import { codeTestsGrader } from "./code-tests";
 import { jsonSchemaGrader } from "./json-schema";
+import { labelModelGrader, scoreModelGrader } from "./judge";
 import { multiGrader, setSubGraderValidator } from "./multi";
 import { rewardGrader } from "./reward";
 import { sqlExecMatchGrader } from "./sql-exec-match";
@@ -19,6 +20,8 @@ export const GRADER_TYPES: GraderType[] = [
   multiGrader,
   sqlExecMatchGrader,
   codeTestsGrader,
+  scoreModelGrader,
+  labelModelGrader,
 ];
 // multi validates its sub-graders through the registry without importing it (no import cycle).
 setSubGraderValidator((config, path) => validateGrader(config, path));
