@@ -22,9 +22,28 @@ export type ParamSpace = z.infer<typeof ParamSpace>;
 /** Only training settings are searched: the grader, dataset and backend stay those of the base spec. */
 export const SEARCHABLE = /^(hyperparams|limits|resources)\.[A-Za-z]\w*$/;
 
+/**
+ * Successive halving of a sweep's runs on the sweep's metric (gpu-jobs/asha.ts): rungs at
+ * `minSteps × eta^k` steps, k < maxRungs; at each rung only the top 1/eta of the runs that reached it
+ * go on, the rest are told `stop: true` with the reason.
+ */
+export const EarlyTermination = z
+  .object({
+    type: z.literal("asha"),
+    minSteps: z.number().int().min(1).max(1_000_000),
+    eta: z.number().int().min(2).max(8).default(3),
+    maxRungs: z.number().int().min(1).max(8).default(3),
+  })
+  .strict();
+export type EarlyTermination = z.infer<typeof EarlyTermination>;
+
 export const SearchSpace = z
   .object({
-    method: z.enum(["grid", "random"]),
+    /**
+     * grid and random: every point is known up front. bayes: TPE proposes each next point from the
+     * finished runs' metric, `parallelism` runs at a time.
+     */
+    method: z.enum(["grid", "random", "bayes"]),
     parameters: z
       .record(z.string().regex(SEARCHABLE, "searchable: hyperparams.*, limits.*, resources.*"), ParamSpace)
       .refine((p) => Object.keys(p).length > 0, "give at least one parameter"),
@@ -35,6 +54,11 @@ export const SearchSpace = z
       .min(0)
       .max(2 ** 31 - 1)
       .default(0),
+    /** bayes: runs in flight at once (each proposal waits for a free slot). */
+    parallelism: z.number().int().min(1).max(16).default(2),
+    /** bayes: random proposals before the model is used (default: a quarter of maxRuns, 2 to 10). */
+    startup: z.number().int().min(1).max(50).optional(),
+    earlyTermination: EarlyTermination.optional(),
   })
   .strict()
   .superRefine((s, ctx) => {
@@ -49,7 +73,7 @@ export type SearchSpace = z.infer<typeof SearchSpace>;
 export type Point = Record<string, number | string | boolean>;
 
 /** mulberry32: a small seeded PRNG, so a random search is reproducible from its seed. */
-function rng(seed: number) {
+export function rng(seed: number) {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -62,9 +86,10 @@ function rng(seed: number) {
 
 /**
  * The sweep's points. Grid: the cartesian product in key order, the first `maxRuns` of it. Random:
- * `maxRuns` draws (lists uniformly, ranges linearly or log-uniformly), reproducible from `seed`.
+ * `maxRuns` draws (randomPoint), reproducible from `seed`.
  */
 export function points(space: SearchSpace): Point[] {
+  if (space.method === "bayes") throw new Error("a bayes sweep's points are proposed one by one (gpu-jobs/tpe.ts)");
   const keys = Object.keys(space.parameters).sort();
   if (space.method === "grid") {
     let acc: Point[] = [{}];
@@ -76,23 +101,44 @@ export function points(space: SearchSpace): Point[] {
     return acc.slice(0, space.maxRuns);
   }
   const next = rng(space.seed);
-  return Array.from({ length: space.maxRuns }, () => {
-    const p: Point = {};
-    for (const k of keys) {
-      const v = space.parameters[k]!;
-      if (Array.isArray(v)) p[k] = v[Math.floor(next() * v.length)]!;
-      else {
-        const u = next();
-        let x =
-          v.scale === "log"
-            ? Math.exp(Math.log(v.min) + u * (Math.log(v.max) - Math.log(v.min)))
-            : v.min + u * (v.max - v.min);
-        if (v.integer) x = Math.round(x);
-        p[k] = x;
-      }
-    }
-    return p;
-  });
+  return Array.from({ length: space.maxRuns }, () => randomPoint(space.parameters, next));
+}
+
+type Range = Exclude<ParamSpace, unknown[]>;
+
+/** A range's value in the scale it is searched in (log for log ranges), and back (clamped, rounded). */
+export const toInternal = (r: Range, x: number) => (r.scale === "log" ? Math.log(x) : x);
+export const fromInternal = (r: Range, y: number) => {
+  const x = r.scale === "log" ? Math.exp(y) : y;
+  const clamped = Math.min(r.max, Math.max(r.min, x));
+  return r.integer ? Math.round(clamped) : clamped;
+};
+
+/** A uniform draw from the whole space: lists uniformly, ranges linearly or log-uniformly. */
+export function randomPoint(parameters: Record<string, ParamSpace>, next: () => number): Point {
+  const p: Point = {};
+  for (const k of Object.keys(parameters).sort()) {
+    const v = parameters[k]!;
+    if (Array.isArray(v)) p[k] = v[Math.floor(next() * v.length)]!;
+    else p[k] = fromInternal(v, toInternal(v, v.min) + next() * (toInternal(v, v.max) - toInternal(v, v.min)));
+  }
+  return p;
+}
+
+/** How many random proposals a bayes sweep makes before TPE takes over. */
+export function startupRuns(space: SearchSpace): number {
+  return space.startup ?? Math.min(10, Math.max(2, Math.ceil(space.maxRuns / 4)));
+}
+
+/** The searched values of a run's spec: the inverse of applyPoint for the sweep's parameters. */
+export function pointOf(spec: Record<string, unknown>, space: SearchSpace): Point {
+  const p: Point = {};
+  for (const path of Object.keys(space.parameters)) {
+    const [section, key] = path.split(".") as [string, string];
+    const v = (spec[section] as Record<string, unknown> | undefined)?.[key];
+    if (typeof v === "number" || typeof v === "string" || typeof v === "boolean") p[path] = v;
+  }
+  return p;
 }
 
 /** A copy of `base` with each dotted path of `point` set. */

@@ -53,6 +53,8 @@ export const runs = sqliteTable(
     index("runs_experiment_idx").on(t.experimentId, t.createdAt),
     index("runs_status_idx").on(t.status),
     index("runs_sweep_idx").on(t.sweepId),
+    // A searching sweep proposes runs one index at a time; a redelivered proposal finds its index taken.
+    uniqueIndex("runs_sweep_index_idx").on(t.sweepId, t.sweepIndex),
   ],
 );
 

@@ -38,7 +38,32 @@ export const sweeps = sqliteTable(
     backend: text("backend").notNull(),
     jobId: text("job_id"),
     error: text("error"),
+    /** When a searching sweep (`bayes`) proposed its last run and that run ended: the cron stops looking. */
+    doneAt: integer("done_at"),
     createdAt: integer("created_at").notNull(),
   },
   (t) => [index("sweeps_experiment_idx").on(t.experimentId, t.createdAt)],
+);
+
+/**
+ * Successive-halving decisions: one row when a sweep's run first reached a rung, with its metric there and
+ * whether it went on. Rows of a rung, in insertion order, are what a later run at that rung is ranked
+ * against, so each decision is made once and never revised.
+ */
+export const sweepRungs = sqliteTable(
+  "sweep_rungs",
+  {
+    sweepId: text("sweep_id").notNull(),
+    rung: integer("rung").notNull(),
+    runId: text("run_id").notNull(),
+    step: integer("step").notNull(),
+    value: real("value").notNull(),
+    rank: integer("rank").notNull(),
+    /** How many values the rung held at the decision, this one included, and how many of them go on. */
+    n: integer("n").notNull(),
+    keep: integer("keep").notNull(),
+    continued: integer("continued", { mode: "boolean" }).notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.sweepId, t.rung, t.runId] })],
 );

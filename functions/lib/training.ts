@@ -10,12 +10,14 @@ import { RUN_TOKEN_PREFIX } from "../middleware/auth";
 import { randomSecret, sha256Hex } from "./crypto";
 import { ApiError } from "./errors";
 import { cachedGrader, graderHash } from "./scoring";
+import { ashaDecision } from "./sweep-search";
 
 /** Messages on the JOBS queue. */
 export type JobMessage =
   | { type: "dispatch"; runId: string }
   | { type: "dispatch-sweep"; sweepId: string }
-  | { type: "terminate"; runId: string; reason: string };
+  | { type: "terminate"; runId: string; reason: string }
+  | { type: "sweep-advance"; sweepId: string };
 
 /** Seconds a stopped aws-batch container gets to exit on its own before TerminateJob. */
 export const STOP_GRACE_SECONDS = 120;
@@ -96,6 +98,7 @@ export async function evaluateStop(db: Db, env: Env, run: RunRow): Promise<{ sto
     const a = s.hackingAlarm;
     decision = checkHacking(a, await series(db, run.id, a.trainMetric), await series(db, run.id, a.holdoutMetric));
   }
+  if (!decision && run.sweepId) decision = await ashaDecision(db, run);
   if (!decision && s.limits) {
     const progress = await runProgress(db, run.id);
     decision = checkLimits(s.limits, { ...progress, startedAt: run.startedAt, now: Date.now() });

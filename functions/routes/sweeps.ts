@@ -2,13 +2,14 @@ import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { asc, eq } from "drizzle-orm";
 import { getExperiment } from "../../db/queries/experiments";
 import { metricStandings, rankStandings } from "../../db/queries/metrics";
-import { runStatusHistory, runs, sweeps } from "../../db/schema";
-import { RftSpec } from "../../gpu-jobs/spec";
-import { applyPoint, points, SearchSpace } from "../../gpu-jobs/sweep";
+import { runStatusHistory, runs, sweepRungs, sweeps } from "../../db/schema";
+import { type Point, pointOf, points, SearchSpace, startupRuns } from "../../gpu-jobs/sweep";
+import { proposeTpe } from "../../gpu-jobs/tpe";
 import type { AppEnv } from "../env";
 import { ApiError, notFound, zodIssues } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { bearer, errors, json, jsonBody } from "../lib/openapi";
+import { pointSpec, type SweepSpec, sweepRunRows } from "../lib/sweep-search";
 import { type JobMessage, prepareRft } from "../lib/training";
 import { requireAuth } from "../middleware/auth";
 import { idempotent } from "../middleware/idempotency";
@@ -34,15 +35,55 @@ const SweepView = z
     name: z.string().nullable(),
     metric: z.string(),
     mode: z.enum(["max", "min"]),
+    method: z.enum(["grid", "random", "bayes"]),
     backend: z.string(),
     jobId: z.string().nullable(),
     error: z.string().nullable(),
+    searching: z.boolean().openapi({ description: "A bayes sweep that may still propose runs" }),
     createdAt: z.string(),
-    runs: z.array(Standing.extend({ index: z.number().nullable(), point: z.record(z.string(), z.unknown()) })),
+    runs: z.array(
+      Standing.extend({
+        index: z.number().nullable(),
+        point: z.record(z.string(), z.unknown()),
+        cut: z
+          .object({
+            rung: z.number(),
+            step: z.number(),
+            value: z.number(),
+            rank: z.number(),
+            n: z.number(),
+            keep: z.number(),
+          })
+          .nullable()
+          .openapi({ description: "Where successive halving stopped this run, or null" }),
+        rungs: z.array(
+          z.object({
+            rung: z.number(),
+            step: z.number(),
+            value: z.number(),
+            rank: z.number(),
+            n: z.number(),
+            continued: z.boolean(),
+          }),
+        ),
+      }),
+    ),
   })
   .openapi("Sweep");
 
 const key = requireAuth("key");
+
+/** `point` with one range parameter at a time moved to its minimum, then to its maximum. */
+function rangeEnds(search: SearchSpace, point: Point): Point[] {
+  return Object.entries(search.parameters).flatMap(([k, v]) =>
+    Array.isArray(v)
+      ? v.map((x) => ({ ...point, [k]: x }))
+      : [
+          { ...point, [k]: v.min },
+          { ...point, [k]: v.max },
+        ],
+  );
+}
 
 function chunks<T>(xs: T[], size: number): T[][] {
   const out: T[][] = [];
@@ -54,9 +95,9 @@ const create = createRoute({
   method: "post",
   path: "/v1/experiments/{id}/sweeps",
   tags: ["sweeps"],
-  summary: "Create a hyperparameter sweep: one rft run per point of a grid or random search",
+  summary: "Create a hyperparameter sweep: grid, random or Bayesian (TPE) search, optionally with successive halving",
   description:
-    "On aws-batch the runs go as one array job (child i runs the sweep's run of index i); on local the runner claims them one by one.",
+    "Grid and random: one rft run per point, created at once; on aws-batch they go as one array job (child i runs the sweep's run of index i). Bayes: `parallelism` runs at a time, each next point proposed by TPE from the finished runs' metric when a run ends; on aws-batch each goes as its own job. `search.earlyTermination` (ASHA) stops runs that fall out of the top 1/eta at a rung. On local the runner claims runs one by one.",
   security: bearer,
   middleware: [key, idempotent] as const,
   request: { params: z.object({ id: z.string().min(1).max(64) }), body: jsonBody(CreateSweep) },
@@ -82,26 +123,46 @@ async function sweepView(db: AppEnv["Variables"]["db"], id: string, metric?: str
   if (!sweep) throw notFound("sweep", id);
   const m = metric ?? sweep.metric;
   const md = mode ?? sweep.mode;
-  const members = await db
-    .select({ id: runs.id, index: runs.sweepIndex, params: runs.params })
-    .from(runs)
-    .where(eq(runs.sweepId, id))
-    .orderBy(asc(runs.sweepIndex));
-  const pointsByRun = new Map(members.map((r) => [r.id, r]));
-  const points = (sweep.spec as { points?: Record<string, unknown>[] }).points ?? [];
+  const spec = sweep.spec as unknown as SweepSpec;
+  const [members, rungs] = await db.batch([
+    db
+      .select({ id: runs.id, index: runs.sweepIndex, spec: runs.spec, stopReason: runs.stopReason })
+      .from(runs)
+      .where(eq(runs.sweepId, id))
+      .orderBy(asc(runs.sweepIndex)),
+    db.select().from(sweepRungs).where(eq(sweepRungs.sweepId, id)).orderBy(asc(sweepRungs.rung)),
+  ]);
+  const byRun = new Map(members.map((r) => [r.id, r]));
+  const cutAt = new Map(rungs.filter((r) => !r.continued).map((r) => [r.runId, r]));
+  const rungsOf = (runId: string) =>
+    rungs
+      .filter((r) => r.runId === runId)
+      .map((r) => ({ rung: r.rung, step: r.step, value: r.value, rank: r.rank, n: r.n, continued: r.continued }));
   const ranked = rankStandings(await metricStandings(db, { sweepId: id }, m, md), md).map((s) => {
-    const idx = pointsByRun.get(s.runId)?.index ?? null;
-    return { ...s, index: idx, point: idx === null ? {} : (points[idx] ?? {}) };
+    const member = byRun.get(s.runId);
+    const idx = member?.index ?? null;
+    // Grid and random sweeps stored their points; a bayes sweep's point is read back from the run's spec.
+    const point = idx === null ? {} : (spec.points?.[idx] ?? pointOf(member?.spec ?? {}, spec.search));
+    const cut = cutAt.get(s.runId);
+    return {
+      ...s,
+      index: idx,
+      point,
+      cut: cut ? { rung: cut.rung, step: cut.step, value: cut.value, rank: cut.rank, n: cut.n, keep: cut.keep } : null,
+      rungs: rungsOf(s.runId),
+    };
   });
   return {
     id: sweep.id,
     experimentId: sweep.experimentId,
     name: sweep.name,
+    method: spec.search.method,
     metric: m,
     mode: md,
     backend: sweep.backend,
     jobId: sweep.jobId,
     error: sweep.error,
+    searching: spec.search.method === "bayes" && sweep.doneAt === null,
     createdAt: new Date(sweep.createdAt).toISOString(),
     runs: ranked,
   };
@@ -113,9 +174,17 @@ export function sweepRoutes(app: OpenAPIHono<AppEnv>) {
     const body = c.req.valid("json");
     const db = c.var.db;
     if (!(await getExperiment(db, experimentId))) throw notFound("experiment", experimentId);
-    const grid = points(body.search);
-    const specs = grid.map((p, i) => {
-      const parsed = RftSpec.safeParse(applyPoint({ kind: "rft", ...body.base }, p));
+    const search = body.search;
+    const initial =
+      search.method === "bayes"
+        ? Array.from({ length: Math.min(search.parallelism, search.maxRuns) }, (_, index) =>
+            proposeTpe(search.parameters, [], { seed: search.seed, index, startup: startupRuns(search) }),
+          )
+        : points(search);
+    // A bayes sweep's later points are not known yet: its ranges' ends must make valid specs too.
+    const probes = search.method === "bayes" ? [...initial, ...rangeEnds(search, initial[0]!)] : initial;
+    const specs = probes.map((p, i) => {
+      const parsed = pointSpec(body.base, p);
       if (!parsed.success) {
         throw new ApiError(
           "BAD_REQUEST",
@@ -130,42 +199,32 @@ export function sweepRoutes(app: OpenAPIHono<AppEnv>) {
     const sweepId = newId("swp");
     const now = Date.now();
     const backend = specs[0]!.backend;
-    const runIds = specs.map(() => newId("run"));
-    const runRows = specs.map((s, i) => ({
-      id: runIds[i]!,
-      experimentId,
-      kind: "rft" as const,
+    const sweep = { id: sweepId, experimentId, name: body.name ?? null, backend };
+    const runRows = sweepRunRows(sweep, specs.slice(0, initial.length), 0, prepared, now);
+    const history = runRows.map((r) => ({
+      runId: r.id,
       status: "queued" as const,
-      name: `${body.name ?? sweepId} #${i}`,
-      params: s.hyperparams,
-      spec: s as unknown as Record<string, unknown>,
-      datasetId: s.dataset,
-      datasetSha256: prepared.datasetSha256,
-      baseModel: s.baseModel,
-      graderRef: prepared.graderRef,
-      backend,
-      sweepId,
-      sweepIndex: i,
-      createdAt: now,
-      updatedAt: now,
+      reason: `sweep ${sweepId}`,
+      at: now,
     }));
-    const history = runIds.map((runId) => ({ runId, status: "queued" as const, reason: `sweep ${sweepId}`, at: now }));
     // D1 binds at most 100 parameters a statement: a run row has ~20 columns, a history row 4.
     await db.batch([
       db.insert(sweeps).values({
-        id: sweepId,
-        experimentId,
-        name: body.name ?? null,
-        spec: { base: body.base, search: body.search, points: grid },
+        ...sweep,
+        spec: { base: body.base, search, ...(search.method === "bayes" ? {} : { points: initial }) },
         metric: body.metric,
         mode: body.mode,
-        backend,
         createdAt: now,
       }),
       ...chunks(runRows, 4).map((rows) => db.insert(runs).values(rows)),
       ...chunks(history, 20).map((rows) => db.insert(runStatusHistory).values(rows)),
     ]);
-    if (backend === "aws-batch") await c.env.JOBS.send({ type: "dispatch-sweep", sweepId } satisfies JobMessage);
+    if (backend === "aws-batch") {
+      // Grid and random points go as one array job; bayes points are proposed one by one, so each run goes alone.
+      if (search.method === "bayes") {
+        for (const r of runRows) await c.env.JOBS.send({ type: "dispatch", runId: r.id } satisfies JobMessage);
+      } else await c.env.JOBS.send({ type: "dispatch-sweep", sweepId } satisfies JobMessage);
+    }
     return c.json(await sweepView(db, sweepId), 201);
   });
 

@@ -371,6 +371,8 @@ export function trainingRoutes(app: OpenAPIHono<AppEnv>) {
         },
         ["queued", "dispatching", "running"],
       );
+      // A searching sweep proposes its next point when one of its runs ends.
+      if (run.sweepId) await c.env.JOBS.send({ type: "sweep-advance", sweepId: run.sweepId } satisfies JobMessage);
     }
     return c.json(await runDetailView(db, run.id), 200);
   });
