@@ -1,7 +1,9 @@
-"""The TRL trainer's TRL-free pieces: sample mapping, invalid handling, KPI names, config, stop hooks.
+"""The GPU trainer: its TRL-free pieces (sample mapping, invalid handling, KPI names, config, stop hooks), and
+trl_trainer.py run end to end against the platform double with the TRL stand-ins of tests/standins.
 
-TRL, torch and transformers are not installed on the development machines or in CI; trl_trainer.py itself
-is only checked here for the path where they are missing (it must fail the run with the reason).
+TRL, torch and transformers are not installed on the development machines or in CI. The stand-ins reproduce what
+TRL 0.20.0 and transformers do at the points where a real run went wrong (each names the source line it follows),
+so these tests fail the way a GPU run would; without the stand-ins, trl_trainer.py must fail the run with the reason.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONTAINER = os.path.join(HERE, "..")
+STANDINS = os.path.join(HERE, "standins")
 sys.path.insert(0, CONTAINER)
 sys.path.insert(0, HERE)
 
@@ -233,6 +237,124 @@ class Hooks(unittest.TestCase):
         hooks.log({"train_runtime": 12.5, "train_loss": 0.3}, 5)
         self.assertEqual(hooks.summary, {"train_runtime": 12.5, "train_loss": 0.3})
         self.assertEqual(self.double.metrics, {})
+
+
+def run_with_standins(rows, hyperparams, script="trl_trainer.py", env=None, **spec_overrides):
+    """Runs a trainer entrypoint as the image does, with the stand-ins importable as torch/transformers/trl/peft/
+    datasets; answers the double (what the platform saw), the stand-ins' event log and the process result."""
+    double = PlatformDouble(rows, hyperparams, spec_overrides={"baseModel": "standin/chat", **spec_overrides})
+    fd, log = tempfile.mkstemp(prefix="standin-", suffix=".jsonl")
+    os.close(fd)
+    try:
+        r = subprocess.run(
+            [sys.executable, os.path.join(CONTAINER, script)],
+            env={
+                **os.environ,
+                "PYTHONPATH": STANDINS,
+                "STANDIN_LOG": log,
+                "ASSAY_API_URL": double.url,
+                "ASSAY_RUN_ID": double.run_id,
+                "ASSAY_RUN_TOKEN": double.token,
+                **(env or {}),
+            },
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        with open(log, encoding="utf-8") as f:
+            events = [json.loads(line) for line in f]
+    finally:
+        double.close()
+        os.unlink(log)
+    return double, events, r
+
+
+def of(events, name):
+    return [e for e in events if e["event"] == name]
+
+
+def rows_with_answers(n):
+    return [{"prompt": f"question {i} ?", "answer": str(i)} for i in range(n)]
+
+
+class GrpoRun(unittest.TestCase):
+    """trl_trainer.py against TRL's behaviour at the five points a real run went wrong, and its batch mapping."""
+
+    def run_ok(self, rows, hp, **kw):
+        double, events, r = run_with_standins(rows, hp, **kw)
+        self.assertIsNotNone(double.completed, r.stderr)
+        self.assertEqual(double.completed["status"], "succeeded", f"{double.completed}\n{r.stderr}")
+        return double, events
+
+    def test_a_base_model_without_a_chat_template_is_trained_on_plain_text_prompts(self):
+        rows = rows_with_answers(4) + [
+            {"prompt": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}], "answer": "x"}
+        ]
+        double, events = self.run_ok(rows, {"batchSize": 5, "groupSize": 2, "maxSteps": 1}, baseModel="standin/plain")
+        self.assertEqual(of(events, "grpo_init"), [{"event": "grpo_init", "processing_class_given": True}])
+        prompts = [e["prompt_text"] for e in of(events, "generate")]
+        self.assertTrue(prompts and not any("<|" in p for p in prompts), prompts)
+        self.assertEqual(double.completed["summary"]["steps"], 1)
+
+    def test_a_chat_prompt_ending_with_a_system_turn_fails_the_run_before_the_model_is_loaded(self):
+        rows = rows_with_answers(2) + [{"prompt": [{"role": "user", "content": "hi"}, {"role": "system", "content": "x"}]}]
+        double, events, r = run_with_standins(rows, {"batchSize": 2, "groupSize": 2, "maxSteps": 1})
+        self.assertEqual(double.completed["status"], "failed", r.stderr)
+        self.assertIn("row 2", double.completed["error"])
+        self.assertIn("system", double.completed["error"])
+        self.assertEqual(of(events, "model_load"), [])
+
+    def test_epochs_bound_the_steps_as_in_the_cpu_trainer_and_the_schedule_ends_there(self):
+        double, events = self.run_ok(rows_with_answers(8), {"batchSize": 4, "groupSize": 2, "epochs": 2, "maxSteps": 500})
+        self.assertEqual(double.completed["summary"]["steps"], 4)
+        self.assertEqual(of(events, "train_plan")[0]["max_steps"], 4)
+        self.assertEqual([s for s, _ in double.series("learning_rate")], [1, 2, 3, 4])
+        self.assertEqual(double.series("learning_rate")[-1][1], 0.0)
+        double, _ = self.run_ok(rows_with_answers(8), {"batchSize": 4, "groupSize": 2, "epochs": 2, "maxSteps": 3})
+        self.assertEqual(double.completed["summary"]["steps"], 3)
+
+    def test_fewer_rows_than_the_batch_size_train_on_all_rows_each_step(self):
+        double, events = self.run_ok(rows_with_answers(3), {"batchSize": 8, "groupSize": 2, "epochs": 2})
+        self.assertEqual(double.completed["summary"]["steps"], 2)
+        self.assertEqual(sorted(len(b) for b in double.reward_batches.values()), [6, 6])
+        self.assertEqual(of(events, "empty_epoch"), [])
+
+    def test_a_run_with_no_training_rows_fails_with_the_reason(self):
+        double, events, r = run_with_standins([], {"batchSize": 8, "groupSize": 2})
+        self.assertEqual(double.completed["status"], "failed", r.stderr)
+        self.assertIn("no training rows", double.completed["error"])
+
+    def test_the_model_loads_in_the_precision_of_the_spec(self):
+        hp = {"batchSize": 2, "groupSize": 2, "maxSteps": 1}
+        _, events = self.run_ok(rows_with_answers(2), hp)
+        self.assertEqual([e["dtype"] for e in of(events, "model_load")], ["bfloat16"])
+        _, events = self.run_ok(rows_with_answers(2), {**hp, "precision": "fp16"})
+        self.assertEqual([e["dtype"] for e in of(events, "model_load")], ["float16"])
+        _, events = self.run_ok(rows_with_answers(2), {**hp, "precision": "fp32"})
+        self.assertEqual([e["dtype"] for e in of(events, "model_load")], ["float32"])
+        _, events = self.run_ok(rows_with_answers(2), hp, env={"STANDIN_BF16": "0"})
+        self.assertEqual([e["dtype"] for e in of(events, "model_load")], ["float16"])
+
+    def test_long_prompts_are_kept_whole_unless_max_prompt_length_is_set_and_truncation_is_a_kpi(self):
+        long_row = {"prompt": "first " + "word " * 700 + "last ?", "answer": "1"}
+        hp = {"batchSize": 2, "groupSize": 2, "maxSteps": 1}
+        double, events = self.run_ok([long_row, rows_with_answers(1)[0]], hp)
+        self.assertEqual(sum(e["truncated"] for e in of(events, "generate")), 0)
+        self.assertEqual(double.series("train/prompts_truncated_fraction"), [(1, 0.0)])
+        double, events = self.run_ok([long_row, rows_with_answers(1)[0]], {**hp, "maxPromptLength": 100})
+        self.assertEqual(double.series("train/prompts_truncated_fraction"), [(1, 0.5)])
+        self.assertEqual(double.completed["summary"]["promptsOverMaxPromptLength"], 1)
+
+    def test_a_large_batch_is_generated_in_bounded_pieces_and_each_row_is_read_a_bounded_number_of_times(self):
+        double, events = self.run_ok(rows_with_answers(64), {"batchSize": 64, "groupSize": 8, "maxSteps": 1})
+        generations = of(events, "generate")
+        self.assertEqual(sum(e["sequences"] for e in generations), 64 * 8)
+        self.assertLessEqual(max(e["sequences"] for e in generations), 64)
+        plan = of(events, "train_plan")[0]
+        self.assertLessEqual(plan["per_device"], 8)
+        # Each generation batch is read from the dataset steps_per_generation times (TRL's repeat sampler).
+        self.assertLessEqual(of(events, "generate")[-1]["dataset_fetches"], 64 * 8 * 8)
+        self.assertEqual(sum(len(b) for b in double.reward_batches.values()), 64 * 8)
 
 
 @unittest.skipIf(importlib.util.find_spec("trl") is not None, "TRL is installed: this checks the image without it")
