@@ -26,9 +26,15 @@ from assay_client import AssayClient  # noqa: E402
 from http_double import PlatformDouble  # noqa: E402
 from trl_glue import (  # noqa: E402
     ITEM_COLUMN,
+    MAX_GENERATION_BATCH,
+    MAX_MICRO_BATCH,
     StepHooks,
     completion_text,
+    grpo_batch_layout,
     grpo_config_kwargs,
+    plan_steps,
+    precision_kwargs,
+    schedule_kwargs,
     kpi_points,
     lora_config_kwargs,
     reward_step,
@@ -42,6 +48,15 @@ ROW_B = {"question": "Capital of France?", "answer": "Paris"}
 
 
 class Samples(unittest.TestCase):
+    def test_without_a_chat_template_a_message_list_becomes_text_and_with_one_it_must_end_with_user_or_assistant(self):
+        messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+        self.assertEqual(to_trl_row({"prompt": messages}, chat=False)["prompt"], "Be brief.\n\nHi")
+        self.assertEqual(to_trl_row({"prompt": "Hi"}, chat=False)["prompt"], "Hi")
+        continued = messages + [{"role": "assistant", "content": "Sure:"}]
+        self.assertEqual(to_trl_row({"prompt": continued})["prompt"], continued)
+        with self.assertRaisesRegex(ValueError, "row 7: .*'system'"):
+            to_trl_row({"prompt": messages + [{"role": "system", "content": "x"}]}, index=7)
+
     def test_a_row_becomes_a_chat_prompt_and_keeps_the_whole_row(self):
         self.assertEqual(
             to_trl_row(ROW_A),
@@ -158,28 +173,79 @@ class Config(unittest.TestCase):
         "seed": 11,
     }
 
-    def test_hyperparams_map_to_grpo_config_with_one_group_per_device_batch(self):
+    def test_hyperparams_map_to_grpo_config_with_bounded_device_batches(self):
         self.assertEqual(
-            grpo_config_kwargs(self.HP, "/tmp/out", bf16=True),
+            grpo_config_kwargs(self.HP, "/tmp/out", n_rows=100),
             {
                 "output_dir": "/tmp/out",
                 "learning_rate": 2e-5,
                 "per_device_train_batch_size": 8,
                 "gradient_accumulation_steps": 4,
+                "steps_per_generation": 4,
                 "num_generations": 8,
                 "num_train_epochs": 2,
-                "max_steps": 300,
+                "max_steps": 50,
                 "beta": 0.04,
                 "temperature": 0.9,
+                "max_prompt_length": None,
                 "max_completion_length": 128,
                 "seed": 11,
                 "logging_steps": 1,
                 "save_strategy": "no",
                 "report_to": "none",
                 "remove_unused_columns": False,
+                "lr_scheduler_type": "linear",
+                "warmup_ratio": 0.0,
+                "model_init_kwargs": {"torch_dtype": "bfloat16"},
                 "bf16": True,
+                "fp16": False,
             },
         )
+        self.assertEqual(grpo_config_kwargs({**self.HP, "maxPromptLength": 300}, "/o", 100)["max_prompt_length"], 300)
+
+    def test_steps_follow_epochs_rows_and_max_steps_with_the_batch_clamped_to_the_rows(self):
+        self.assertEqual(plan_steps({"batchSize": 4, "epochs": 3, "maxSteps": 500}, 10), {"prompts": 4, "epochs": 3, "steps": 6, "rows": 10})
+        self.assertEqual(plan_steps({"batchSize": 4, "epochs": 3, "maxSteps": 5}, 10)["steps"], 5)
+        self.assertEqual(plan_steps({"batchSize": 16}, 3), {"prompts": 3, "epochs": 1, "steps": 1, "rows": 3})
+        with self.assertRaisesRegex(ValueError, "no training rows"):
+            plan_steps({}, 0)
+
+    def test_the_batch_layout_stays_bounded_up_to_the_largest_batch_the_spec_allows(self):
+        for prompts, group in [(4096, 64), (4093, 64), (16, 8), (1, 2), (7, 3), (4096, 2)]:
+            layout = grpo_batch_layout(prompts, group)
+            per_device, spg, accum = (
+                layout["per_device_train_batch_size"], layout["steps_per_generation"], layout["gradient_accumulation_steps"],
+            )
+            generation = per_device * spg
+            self.assertLessEqual(per_device, MAX_MICRO_BATCH, layout)
+            self.assertLessEqual(generation, max(MAX_GENERATION_BATCH, group), layout)
+            self.assertEqual(generation % group, 0, layout)  # whole groups per generate() call (GRPOConfig check)
+            self.assertEqual(accum % spg, 0, layout)  # generation aligned with optimiser steps
+            self.assertEqual(per_device * accum, prompts * group, layout)  # one step is exactly the batch
+        self.assertEqual(
+            grpo_batch_layout(4096, 64),
+            {"per_device_train_batch_size": 8, "steps_per_generation": 8, "gradient_accumulation_steps": 32768, "prompts_per_generation": 1},
+        )
+
+    def test_precision_picks_the_load_dtype_and_the_mixed_precision_flag(self):
+        self.assertEqual(
+            precision_kwargs({}, cuda=True, bf16_supported=False),
+            {"model_init_kwargs": {"torch_dtype": "float16"}, "bf16": False, "fp16": True},
+        )
+        self.assertEqual(precision_kwargs({}, cuda=False, bf16_supported=False)["model_init_kwargs"], {"torch_dtype": "float32"})
+        self.assertEqual(precision_kwargs({"precision": "fp32"}, True, True), {"model_init_kwargs": {"torch_dtype": "float32"}, "bf16": False, "fp16": False})
+        with self.assertRaisesRegex(ValueError, "bfloat16"):
+            precision_kwargs({"precision": "bf16"}, cuda=True, bf16_supported=False)
+        with self.assertRaisesRegex(ValueError, "bf16, fp16 or fp32"):
+            precision_kwargs({"precision": "int8"}, True, True)
+
+    def test_the_schedule_names_are_transformers_and_a_constant_schedule_keeps_its_warmup(self):
+        self.assertEqual(schedule_kwargs({}), {"lr_scheduler_type": "linear", "warmup_ratio": 0.0})
+        self.assertEqual(schedule_kwargs({"lrScheduler": "cosine", "warmupRatio": 0.1}), {"lr_scheduler_type": "cosine", "warmup_ratio": 0.1})
+        self.assertEqual(schedule_kwargs({"lrScheduler": "constant", "warmupRatio": 0.1})["lr_scheduler_type"], "constant_with_warmup")
+        self.assertEqual(schedule_kwargs({"lrScheduler": "constant"})["lr_scheduler_type"], "constant")
+        with self.assertRaises(ValueError):
+            schedule_kwargs({"lrScheduler": "step"})
 
     def test_lora_alpha_defaults_to_twice_the_rank(self):
         self.assertEqual(
@@ -187,6 +253,13 @@ class Config(unittest.TestCase):
             {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": "all-linear", "task_type": "CAUSAL_LM"},
         )
         self.assertEqual(lora_config_kwargs({**self.HP, "loraAlpha": 8})["lora_alpha"], 8)
+        self.assertEqual(
+            lora_config_kwargs({"lora": {"r": 4, "alpha": 16}, "loraTargets": ["q_proj", "v_proj"], "loraDropout": 0.0}),
+            {"r": 4, "lora_alpha": 16, "lora_dropout": 0.0, "target_modules": ["q_proj", "v_proj"], "task_type": "CAUSAL_LM"},
+        )
+        self.assertEqual(lora_config_kwargs({"lora": {"r": 4}})["lora_alpha"], 8)
+        with self.assertRaises(ValueError):
+            lora_config_kwargs({"loraTargets": "q_proj"})
 
     def test_the_reward_step_comes_from_trainer_state_when_trl_passes_it(self):
         class State:
