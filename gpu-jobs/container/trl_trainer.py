@@ -106,9 +106,12 @@ def fail_early(client: AssayClient, trainer_name: str, error: str) -> int:
 
 def train_and_finish(
     client: AssayClient, trainer: Any, hooks: StepHooks, out_dir: str, trainer_name: str, started: float,
-    summary: Optional[Dict[str, Any]] = None,
+    summary: Optional[Dict[str, Any]] = None, adapter_name: str = "default",
 ) -> int:
-    """trainer.train(), then the adapter uploaded as adapter.tar.gz and the run completed."""
+    """trainer.train(), then the trained adapter uploaded as adapter.tar.gz and the run completed.
+
+    PEFT saves an adapter other than "default" in a folder named after it (peft_model.py:287), so a model that
+    also holds a frozen reference adapter saves only the trained one, and that folder is what is uploaded."""
     error: Optional[str] = None
     try:
         trainer.train()
@@ -119,7 +122,11 @@ def train_and_finish(
 
     artifacts = []
     adapter_dir = os.path.join(out_dir, "adapter")
-    trainer.save_model(adapter_dir)  # a PEFT model saves only the adapter (adapter_model.safetensors + config)
+    if adapter_name == "default":
+        trainer.save_model(adapter_dir)  # a PEFT model saves only the adapter (adapter_model.safetensors + config)
+    else:
+        trainer.model.save_pretrained(adapter_dir, selected_adapters=[adapter_name])
+        adapter_dir = os.path.join(adapter_dir, adapter_name)
     stored = client.upload_artifact("adapter.tar.gz", tar_directory(adapter_dir))
     artifacts.append({"kind": stored.get("kind") or "lora-adapter", "uri": stored["uri"]})
 

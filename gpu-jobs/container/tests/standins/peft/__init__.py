@@ -94,12 +94,13 @@ class PeftModel:
     def add_model_tags(self, tags: List[str]) -> None:
         pass
 
-    def save_pretrained(self, save_directory: str, **kwargs: Any) -> None:
-        os.makedirs(save_directory, exist_ok=True)
-        for name, config in self.peft_config.items():
-            if not self.trainable.get(name, False) and name != self.active_adapter:
-                continue
-            target = save_directory if name == "default" or name == self.active_adapter else os.path.join(save_directory, name)
+    def save_pretrained(self, save_directory: str, safe_serialization: bool = True,
+                        selected_adapters: Optional[List[str]] = None, **kwargs: Any) -> None:
+        # peft_model.py:178 and :287 (v0.17.0): every adapter (or the selected ones); "default" at the top,
+        # any other in a folder named after it.
+        for name in selected_adapters or list(self.peft_config):
+            config = self.peft_config[name]
+            target = save_directory if name == "default" else os.path.join(save_directory, name)
             os.makedirs(target, exist_ok=True)
             with open(os.path.join(target, "adapter_config.json"), "w", encoding="utf-8") as f:
                 json.dump({k: v for k, v in asdict(config).items() if k in ("r", "lora_alpha", "lora_dropout", "target_modules", "task_type")}, f)

@@ -329,6 +329,9 @@ class _OfflineTrainer(_MetricsMixin, Trainer):
     def _setup(self, model: Any, args: Any, train_dataset: Any, processing_class: Any, callbacks: Any,
                peft_config: Any, config_name: str) -> None:
         model_id = model if isinstance(model, str) else model.config._name_or_path
+        if self.kind == "kto" and args.model_init_kwargs is not None and not isinstance(model, str):
+            # kto_trainer.py:355 (SFT and DPO only warn and ignore them: sft_trainer.py:387, dpo_trainer.py:300)
+            raise ValueError("You passed model_kwargs to the KTOTrainer. But your model is already instantiated.")
         if processing_class is None:
             processing_class = AutoTokenizer.from_pretrained(model_id)
         _standin.log(f"{self.kind}_init", processing_class_given=processing_class is not None)
@@ -362,7 +365,9 @@ class SFTTrainer(_OfflineTrainer):
     def _prepare(self, example: Dict[str, Any], tok: Any) -> Dict[str, Any]:
         # sft_trainer.py _prepare_dataset / tokenize: "messages" through the chat template, prompt-completion
         # (conversational through the template), then right truncation to max_length.
-        if "messages" in example:
+        if self._text_field in example:  # language modeling rows: SFTConfig.dataset_text_field
+            text = example[self._text_field]
+        elif "messages" in example:
             text = tok.apply_chat_template(example["messages"], tokenize=False)
         elif is_conversational(example):
             out = apply_chat_template({"prompt": example["prompt"], "completion": example["completion"]}, tok)
@@ -382,6 +387,7 @@ class SFTTrainer(_OfflineTrainer):
 
     def _setup(self, model: Any, args: Any, *rest: Any) -> None:
         self._max_length = args.max_length
+        self._text_field = args.dataset_text_field
         super()._setup(model, args, *rest)
 
     def _loss(self, inputs: List[Dict[str, Any]]) -> float:
