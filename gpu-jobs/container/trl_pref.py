@@ -47,15 +47,31 @@ from trl_glue import (
 
 KINDS = ("sft", "dpo", "kto")
 # trl/trainer/dpo_config.py (v0.20.0), field `loss_type`, and kto_config.py's `loss_type` choices.
-DPO_LOSS_TYPES = ("sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
-                  "aot_pair", "discopop", "apo_zero", "apo_down", "sft")
+DPO_LOSS_TYPES = (
+    "sigmoid",
+    "hinge",
+    "ipo",
+    "exo_pair",
+    "nca_pair",
+    "robust",
+    "bco_pair",
+    "sppo_hard",
+    "aot",
+    "aot_pair",
+    "discopop",
+    "apo_zero",
+    "apo_down",
+    "sft",
+)
 KTO_LOSS_TYPES = ("kto", "apo_zero_unpaired")
 TRAIN_ADAPTER, REFERENCE_ADAPTER = "train", "reference"
 
 
 def _is_messages(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(
-        isinstance(m, dict) and isinstance(m.get("role"), str) and "content" in m for m in value
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(m, dict) and isinstance(m.get("role"), str) and "content" in m for m in value)
     )
 
 
@@ -81,7 +97,9 @@ def to_pref_row(kind: str, row: JsonObject, chat: bool, index: int) -> JsonObjec
         if isinstance(messages, str):
             raise ValueError(f"{where}: `messages` must be a list of messages")
         return {"messages": messages} if chat else {"text": flatten_messages(messages)}
-    keys = {"sft": ("prompt", "completion"), "dpo": ("prompt", "chosen", "rejected"), "kto": ("prompt", "completion")}[kind]
+    keys = {"sft": ("prompt", "completion"), "dpo": ("prompt", "chosen", "rejected"), "kto": ("prompt", "completion")}[
+        kind
+    ]
     out = {k: _text_or_messages(row, k, where) for k in keys}
     conversational = [_is_messages(out[k]) for k in keys]
     if any(conversational) and not all(conversational):
@@ -89,7 +107,9 @@ def to_pref_row(kind: str, row: JsonObject, chat: bool, index: int) -> JsonObjec
     if all(conversational):
         if chat and out["prompt"][-1]["role"] not in ("user", "assistant"):
             # data_utils.py:100-109: TRL raises "Invalid role in the last message" at the first batch.
-            raise ValueError(f"{where}: a chat prompt must end with a user or assistant turn, not {out['prompt'][-1]['role']!r}")
+            raise ValueError(
+                f"{where}: a chat prompt must end with a user or assistant turn, not {out['prompt'][-1]['role']!r}"
+            )
         if not chat:
             out = {k: flatten_messages(v) for k, v in out.items()}
             out["prompt"] += "\n\n"
@@ -132,7 +152,12 @@ def pref_batch(kind: str, hp: JsonObject, n_rows: int) -> JsonObject:
 
 
 def pref_config_kwargs(
-    kind: str, hp: JsonObject, output_dir: str, n_rows: int, cuda: bool = True, bf16_supported: bool = True,
+    kind: str,
+    hp: JsonObject,
+    output_dir: str,
+    n_rows: int,
+    cuda: bool = True,
+    bf16_supported: bool = True,
     warm_start: bool = False,
 ) -> JsonObject:
     """SFTConfig / DPOConfig / KTOConfig arguments, by the field names of TRL 0.20.0's config classes.
@@ -185,7 +210,12 @@ def pref_kpi_points(logs: JsonObject, step: int) -> List[JsonObject]:
     points = []
     for key in sorted(logs):
         value = logs[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value in (float("inf"), float("-inf")):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or value != value
+            or value in (float("inf"), float("-inf"))
+        ):
             continue
         if key in SUMMARY_KEYS or key == "step":
             continue
@@ -262,7 +292,9 @@ def run(client: Any, spec: Optional[JsonObject] = None) -> int:
         bf16_ok = cuda and torch.cuda.is_bf16_supported()
         config = pref_config_kwargs(kind, hp, out_dir, len(rows), cuda, bf16_ok, warm_start=warm_url is not None)
         dtype = precision_kwargs(hp, cuda, bf16_ok)["model_init_kwargs"]["torch_dtype"]
-        adapter_dir = unpack_adapter(client.download(warm_url), os.path.join(out_dir, "warm-start")) if warm_url else None
+        adapter_dir = (
+            unpack_adapter(client.download(warm_url), os.path.join(out_dir, "warm-start")) if warm_url else None
+        )
     except ValueError as e:
         return base.fail_early(client, name, str(e))
 

@@ -55,10 +55,12 @@ def select_one_gpu(env: Optional[Dict[str, str]] = None) -> str:
 
     With several GPUs visible, transformers' Trainer in one process wraps the model in nn.DataParallel
     (training_args.py `_setup_devices`: n_gpu = torch.cuda.device_count(); trainer.py `_wrap_model`), which GRPO's
-    generation and PEFT do not survive. Several GPUs need `accelerate launch` (one process each), not this.
-    Must run before torch is imported.
+    generation and PEFT do not survive. Under a distributed launcher (LOCAL_RANK set) it leaves the variable
+    alone. Must run before torch is imported.
     """
     env = os.environ if env is None else env
+    if env.get("LOCAL_RANK") is not None:
+        return env.get("CUDA_VISIBLE_DEVICES", "")
     first = (env.get("CUDA_VISIBLE_DEVICES") or "0").split(",")[0].strip() or "0"
     env["CUDA_VISIBLE_DEVICES"] = first
     return first

@@ -16,7 +16,9 @@ CONTAINER = os.path.join(HERE, "..")
 STANDINS = os.path.join(HERE, "standins")
 
 
-def run_with_standins(rows, hyperparams, script="trl_trainer.py", env=None, downloads=None, stop_reason=None, **spec_overrides):
+def run_with_standins(
+    rows, hyperparams, script="trl_trainer.py", env=None, downloads=None, stop_reason=None, **spec_overrides
+):
     """Runs a trainer entrypoint as the image does, with the stand-ins importable as torch/transformers/trl/peft/
     datasets; answers the double (what the platform saw), the stand-ins' event log and the process result."""
     double = PlatformDouble(rows, hyperparams, spec_overrides={"baseModel": "standin/chat", **spec_overrides})

@@ -379,6 +379,10 @@ class GrpoRun(unittest.TestCase):
         self.assertEqual(double.series("train/prompts_truncated_fraction"), [(1, 0.5)])
         self.assertEqual(double.completed["summary"]["promptsOverMaxPromptLength"], 1)
 
+    def test_the_entrypoint_exposes_exactly_one_gpu_before_torch_loads(self):
+        _, events = self.run_ok(rows_with_answers(2), {"batchSize": 2, "groupSize": 2, "maxSteps": 1}, env={"CUDA_VISIBLE_DEVICES": "2,3"})
+        self.assertEqual([e["cuda_visible_devices"] for e in of(events, "torch_import")], ["2"])
+
     def test_a_large_batch_is_generated_in_bounded_pieces_and_each_row_is_read_a_bounded_number_of_times(self):
         double, events = self.run_ok(rows_with_answers(64), {"batchSize": 64, "groupSize": 8, "maxSteps": 1})
         generations = of(events, "generate")

@@ -45,14 +45,28 @@ def artifact_files(double):
         return sorted(tar.getnames())
 
 
-ADAPTER = archive({"adapter_config.json": json.dumps({"r": 4, "lora_alpha": 8}).encode(), "adapter_model.safetensors": b"w"})
-WARM = {"run": "run_prev", "uri": "r2://assay/run_prev/adapter.tar.gz", "url": "/v1/runs/run_double/warm-start/adapter.tar.gz"}
+ADAPTER = archive(
+    {"adapter_config.json": json.dumps({"r": 4, "lora_alpha": 8}).encode(), "adapter_model.safetensors": b"w"}
+)
+WARM = {
+    "run": "run_prev",
+    "uri": "r2://assay/run_prev/adapter.tar.gz",
+    "url": "/v1/runs/run_double/warm-start/adapter.tar.gz",
+}
 
 
 class Mapping(unittest.TestCase):
     def test_sft_hyperparams_map_to_sft_config_fields(self):
-        hp = {"learningRate": 2e-5, "epochs": 2, "maxSteps": 100, "batchSize": 16, "lrScheduler": "cosine", "warmupRatio": 0.1,
-              "precision": "bf16", "seed": 3}
+        hp = {
+            "learningRate": 2e-5,
+            "epochs": 2,
+            "maxSteps": 100,
+            "batchSize": 16,
+            "lrScheduler": "cosine",
+            "warmupRatio": 0.1,
+            "precision": "bf16",
+            "seed": 3,
+        }
         self.assertEqual(
             pref_config_kwargs("sft", hp, "/o", n_rows=40),
             {
@@ -75,10 +89,18 @@ class Mapping(unittest.TestCase):
         )
 
     def test_dpo_and_kto_take_beta_and_loss_type_by_trls_field_names_and_types(self):
-        dpo = pref_config_kwargs("dpo", {"beta": 0.3, "lossType": "ipo", "maxPromptLength": 256}, "/o", 8, warm_start=True)
+        dpo = pref_config_kwargs(
+            "dpo", {"beta": 0.3, "lossType": "ipo", "maxPromptLength": 256}, "/o", 8, warm_start=True
+        )
         self.assertEqual(
             {k: dpo[k] for k in ("beta", "loss_type", "max_prompt_length", "model_adapter_name", "ref_adapter_name")},
-            {"beta": 0.3, "loss_type": ["ipo"], "max_prompt_length": 256, "model_adapter_name": "train", "ref_adapter_name": "reference"},
+            {
+                "beta": 0.3,
+                "loss_type": ["ipo"],
+                "max_prompt_length": 256,
+                "model_adapter_name": "train",
+                "ref_adapter_name": "reference",
+            },
         )
         self.assertNotIn("model_init_kwargs", dpo)
         kto = pref_config_kwargs("kto", {}, "/o", 8)
@@ -95,7 +117,9 @@ class Mapping(unittest.TestCase):
             {"per_device_train_batch_size": 2, "gradient_accumulation_steps": 5},
         )
         self.assertEqual(pref_batch("sft", {"batchSize": 11}, 11)["per_device_train_batch_size"], 1)
-        self.assertEqual(pref_batch("kto", {"batchSize": 11, "lossType": "apo_zero_unpaired"}, 11)["per_device_train_batch_size"], 1)
+        self.assertEqual(
+            pref_batch("kto", {"batchSize": 11, "lossType": "apo_zero_unpaired"}, 11)["per_device_train_batch_size"], 1
+        )
         with self.assertRaisesRegex(ValueError, "at least 2 rows"):
             pref_batch("kto", {"batchSize": 1}, 5)
 
@@ -104,26 +128,54 @@ class Mapping(unittest.TestCase):
         msgs = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
         self.assertEqual(pref_rows("sft", [{"messages": msgs}], chat=True), [{"messages": msgs}])
         self.assertEqual(pref_rows("sft", [{"messages": msgs}], chat=False), [{"text": "hi\n\nhello"}])
-        conv = {"prompt": msgs[:1], "chosen": [{"role": "assistant", "content": "a"}], "rejected": [{"role": "assistant", "content": "b"}]}
+        conv = {
+            "prompt": msgs[:1],
+            "chosen": [{"role": "assistant", "content": "a"}],
+            "rejected": [{"role": "assistant", "content": "b"}],
+        }
         self.assertEqual(pref_rows("dpo", [conv], chat=False), [{"prompt": "hi\n\n", "chosen": "a", "rejected": "b"}])
-        self.assertEqual(pref_rows("kto", KTO_ROWS[:1], chat=True), [{"prompt": "q 0", "completion": "a", "label": True}])
+        self.assertEqual(
+            pref_rows("kto", KTO_ROWS[:1], chat=True), [{"prompt": "q 0", "completion": "a", "label": True}]
+        )
 
     def test_bad_rows_are_refused_with_the_row_and_the_reason(self):
         cases = [
             ("sft", [SFT_ROWS[0], {"messages": [{"role": "user", "content": "x"}]}], "mixes"),
             ("dpo", [{"prompt": "q", "chosen": "a"}], "row 0: `rejected`"),
             ("kto", [{"prompt": "q", "completion": "a", "label": "yes"}], "row 0: `label`"),
-            ("dpo", [{"prompt": [{"role": "system", "content": "s"}], "chosen": [{"role": "assistant", "content": "a"}],
-                      "rejected": [{"role": "assistant", "content": "b"}]}], "not 'system'"),
-            ("dpo", [{"prompt": "q", "chosen": [{"role": "assistant", "content": "a"}], "rejected": "b"}], "all be strings"),
+            (
+                "dpo",
+                [
+                    {
+                        "prompt": [{"role": "system", "content": "s"}],
+                        "chosen": [{"role": "assistant", "content": "a"}],
+                        "rejected": [{"role": "assistant", "content": "b"}],
+                    }
+                ],
+                "not 'system'",
+            ),
+            (
+                "dpo",
+                [{"prompt": "q", "chosen": [{"role": "assistant", "content": "a"}], "rejected": "b"}],
+                "all be strings",
+            ),
         ]
         for kind, rows, message in cases:
             with self.assertRaisesRegex(ValueError, message):
                 pref_rows(kind, rows, chat=True)
 
     def test_kpis_keep_trls_names(self):
-        logs = {"loss": 0.5, "rewards/chosen": 0.2, "rewards/margins": 0.4, "logps/rejected": -3.0, "mean_token_accuracy": 0.7,
-                "train_runtime": 3.0, "reward/mean": 1.0, "epoch": 1.0, "nan": float("nan")}
+        logs = {
+            "loss": 0.5,
+            "rewards/chosen": 0.2,
+            "rewards/margins": 0.4,
+            "logps/rejected": -3.0,
+            "mean_token_accuracy": 0.7,
+            "train_runtime": 3.0,
+            "reward/mean": 1.0,
+            "epoch": 1.0,
+            "nan": float("nan"),
+        }
         self.assertEqual(
             [p["name"] for p in pref_kpi_points(logs, 2)],
             ["epoch", "logps/rejected", "loss", "mean_token_accuracy", "rewards/chosen", "rewards/margins"],
@@ -140,7 +192,9 @@ class Mapping(unittest.TestCase):
         import tempfile
 
         with tempfile.TemporaryDirectory() as d:
-            self.assertEqual(sorted(os.listdir(unpack_adapter(ADAPTER, d))), ["adapter_config.json", "adapter_model.safetensors"])
+            self.assertEqual(
+                sorted(os.listdir(unpack_adapter(ADAPTER, d))), ["adapter_config.json", "adapter_model.safetensors"]
+            )
             with self.assertRaisesRegex(ValueError, "only adapter files"):
                 unpack_adapter(archive({"../evil": b"x"}), os.path.join(d, "x"))
 
@@ -153,26 +207,51 @@ class Runs(unittest.TestCase):
         return double, events
 
     def test_sft_trains_the_planned_steps_with_the_specs_lora_and_posts_trls_kpis(self):
-        hp = {"batchSize": 4, "epochs": 2, "lora": {"r": 4, "alpha": 8}, "loraTargets": ["q_proj", "v_proj"], "loraDropout": 0.0,
-              "lrScheduler": "cosine", "warmupRatio": 0.25, "precision": "fp16"}
+        hp = {
+            "batchSize": 4,
+            "epochs": 2,
+            "lora": {"r": 4, "alpha": 8},
+            "loraTargets": ["q_proj", "v_proj"],
+            "loraDropout": 0.0,
+            "lrScheduler": "cosine",
+            "warmupRatio": 0.25,
+            "precision": "fp16",
+        }
         double, events = self.run_ok(SFT_ROWS, hp, kind="sft")
         self.assertEqual(double.completed["summary"]["steps"], 4)
         self.assertEqual(double.completed["summary"]["trainer"], "trl-sft")
         self.assertEqual(
             of(events, "get_peft_model"),
-            [{"event": "get_peft_model", "r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"], "lora_dropout": 0.0}],
+            [
+                {
+                    "event": "get_peft_model",
+                    "r": 4,
+                    "lora_alpha": 8,
+                    "target_modules": ["q_proj", "v_proj"],
+                    "lora_dropout": 0.0,
+                }
+            ],
         )
         self.assertEqual([e["dtype"] for e in of(events, "model_load")], ["float16"])
         plan = of(events, "train_plan")[0]
         self.assertEqual((plan["max_steps"], plan["per_device"], plan["accumulation"], plan["warmup"]), (4, 4, 1, 1))
         names = {n for n, _ in double.metrics}
-        self.assertEqual(names, {"loss", "grad_norm", "learning_rate", "mean_token_accuracy", "num_tokens", "epoch", "step_time_s"})
+        self.assertEqual(
+            names, {"loss", "grad_norm", "learning_rate", "mean_token_accuracy", "num_tokens", "epoch", "step_time_s"}
+        )
         self.assertEqual(double.series("learning_rate")[-1], (4, 0.0))
-        self.assertEqual(artifact_files(double), ["adapter_config.json", "adapter_model.safetensors", "tokenizer_config.json"])
-        self.assertEqual(double.completed["artifacts"], [{"kind": "lora-adapter", "uri": "r2://double/run_double/adapter.tar.gz"}])
+        self.assertEqual(
+            artifact_files(double), ["adapter_config.json", "adapter_model.safetensors", "tokenizer_config.json"]
+        )
+        self.assertEqual(
+            double.completed["artifacts"], [{"kind": "lora-adapter", "uri": "r2://double/run_double/adapter.tar.gz"}]
+        )
 
     def test_sft_chat_rows_on_a_model_without_a_chat_template_train_as_text(self):
-        rows = [{"messages": [{"role": "user", "content": f"hi {i}"}, {"role": "assistant", "content": "hello"}]} for i in range(4)]
+        rows = [
+            {"messages": [{"role": "user", "content": f"hi {i}"}, {"role": "assistant", "content": "hello"}]}
+            for i in range(4)
+        ]
         double, events = self.run_ok(rows, {"batchSize": 2}, kind="sft", baseModel="standin/plain")
         self.assertEqual(of(events, "sft_dataset")[0]["first"], "hi 0\n\nhello")
         _, events = self.run_ok(rows, {"batchSize": 2}, kind="sft")
@@ -183,7 +262,10 @@ class Runs(unittest.TestCase):
         ref = of(events, "dpo_reference")[0]
         self.assertEqual((ref["reference"], ref["loss_type"], ref["beta"]), ("adapter-disabled", "ipo", 0.2))
         names = {n for n, _ in double.metrics}
-        self.assertTrue({"rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies", "logps/chosen"} <= names, names)
+        self.assertTrue(
+            {"rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies", "logps/chosen"} <= names,
+            names,
+        )
         self.assertEqual(double.completed["summary"]["steps"], 2)
 
     def test_kto_trains_on_labelled_rows_and_a_bad_label_fails_the_run_before_the_model_loads(self):
@@ -197,8 +279,13 @@ class Runs(unittest.TestCase):
         self.assertEqual(of(events, "model_load"), [])
 
     def test_a_dpo_warm_start_trains_the_earlier_adapter_against_itself_frozen_and_uploads_only_the_trained_one(self):
-        double, events = self.run_ok(DPO_ROWS, {"batchSize": 4, "precision": "bf16"}, kind="dpo", warmStart=WARM,
-                                     downloads={WARM["url"]: ADAPTER})
+        double, events = self.run_ok(
+            DPO_ROWS,
+            {"batchSize": 4, "precision": "bf16"},
+            kind="dpo",
+            warmStart=WARM,
+            downloads={WARM["url"]: ADAPTER},
+        )
         self.assertEqual(of(events, "get_peft_model"), [])
         self.assertEqual([e["dtype"] for e in of(events, "model_load")], ["bfloat16"])
         self.assertEqual(
@@ -210,18 +297,24 @@ class Runs(unittest.TestCase):
         self.assertEqual(double.completed["summary"]["warmStart"], "run_prev")
 
     def test_a_kto_warm_start_passes_no_model_init_kwargs_to_the_built_model(self):
-        double, events = self.run_ok(KTO_ROWS, {"batchSize": 4}, kind="kto", warmStart=WARM, downloads={WARM["url"]: ADAPTER})
+        double, events = self.run_ok(
+            KTO_ROWS, {"batchSize": 4}, kind="kto", warmStart=WARM, downloads={WARM["url"]: ADAPTER}
+        )
         self.assertEqual(of(events, "kto_reference")[0]["reference"], "adapter:reference")
 
     def test_an_sft_warm_start_continues_the_adapter_as_the_default_one(self):
-        double, events = self.run_ok(SFT_ROWS, {"batchSize": 4}, kind="sft", warmStart=WARM, downloads={WARM["url"]: ADAPTER})
+        double, events = self.run_ok(
+            SFT_ROWS, {"batchSize": 4}, kind="sft", warmStart=WARM, downloads={WARM["url"]: ADAPTER}
+        )
         self.assertEqual(
             [(e["adapter_name"], e["is_trainable"]) for e in of(events, "peft_from_pretrained")], [("default", True)]
         )
         self.assertIn("adapter_config.json", artifact_files(double))
 
     def test_a_warm_start_off_this_api_fails_the_run_without_sending_the_token(self):
-        double, events, r = run_with_standins(SFT_ROWS, {"batchSize": 4}, kind="sft", warmStart={"run": "run_x", "url": "http://127.0.0.2:9/a"})
+        double, events, r = run_with_standins(
+            SFT_ROWS, {"batchSize": 4}, kind="sft", warmStart={"run": "run_x", "url": "http://127.0.0.2:9/a"}
+        )
         self.assertEqual(double.completed["status"], "failed", r.stderr)
         self.assertIn("not on this API", double.completed["error"])
         self.assertEqual(of(events, "model_load"), [])

@@ -14,7 +14,10 @@ from typing import Any, Dict, Optional
 
 # A chat model (has a chat template) and a gpt2-style base model (has none, and no pad token).
 MODELS: Dict[str, Dict[str, Any]] = {
-    "standin/chat": {"chat_template": "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}", "pad": "<pad>"},
+    "standin/chat": {
+        "chat_template": "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}",
+        "pad": "<pad>",
+    },
     "standin/plain": {"chat_template": None, "pad": None},
 }
 

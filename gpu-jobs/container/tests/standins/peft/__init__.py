@@ -94,8 +94,13 @@ class PeftModel:
     def add_model_tags(self, tags: List[str]) -> None:
         pass
 
-    def save_pretrained(self, save_directory: str, safe_serialization: bool = True,
-                        selected_adapters: Optional[List[str]] = None, **kwargs: Any) -> None:
+    def save_pretrained(
+        self,
+        save_directory: str,
+        safe_serialization: bool = True,
+        selected_adapters: Optional[List[str]] = None,
+        **kwargs: Any,
+    ) -> None:
         # peft_model.py:178 and :287 (v0.17.0): every adapter (or the selected ones); "default" at the top,
         # any other in a folder named after it.
         for name in selected_adapters or list(self.peft_config):
@@ -103,7 +108,14 @@ class PeftModel:
             target = save_directory if name == "default" else os.path.join(save_directory, name)
             os.makedirs(target, exist_ok=True)
             with open(os.path.join(target, "adapter_config.json"), "w", encoding="utf-8") as f:
-                json.dump({k: v for k, v in asdict(config).items() if k in ("r", "lora_alpha", "lora_dropout", "target_modules", "task_type")}, f)
+                json.dump(
+                    {
+                        k: v
+                        for k, v in asdict(config).items()
+                        if k in ("r", "lora_alpha", "lora_dropout", "target_modules", "task_type")
+                    },
+                    f,
+                )
             with open(os.path.join(target, "adapter_model.safetensors"), "wb") as f:
                 f.write(b"standin-weights:" + name.encode())
 
@@ -117,6 +129,11 @@ def get_peft_model(
     revision: Optional[str] = None,
     low_cpu_mem_usage: bool = False,
 ) -> PeftModel:
-    _standin.log("get_peft_model", r=peft_config.r, lora_alpha=peft_config.lora_alpha, target_modules=peft_config.target_modules,
-                 lora_dropout=peft_config.lora_dropout)
+    _standin.log(
+        "get_peft_model",
+        r=peft_config.r,
+        lora_alpha=peft_config.lora_alpha,
+        target_modules=peft_config.target_modules,
+        lora_dropout=peft_config.lora_dropout,
+    )
     return PeftModel(model, peft_config, adapter_name)

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import os
 
+import _standin
+
+# What the process could see when torch initialised CUDA (it reads CUDA_VISIBLE_DEVICES once, at first use).
+_standin.log("torch_import", cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"))
+
 
 class dtype:
     def __init__(self, name: str) -> None:

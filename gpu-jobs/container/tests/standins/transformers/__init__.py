@@ -20,7 +20,7 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Union
 
 import _standin
@@ -68,7 +68,10 @@ class PreTrainedTokenizerBase:
         texts = [text] if isinstance(text, str) else list(text)
         ids = [[_id(w) for w in self.tokenize(t)] for t in texts]
         out = ids[0] if isinstance(text, str) else ids
-        return {"input_ids": out, "attention_mask": [[1] * len(i) for i in ids] if not isinstance(text, str) else [1] * len(ids[0])}
+        return {
+            "input_ids": out,
+            "attention_mask": [[1] * len(i) for i in ids] if not isinstance(text, str) else [1] * len(ids[0]),
+        }
 
     def decode(self, ids: List[int], skip_special_tokens: bool = False, **kwargs: Any) -> str:
         return " ".join(_WORDS[i] for i in ids)
@@ -205,7 +208,9 @@ class TrainingArguments:
         if self.bf16 and self.fp16:
             raise ValueError("At most one of fp16 and bf16 can be True, but not both")
         if self.fp16 and not torch.cuda.is_available():
-            raise ValueError("FP16 Mixed precision training with AMP or APEX (`--fp16`) can only be used on CUDA devices.")
+            raise ValueError(
+                "FP16 Mixed precision training with AMP or APEX (`--fp16`) can only be used on CUDA devices."
+            )
         if self.bf16 and torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
             raise ValueError("Your setup doesn't support bf16/gpu.")
         if self.lr_scheduler_type not in ("linear", "cosine", "constant", "constant_with_warmup"):
@@ -336,7 +341,9 @@ class Trainer:
             getattr(cb, event)(self.args, self.state, self.control, **kwargs)
 
     def get_train_dataloader(self) -> _ListLoader:
-        return _ListLoader(self.train_dataset, _ShuffleSampler(len(self.train_dataset), self.args.seed), self._train_batch_size)
+        return _ListLoader(
+            self.train_dataset, _ShuffleSampler(len(self.train_dataset), self.args.seed), self._train_batch_size
+        )
 
     def training_step(self, model: Any, inputs: Any, num_items_in_batch: Any = None) -> float:
         raise NotImplementedError
@@ -367,8 +374,16 @@ class Trainer:
             raise ValueError("args.max_steps must be set to a positive value if dataloader does not have a length")
         self.state.max_steps = max_steps
         warmup = args.get_warmup_steps(max_steps)
-        _standin.log("train_plan", max_steps=max_steps, epochs=epochs, len_dataloader=len_dl, per_epoch=per_epoch,
-                     per_device=args.per_device_train_batch_size, accumulation=ga, warmup=warmup)
+        _standin.log(
+            "train_plan",
+            max_steps=max_steps,
+            epochs=epochs,
+            len_dataloader=len_dl,
+            per_epoch=per_epoch,
+            per_device=args.per_device_train_batch_size,
+            accumulation=ga,
+            warmup=warmup,
+        )
         self._call("on_train_begin")
         losses: List[float] = []
         for epoch in range(epochs):
@@ -381,7 +396,9 @@ class Trainer:
                 if (step + 1) % ga == 0 or step + 1 == len_dl:
                     self.state.global_step += 1
                     self.state.epoch = epoch + (step + 1) / len_dl
-                    lr = args.learning_rate * _lr_factor(args.lr_scheduler_type, self.state.global_step, max_steps, warmup)
+                    lr = args.learning_rate * _lr_factor(
+                        args.lr_scheduler_type, self.state.global_step, max_steps, warmup
+                    )
                     # DefaultFlowCallback: stop at max_steps, log every logging_steps.
                     if self.state.global_step >= max_steps:
                         self.control.should_training_stop = True
@@ -398,8 +415,15 @@ class Trainer:
                 break
         runtime = time.monotonic() - started
         train_loss = sum(losses) / len(losses) if losses else 0.0
-        self.log({"train_runtime": runtime, "train_samples_per_second": 0.0, "train_steps_per_second": 0.0,
-                  "total_flos": 0.0, "train_loss": train_loss})
+        self.log(
+            {
+                "train_runtime": runtime,
+                "train_samples_per_second": 0.0,
+                "train_steps_per_second": 0.0,
+                "total_flos": 0.0,
+                "train_loss": train_loss,
+            }
+        )
         self._call("on_train_end")
         return {"global_step": self.state.global_step, "training_loss": train_loss}
 

@@ -29,11 +29,9 @@ from transformers import (
     AutoProcessor,
     AutoTokenizer,
     PreTrainedModel,
-    PreTrainedTokenizerBase,
     Trainer,
     TrainingArguments,
     _ListLoader,
-    _ShuffleSampler,
 )
 
 import peft
@@ -70,7 +68,9 @@ def _grpo_post(self: Any) -> None:
     elif self.generation_batch_size is None and self.steps_per_generation is not None:
         self.generation_batch_size = self.per_device_train_batch_size * n * self.steps_per_generation
     else:
-        raise ValueError("'generation_batch_size' and 'steps_per_generation' can not be both configured at the same time")
+        raise ValueError(
+            "'generation_batch_size' and 'steps_per_generation' can not be both configured at the same time"
+        )
     if self.generation_batch_size % self.num_generations != 0:
         raise ValueError(
             f"generation_batch_size ({self.generation_batch_size}) must be divisible by num_generations ({self.num_generations})."
@@ -82,16 +82,45 @@ def _grpo_post(self: Any) -> None:
 GRPOConfig = _config(
     "GRPOConfig",
     {
-        "learning_rate": 1e-6, "logging_steps": 10, "bf16": None, "model_init_kwargs": None, "disable_dropout": False,
-        "remove_unused_columns": False, "max_prompt_length": 512, "num_generations": 8, "max_completion_length": 256,
-        "ds3_gather_for_generation": True, "shuffle_dataset": True, "generation_batch_size": None,
-        "steps_per_generation": None, "temperature": 1.0, "top_p": 1.0, "top_k": None, "min_p": None,
-        "generation_kwargs": None, "repetition_penalty": 1.0, "use_transformers_paged": False,
-        "cache_implementation": None, "use_vllm": False, "vllm_mode": "server", "beta": 0.0, "num_iterations": 1,
-        "epsilon": 0.2, "delta": None, "epsilon_high": None, "importance_sampling_level": "token",
-        "reward_weights": None, "scale_rewards": True, "loss_type": "bnpo", "mask_truncated_completions": False,
-        "sync_ref_model": False, "top_entropy_quantile": 1.0, "use_liger_loss": False, "log_completions": False,
-        "num_completions_to_print": None, "wandb_log_unique_prompts": False,
+        "learning_rate": 1e-6,
+        "logging_steps": 10,
+        "bf16": None,
+        "model_init_kwargs": None,
+        "disable_dropout": False,
+        "remove_unused_columns": False,
+        "max_prompt_length": 512,
+        "num_generations": 8,
+        "max_completion_length": 256,
+        "ds3_gather_for_generation": True,
+        "shuffle_dataset": True,
+        "generation_batch_size": None,
+        "steps_per_generation": None,
+        "temperature": 1.0,
+        "top_p": 1.0,
+        "top_k": None,
+        "min_p": None,
+        "generation_kwargs": None,
+        "repetition_penalty": 1.0,
+        "use_transformers_paged": False,
+        "cache_implementation": None,
+        "use_vllm": False,
+        "vllm_mode": "server",
+        "beta": 0.0,
+        "num_iterations": 1,
+        "epsilon": 0.2,
+        "delta": None,
+        "epsilon_high": None,
+        "importance_sampling_level": "token",
+        "reward_weights": None,
+        "scale_rewards": True,
+        "loss_type": "bnpo",
+        "mask_truncated_completions": False,
+        "sync_ref_model": False,
+        "top_entropy_quantile": 1.0,
+        "use_liger_loss": False,
+        "log_completions": False,
+        "num_completions_to_print": None,
+        "wandb_log_unique_prompts": False,
     },
     _grpo_post,
 )
@@ -99,17 +128,46 @@ GRPOConfig = _config(
 SFTConfig = _config(
     "SFTConfig",
     {
-        "learning_rate": 2e-5, "logging_steps": 10, "bf16": None, "average_tokens_across_devices": True,
-        "model_init_kwargs": None, "chat_template_path": None, "dataset_text_field": "text", "dataset_kwargs": None,
-        "dataset_num_proc": None, "eos_token": None, "pad_token": None, "max_length": 1024, "packing": False,
-        "packing_strategy": "bfd", "padding_free": False, "pad_to_multiple_of": None, "eval_packing": None,
-        "completion_only_loss": None, "assistant_only_loss": False, "activation_offloading": False,
+        "learning_rate": 2e-5,
+        "logging_steps": 10,
+        "bf16": None,
+        "average_tokens_across_devices": True,
+        "model_init_kwargs": None,
+        "chat_template_path": None,
+        "dataset_text_field": "text",
+        "dataset_kwargs": None,
+        "dataset_num_proc": None,
+        "eos_token": None,
+        "pad_token": None,
+        "max_length": 1024,
+        "packing": False,
+        "packing_strategy": "bfd",
+        "padding_free": False,
+        "pad_to_multiple_of": None,
+        "eval_packing": None,
+        "completion_only_loss": None,
+        "assistant_only_loss": False,
+        "activation_offloading": False,
     },
     lambda self: None,
 )
 
-DPO_LOSS_TYPES = ("sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
-                  "aot_pair", "discopop", "apo_zero", "apo_down", "sft")
+DPO_LOSS_TYPES = (
+    "sigmoid",
+    "hinge",
+    "ipo",
+    "exo_pair",
+    "nca_pair",
+    "robust",
+    "bco_pair",
+    "sppo_hard",
+    "aot",
+    "aot_pair",
+    "discopop",
+    "apo_zero",
+    "apo_down",
+    "sft",
+)
 
 
 def _dpo_post(self: Any) -> None:
@@ -121,16 +179,44 @@ def _dpo_post(self: Any) -> None:
 DPOConfig = _config(
     "DPOConfig",
     {
-        "learning_rate": 1e-6, "logging_steps": 10, "bf16": None, "model_init_kwargs": None,
-        "ref_model_init_kwargs": None, "model_adapter_name": None, "ref_adapter_name": None,
-        "force_use_ref_model": False, "disable_dropout": True, "use_logits_to_keep": False, "dataset_num_proc": None,
-        "padding_value": None, "label_pad_token_id": -100, "max_prompt_length": 512, "max_completion_length": None,
-        "max_length": 1024, "truncation_mode": "keep_end", "padding_free": False, "precompute_ref_log_probs": False,
-        "precompute_ref_batch_size": None, "tools": None, "loss_type": lambda: ["sigmoid"], "use_liger_loss": False,
-        "base_model_attribute_name": "model", "beta": 0.1, "f_divergence_type": "reverse_kl",
-        "f_alpha_divergence_coef": 1.0, "reference_free": False, "label_smoothing": 0.0, "use_weighting": False,
-        "rpo_alpha": None, "ld_alpha": None, "discopop_tau": 0.05, "loss_weights": None, "sync_ref_model": False,
-        "ref_model_mixup_alpha": 0.6, "ref_model_sync_steps": 512, "generate_during_eval": False,
+        "learning_rate": 1e-6,
+        "logging_steps": 10,
+        "bf16": None,
+        "model_init_kwargs": None,
+        "ref_model_init_kwargs": None,
+        "model_adapter_name": None,
+        "ref_adapter_name": None,
+        "force_use_ref_model": False,
+        "disable_dropout": True,
+        "use_logits_to_keep": False,
+        "dataset_num_proc": None,
+        "padding_value": None,
+        "label_pad_token_id": -100,
+        "max_prompt_length": 512,
+        "max_completion_length": None,
+        "max_length": 1024,
+        "truncation_mode": "keep_end",
+        "padding_free": False,
+        "precompute_ref_log_probs": False,
+        "precompute_ref_batch_size": None,
+        "tools": None,
+        "loss_type": lambda: ["sigmoid"],
+        "use_liger_loss": False,
+        "base_model_attribute_name": "model",
+        "beta": 0.1,
+        "f_divergence_type": "reverse_kl",
+        "f_alpha_divergence_coef": 1.0,
+        "reference_free": False,
+        "label_smoothing": 0.0,
+        "use_weighting": False,
+        "rpo_alpha": None,
+        "ld_alpha": None,
+        "discopop_tau": 0.05,
+        "loss_weights": None,
+        "sync_ref_model": False,
+        "ref_model_mixup_alpha": 0.6,
+        "ref_model_sync_steps": 512,
+        "generate_during_eval": False,
     },
     _dpo_post,
 )
@@ -138,12 +224,28 @@ DPOConfig = _config(
 KTOConfig = _config(
     "KTOConfig",
     {
-        "learning_rate": 1e-6, "logging_steps": 10, "bf16": None, "max_length": 1024, "max_prompt_length": 512,
-        "max_completion_length": None, "beta": 0.1, "loss_type": "kto", "desirable_weight": 1.0,
-        "undesirable_weight": 1.0, "label_pad_token_id": -100, "padding_value": None, "truncation_mode": "keep_end",
-        "generate_during_eval": False, "is_encoder_decoder": None, "disable_dropout": True,
-        "precompute_ref_log_probs": False, "model_init_kwargs": None, "ref_model_init_kwargs": None,
-        "dataset_num_proc": None, "use_liger_loss": False, "base_model_attribute_name": "model",
+        "learning_rate": 1e-6,
+        "logging_steps": 10,
+        "bf16": None,
+        "max_length": 1024,
+        "max_prompt_length": 512,
+        "max_completion_length": None,
+        "beta": 0.1,
+        "loss_type": "kto",
+        "desirable_weight": 1.0,
+        "undesirable_weight": 1.0,
+        "label_pad_token_id": -100,
+        "padding_value": None,
+        "truncation_mode": "keep_end",
+        "generate_during_eval": False,
+        "is_encoder_decoder": None,
+        "disable_dropout": True,
+        "precompute_ref_log_probs": False,
+        "model_init_kwargs": None,
+        "ref_model_init_kwargs": None,
+        "dataset_num_proc": None,
+        "use_liger_loss": False,
+        "base_model_attribute_name": "model",
     },
     lambda self: None,
 )
@@ -193,8 +295,15 @@ class _MetricsMixin:
 class RepeatSampler:
     """grpo_trainer.py:89-186 (v0.20.0), with Python's random in place of torch.randperm."""
 
-    def __init__(self, data_source: Any, mini_repeat_count: int, batch_size: int = 1, repeat_count: int = 1,
-                 shuffle: bool = True, seed: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        data_source: Any,
+        mini_repeat_count: int,
+        batch_size: int = 1,
+        repeat_count: int = 1,
+        shuffle: bool = True,
+        seed: Optional[int] = None,
+    ) -> None:
         self.data_source, self.mini_repeat_count, self.batch_size = data_source, mini_repeat_count, batch_size
         self.repeat_count, self.num_samples, self.shuffle = repeat_count, len(data_source), shuffle
         self.rng = random.Random(seed)
@@ -242,8 +351,14 @@ class GRPOTrainer(_MetricsMixin, Trainer):
         self.max_prompt_length = args.max_prompt_length
         self._step = 0
         self._buffered_inputs: Optional[List[List[Dict[str, Any]]]] = None
-        super().__init__(model=model, args=args, train_dataset=train_dataset, processing_class=processing_class,
-                         callbacks=callbacks, optimizers=optimizers)
+        super().__init__(
+            model=model,
+            args=args,
+            train_dataset=train_dataset,
+            processing_class=processing_class,
+            callbacks=callbacks,
+            optimizers=optimizers,
+        )
         self._init_metrics()
 
     def get_train_dataloader(self) -> _ListLoader:
@@ -278,8 +393,14 @@ class GRPOTrainer(_MetricsMixin, Trainer):
             truncated = sum(1 for i in ids if len(i) > self.max_prompt_length)
             ids = [i[-self.max_prompt_length :] for i in ids]
             prompts_text = [tok.decode(i) for i in ids]
-        _standin.log("generate", sequences=len(inputs), truncated=truncated, prompt_text=prompts_text[0],
-                     dataset_fetches=self.train_dataset.fetches, global_step=self.state.global_step)
+        _standin.log(
+            "generate",
+            sequences=len(inputs),
+            truncated=truncated,
+            prompt_text=prompts_text[0],
+            dataset_fetches=self.train_dataset.fetches,
+            global_step=self.state.global_step,
+        )
         texts = []
         for i, x in enumerate(inputs):
             row = json.loads(x["assay_item"]) if "assay_item" in x else {}
@@ -292,8 +413,12 @@ class GRPOTrainer(_MetricsMixin, Trainer):
         reward_kwargs["trainer_state"] = self.state
         totals = [0.0] * len(inputs)
         for func in self.reward_funcs:
-            out = func(prompts=prompts, completions=completions, completion_ids=[tok(t)["input_ids"] for t in texts],
-                       **reward_kwargs)
+            out = func(
+                prompts=prompts,
+                completions=completions,
+                completion_ids=[tok(t)["input_ids"] for t in texts],
+                **reward_kwargs,
+            )
             out = [math.nan if r is None else float(r) for r in out]
             finite = [r for r in out if not math.isnan(r)]
             self._note(f"rewards/{func.__name__}/mean", sum(finite) / len(finite) if finite else math.nan)
@@ -326,8 +451,16 @@ class _OfflineTrainer(_MetricsMixin, Trainer):
 
     kind = ""
 
-    def _setup(self, model: Any, args: Any, train_dataset: Any, processing_class: Any, callbacks: Any,
-               peft_config: Any, config_name: str) -> None:
+    def _setup(
+        self,
+        model: Any,
+        args: Any,
+        train_dataset: Any,
+        processing_class: Any,
+        callbacks: Any,
+        peft_config: Any,
+        config_name: str,
+    ) -> None:
         model_id = model if isinstance(model, str) else model.config._name_or_path
         if self.kind == "kto" and args.model_init_kwargs is not None and not isinstance(model, str):
             # kto_trainer.py:355 (SFT and DPO only warn and ignore them: sft_trainer.py:387, dpo_trainer.py:300)
@@ -340,8 +473,14 @@ class _OfflineTrainer(_MetricsMixin, Trainer):
             raise ValueError("You passed a `PeftModel` instance together with a `peft_config`: pass one of them.")
         model = _wrap_peft(model, peft_config)
         self.rows = [self._prepare(dict(r), processing_class) for r in train_dataset]
-        Trainer.__init__(self, model=model, args=args, train_dataset=train_dataset, processing_class=processing_class,
-                         callbacks=callbacks)
+        Trainer.__init__(
+            self,
+            model=model,
+            args=args,
+            train_dataset=train_dataset,
+            processing_class=processing_class,
+            callbacks=callbacks,
+        )
         self._init_metrics()
 
     def training_step(self, model: Any, inputs: Any, num_items_in_batch: Any = None) -> float:
@@ -351,16 +490,31 @@ class _OfflineTrainer(_MetricsMixin, Trainer):
 class SFTTrainer(_OfflineTrainer):
     kind = "sft"
 
-    def __init__(self, model: Union[str, Any], args: Optional[Any] = None, data_collator: Any = None,
-                 train_dataset: Any = None, eval_dataset: Any = None, processing_class: Any = None,
-                 compute_loss_func: Any = None, compute_metrics: Any = None, callbacks: Any = None,
-                 optimizers: Any = (None, None), optimizer_cls_and_kwargs: Any = None,
-                 preprocess_logits_for_metrics: Any = None, peft_config: Any = None,
-                 formatting_func: Any = None) -> None:
+    def __init__(
+        self,
+        model: Union[str, Any],
+        args: Optional[Any] = None,
+        data_collator: Any = None,
+        train_dataset: Any = None,
+        eval_dataset: Any = None,
+        processing_class: Any = None,
+        compute_loss_func: Any = None,
+        compute_metrics: Any = None,
+        callbacks: Any = None,
+        optimizers: Any = (None, None),
+        optimizer_cls_and_kwargs: Any = None,
+        preprocess_logits_for_metrics: Any = None,
+        peft_config: Any = None,
+        formatting_func: Any = None,
+    ) -> None:
         self._truncated = 0
         self._setup(model, args, train_dataset, processing_class, callbacks, peft_config, "SFTConfig")
-        _standin.log("sft_dataset", rows=len(self.rows), truncated=self._truncated,
-                     first=self.rows[0]["text"] if self.rows else None)
+        _standin.log(
+            "sft_dataset",
+            rows=len(self.rows),
+            truncated=self._truncated,
+            first=self.rows[0]["text"] if self.rows else None,
+        )
 
     def _prepare(self, example: Dict[str, Any], tok: Any) -> Dict[str, Any]:
         # sft_trainer.py _prepare_dataset / tokenize: "messages" through the chat template, prompt-completion
@@ -399,11 +553,22 @@ class SFTTrainer(_OfflineTrainer):
 class DPOTrainer(_OfflineTrainer):
     kind = "dpo"
 
-    def __init__(self, model: Union[str, Any], ref_model: Any = None, args: Optional[Any] = None,
-                 data_collator: Any = None, train_dataset: Any = None, eval_dataset: Any = None,
-                 processing_class: Any = None, compute_metrics: Any = None, callbacks: Any = None,
-                 optimizers: Any = (None, None), optimizer_cls_and_kwargs: Any = None,
-                 preprocess_logits_for_metrics: Any = None, peft_config: Any = None) -> None:
+    def __init__(
+        self,
+        model: Union[str, Any],
+        ref_model: Any = None,
+        args: Optional[Any] = None,
+        data_collator: Any = None,
+        train_dataset: Any = None,
+        eval_dataset: Any = None,
+        processing_class: Any = None,
+        compute_metrics: Any = None,
+        callbacks: Any = None,
+        optimizers: Any = (None, None),
+        optimizer_cls_and_kwargs: Any = None,
+        preprocess_logits_for_metrics: Any = None,
+        peft_config: Any = None,
+    ) -> None:
         loss_types = args.loss_type if isinstance(args.loss_type, list) else [args.loss_type]
         for lt in loss_types:
             if lt not in DPO_LOSS_TYPES:
@@ -418,8 +583,13 @@ class DPOTrainer(_OfflineTrainer):
             reference = "model"
         else:
             reference = "adapter-disabled" if is_peft else "copy"
-        _standin.log("dpo_reference", reference=reference, loss_type=args.loss_type, beta=args.beta,
-                     first=self.rows[0] if self.rows else None)
+        _standin.log(
+            "dpo_reference",
+            reference=reference,
+            loss_type=args.loss_type,
+            beta=args.beta,
+            first=self.rows[0] if self.rows else None,
+        )
 
     def _prepare(self, example: Dict[str, Any], tok: Any) -> Dict[str, Any]:
         example = maybe_extract_prompt(example)  # dpo_trainer.py:631
@@ -427,9 +597,16 @@ class DPOTrainer(_OfflineTrainer):
 
     def _loss(self, inputs: List[Dict[str, Any]]) -> float:
         s = self.state.global_step
-        for k, v in (("rewards/chosen", 0.1 * s), ("rewards/rejected", -0.1 * s), ("rewards/accuracies", 1.0),
-                     ("rewards/margins", 0.2 * s), ("logps/chosen", -10.0), ("logps/rejected", -12.0),
-                     ("logits/chosen", 0.5), ("logits/rejected", 0.4)):
+        for k, v in (
+            ("rewards/chosen", 0.1 * s),
+            ("rewards/rejected", -0.1 * s),
+            ("rewards/accuracies", 1.0),
+            ("rewards/margins", 0.2 * s),
+            ("logps/chosen", -10.0),
+            ("logps/rejected", -12.0),
+            ("logits/chosen", 0.5),
+            ("logits/rejected", 0.4),
+        ):
             self._note(k, v)
         return math.log(2) / (1 + s)
 
@@ -437,23 +614,43 @@ class DPOTrainer(_OfflineTrainer):
 class KTOTrainer(_OfflineTrainer):
     kind = "kto"
 
-    def __init__(self, model: Any = None, ref_model: Any = None, args: Any = None, train_dataset: Any = None,
-                 eval_dataset: Any = None, processing_class: Any = None, data_collator: Any = None,
-                 model_init: Any = None, callbacks: Any = None, optimizers: Any = (None, None),
-                 preprocess_logits_for_metrics: Any = None, peft_config: Any = None, compute_metrics: Any = None,
-                 model_adapter_name: Optional[str] = None, ref_adapter_name: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        model: Any = None,
+        ref_model: Any = None,
+        args: Any = None,
+        train_dataset: Any = None,
+        eval_dataset: Any = None,
+        processing_class: Any = None,
+        data_collator: Any = None,
+        model_init: Any = None,
+        callbacks: Any = None,
+        optimizers: Any = (None, None),
+        preprocess_logits_for_metrics: Any = None,
+        peft_config: Any = None,
+        compute_metrics: Any = None,
+        model_adapter_name: Optional[str] = None,
+        ref_adapter_name: Optional[str] = None,
+    ) -> None:
         if args.loss_type not in ("kto", "apo_zero_unpaired"):
             raise ValueError(f"Unknown loss type: {args.loss_type}")
         self._setup(model, args, train_dataset, processing_class, callbacks, peft_config, "KTOConfig")
         # kto_trainer.py:664-668: the KL term needs more than one row per device batch.
         if args.loss_type == "kto" and args.per_device_train_batch_size <= 1:
-            raise ValueError("Actual (not effective) batch size must be > 1. KTO will not work properly because the KL "
-                             "term will be equivalent to the implied reward.")
+            raise ValueError(
+                "Actual (not effective) batch size must be > 1. KTO will not work properly because the KL "
+                "term will be equivalent to the implied reward."
+            )
         if ref_adapter_name:
             self.model.set_adapter(ref_adapter_name)
             self.model.set_adapter(model_adapter_name or "default")
-        _standin.log("kto_reference", reference=f"adapter:{ref_adapter_name}" if ref_adapter_name else "adapter-disabled",
-                     loss_type=args.loss_type, beta=args.beta, first=self.rows[0] if self.rows else None)
+        _standin.log(
+            "kto_reference",
+            reference=f"adapter:{ref_adapter_name}" if ref_adapter_name else "adapter-disabled",
+            loss_type=args.loss_type,
+            beta=args.beta,
+            first=self.rows[0] if self.rows else None,
+        )
 
     def _prepare(self, example: Dict[str, Any], tok: Any) -> Dict[str, Any]:
         if not isinstance(example.get("label"), bool):
@@ -462,7 +659,13 @@ class KTOTrainer(_OfflineTrainer):
 
     def _loss(self, inputs: List[Dict[str, Any]]) -> float:
         s = self.state.global_step
-        for k, v in (("rewards/chosen", 0.1 * s), ("rewards/rejected", -0.1 * s), ("rewards/margins", 0.2 * s),
-                     ("logps/chosen", -10.0), ("logps/rejected", -12.0), ("kl", 0.01)):
+        for k, v in (
+            ("rewards/chosen", 0.1 * s),
+            ("rewards/rejected", -0.1 * s),
+            ("rewards/margins", 0.2 * s),
+            ("logps/chosen", -10.0),
+            ("logps/rejected", -12.0),
+            ("kl", 0.01),
+        ):
             self._note(k, v)
         return 0.5 / (1 + s)

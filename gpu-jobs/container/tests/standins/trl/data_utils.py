@@ -45,7 +45,10 @@ def apply_chat_template(example: Dict[str, Any], tokenizer: Any, tools: Any = No
         else:
             raise ValueError(f"Invalid role in the last message: {last_role}")
         prompt = tokenizer.apply_chat_template(
-            example["prompt"], tools=tools, continue_final_message=continue_final_message, tokenize=False,
+            example["prompt"],
+            tools=tools,
+            continue_final_message=continue_final_message,
+            tokenize=False,
             add_generation_prompt=add_generation_prompt,
         )
         output["prompt"] = prompt
