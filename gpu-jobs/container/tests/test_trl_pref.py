@@ -268,6 +268,12 @@ class Runs(unittest.TestCase):
         )
         self.assertEqual(double.completed["summary"]["steps"], 2)
 
+    def test_dpo_and_kto_train_a_base_model_whose_tokenizer_has_no_pad_token(self):
+        double, events = self.run_ok(DPO_ROWS, {"batchSize": 4}, kind="dpo", baseModel="standin/plain")
+        self.assertEqual(double.completed["summary"]["steps"], 2)
+        double, events = self.run_ok(KTO_ROWS, {"batchSize": 4}, kind="kto", baseModel="standin/plain")
+        self.assertEqual(double.completed["summary"]["steps"], 2)
+
     def test_kto_trains_on_labelled_rows_and_a_bad_label_fails_the_run_before_the_model_loads(self):
         double, events = self.run_ok(KTO_ROWS, {"batchSize": 4}, kind="kto")
         self.assertEqual(of(events, "kto_reference")[0]["loss_type"], "kto")

@@ -574,6 +574,13 @@ class DPOTrainer(_OfflineTrainer):
             if lt not in DPO_LOSS_TYPES:
                 raise ValueError(f"Unknown loss type: {lt}")
         self._setup(model, args, train_dataset, processing_class, callbacks, peft_config, "DPOConfig")
+        if args.padding_value is None and self.processing_class.pad_token_id is None:  # dpo_trainer.py:278-291
+            raise ValueError(
+                "`padding_value` is not specified in `DPOConfig`, and `pad_token_id` is missing in the "
+                "`processing_class`. Please either set the `padding_value` argument in `DPOConfig`, or set "
+                "`tokenizer.pad_token` (e.g., `tokenizer.pad_token = tokenizer.eos_token`) before instantiating "
+                "the trainer."
+            )
         is_peft = isinstance(self.model, peft.PeftModel)
         if args.ref_adapter_name:
             reference = f"adapter:{args.ref_adapter_name}"
@@ -658,6 +665,10 @@ class KTOTrainer(_OfflineTrainer):
         return maybe_apply_chat_template(example, tok)  # kto_trainer.py:600
 
     def _loss(self, inputs: List[Dict[str, Any]]) -> float:
+        # kto_trainer.py:514: the collator pads with processing_class.pad_token_id, None for a gpt2-style
+        # tokenizer. (What torch raises for a None padding value was not checked; the stand-in raises a TypeError.)
+        if self.processing_class.pad_token_id is None:
+            raise TypeError("DPODataCollatorWithPadding: pad_token_id is None, cannot pad the batch")
         s = self.state.global_step
         for k, v in (
             ("rewards/chosen", 0.1 * s),
