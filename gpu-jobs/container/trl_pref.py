@@ -284,6 +284,10 @@ def run(client: Any, spec: Optional[JsonObject] = None) -> int:
     out_dir = tempfile.mkdtemp(prefix=f"assay-{kind}-")
     # Right padding for training (the tokenizer's own default); GRPO pads left because it generates.
     tokenizer = base.load_tokenizer(spec["baseModel"], padding_side="right")
+    if tokenizer.pad_token is None:
+        # DPOTrainer refuses a tokenizer without a pad token (dpo_trainer.py:278-291) and KTO's collator pads with
+        # its id (kto_trainer.py:514); SFT falls back to eos itself. Padding is masked out, so eos is safe.
+        tokenizer.pad_token = tokenizer.eos_token
     chat = base.has_chat_template(tokenizer)
     try:
         data = pref_rows(kind, rows, chat)
