@@ -203,6 +203,49 @@ def pref_config_kwargs(
     return config
 
 
+def kto_weights(labels: Sequence[bool]) -> JsonObject:
+    """KTOConfig desirable_weight / undesirable_weight for the data's balance. KTOTrainer only warns when the
+    weights are off the range the KTO paper recommends for unequal counts (kto_trainer.py:713-735:
+    desirable_weight x n_desirable / (undesirable_weight x n_undesirable) in [1, 4/3]); this up-weights the
+    rarer side to the bottom of that range."""
+    n_desirable = max(sum(1 for x in labels if x), 1)
+    n_undesirable = max(len(labels) - n_desirable, 1)
+    if n_desirable < n_undesirable:
+        return {"desirable_weight": round(n_undesirable / n_desirable, 4), "undesirable_weight": 1.0}
+    return {"desirable_weight": 1.0, "undesirable_weight": round(n_desirable / n_undesirable, 4)}
+
+
+def length_report(kind: str, data: Sequence[JsonObject], tokenizer: Any, config: JsonObject) -> JsonObject:
+    """How many rows TRL will cut: longer than `max_length` in all (SFT cuts from the right; DPO/KTO keep the
+    end), or with a prompt longer than `max_prompt_length` (DPO/KTO). Measured as TRL tokenizes: the chat
+    template applied to conversational rows. TRL's defaults apply when the spec sets neither."""
+    from trl.data_utils import maybe_apply_chat_template
+
+    max_length = config.get("max_length", 1024)
+    max_prompt = config.get("max_prompt_length", 512) if kind != "sft" else None
+
+    def count(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    over_length = over_prompt = 0
+    for row in data:
+        if "messages" in row:
+            total, prompt = count(tokenizer.apply_chat_template(row["messages"], tokenize=False)), 0
+        else:
+            text = maybe_apply_chat_template(dict(row), tokenizer)
+            answers = [text[k] for k in ("completion", "chosen", "rejected") if k in text]
+            if "text" in text:
+                answers = [text["text"]]
+            prompt = count(text.get("prompt", ""))
+            total = prompt + max(count(a) for a in answers)
+        over_length += int(max_length is not None and total > max_length)
+        over_prompt += int(max_prompt is not None and prompt > max_prompt)
+    report = {"rowsOverMaxLength": over_length}
+    if kind != "sft":
+        report["promptsOverMaxPromptLength"] = over_prompt
+    return report
+
+
 def pref_kpi_points(logs: JsonObject, step: int) -> List[JsonObject]:
     """TRL's log keys as they are (`loss`, `rewards/chosen`, `logps/rejected`, `mean_token_accuracy`, ...):
     these trainers post no reward telemetry of the platform's, so there is nothing to rename; only names the
@@ -302,10 +345,13 @@ def run(client: Any, spec: Optional[JsonObject] = None) -> int:
     except ValueError as e:
         return base.fail_early(client, name, str(e))
 
+    if kind == "kto":
+        config.update(kto_weights([bool(r["label"]) for r in data]))
+    lengths = length_report(kind, data, tokenizer, config)
     client.heartbeat(
         step=0,
         message=(
-            f"trl {kind} on {spec['baseModel']}: {config['max_steps']} steps of "
+            f"trl {kind} on {spec['baseModel']}: {lengths} (TRL cuts those rows), {config['max_steps']} steps of "
             f"{config['per_device_train_batch_size'] * config['gradient_accumulation_steps']} rows, "
             f"{'chat' if chat else 'plain-text'} rows, {dtype}" + (", warm start" if adapter_dir else "")
         ),
@@ -341,6 +387,10 @@ def run(client: Any, spec: Optional[JsonObject] = None) -> int:
             trainer = trl.KTOTrainer(args=trl.KTOConfig(**config), **common, **extra)
     except (ValueError, KeyError) as e:
         return base.fail_early(client, name, f"{type(e).__name__}: {e}")
-    summary = {"plannedSteps": config["max_steps"], "warmStart": (spec.get("warmStart") or {}).get("run")}
+    summary = {
+        "plannedSteps": config["max_steps"],
+        "warmStart": (spec.get("warmStart") or {}).get("run"),
+        **lengths,
+    }
     trained = TRAIN_ADAPTER if adapter_dir and kind != "sft" else "default"
     return base.train_and_finish(client, trainer, hooks, out_dir, name, started, summary, adapter_name=trained)

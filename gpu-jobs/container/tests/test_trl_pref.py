@@ -17,6 +17,7 @@ sys.path.insert(0, HERE)
 
 from standin_run import of, run_with_standins  # noqa: E402
 from trl_pref import (  # noqa: E402
+    kto_weights,
     pref_batch,
     pref_config_kwargs,
     pref_kpi_points,
@@ -164,6 +165,11 @@ class Mapping(unittest.TestCase):
             with self.assertRaisesRegex(ValueError, message):
                 pref_rows(kind, rows, chat=True)
 
+    def test_kto_weights_up_weight_the_rarer_label_to_the_range_the_kto_paper_recommends(self):
+        self.assertEqual(kto_weights([True, False, False, False]), {"desirable_weight": 3.0, "undesirable_weight": 1.0})
+        self.assertEqual(kto_weights([True, True, False]), {"desirable_weight": 1.0, "undesirable_weight": 2.0})
+        self.assertEqual(kto_weights([True, False]), {"desirable_weight": 1.0, "undesirable_weight": 1.0})
+
     def test_kpis_keep_trls_names(self):
         logs = {
             "loss": 0.5,
@@ -256,6 +262,19 @@ class Runs(unittest.TestCase):
         self.assertEqual(of(events, "sft_dataset")[0]["first"], "hi 0\n\nhello")
         _, events = self.run_ok(rows, {"batchSize": 2}, kind="sft")
         self.assertIn("<|assistant|>", of(events, "sft_dataset")[0]["first"])
+
+    def test_rows_trl_will_cut_are_counted_in_the_summary(self):
+        rows = SFT_ROWS[:3] + [{"prompt": "long", "completion": " w" * 1100}]
+        double, _ = self.run_ok(rows, {"batchSize": 2}, kind="sft")
+        self.assertEqual(double.completed["summary"]["rowsOverMaxLength"], 1)
+        double, _ = self.run_ok(rows, {"batchSize": 2, "maxLength": 2000}, kind="sft")
+        self.assertEqual(double.completed["summary"]["rowsOverMaxLength"], 0)
+        rows = DPO_ROWS[:3] + [{"prompt": "p " * 600, "chosen": "a", "rejected": "b"}]
+        double, _ = self.run_ok(rows, {"batchSize": 2}, kind="dpo")
+        self.assertEqual(
+            {k: double.completed["summary"][k] for k in ("rowsOverMaxLength", "promptsOverMaxPromptLength")},
+            {"rowsOverMaxLength": 0, "promptsOverMaxPromptLength": 1},
+        )
 
     def test_dpo_passes_beta_and_loss_type_and_posts_its_reward_margins(self):
         double, events = self.run_ok(DPO_ROWS, {"batchSize": 4, "beta": 0.2, "lossType": "ipo"}, kind="dpo")
