@@ -218,7 +218,7 @@ def grpo_batch_layout(
     groups of at most `max_generation` sequences (`prompts_per_generation` prompts, a divisor of `prompts`), a
     micro-batch at most `max_micro` sequences (a divisor of the generation batch), and accumulation covers the
     step exactly (a multiple of steps_per_generation, so TRL needs no old-policy log-probs). Groups are not tied
-    to micro-batches: TRL shuffles the scored generation batch before cutting it (shuffle_sequence_dict, :1282).
+    to micro-batches: TRL shuffles the scored generation batch before cutting it (shuffle_sequence_dict, :1281).
     """
     per_generation = _largest_divisor_at_most(prompts, max(1, max_generation // group))
     generation = per_generation * group

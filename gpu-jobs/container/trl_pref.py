@@ -271,9 +271,11 @@ def pref_kpi_points(logs: JsonObject, step: int) -> List[JsonObject]:
 def warm_start_path(spec: JsonObject, api_url: str) -> Optional[str]:
     """Where the warm start's adapter archive is: `warmStart.url`, a path on this API (an absolute URL only
     when it is this API's; the run token is never sent elsewhere). None without a warm start."""
-    warm = spec.get("warmStart")
+    warm = spec.get("warmStart") or (spec.get("hyperparams") or {}).get("warmStart")
     if not warm:
         return None
+    if isinstance(warm, str):
+        raise ValueError(f"warmStart names {warm[:64]} but the spec carries no url for its adapter archive")
     if not isinstance(warm, dict):
         raise ValueError("warmStart must be an object { run, uri, url }")
     url = warm.get("url") or warm.get("uri")
@@ -389,7 +391,7 @@ def run(client: Any, spec: Optional[JsonObject] = None) -> int:
         return base.fail_early(client, name, f"{type(e).__name__}: {e}")
     summary = {
         "plannedSteps": config["max_steps"],
-        "warmStart": (spec.get("warmStart") or {}).get("run"),
+        "warmStart": (spec.get("warmStart") or hp.get("warmStart") or {}).get("run"),
         **lengths,
     }
     trained = TRAIN_ADAPTER if adapter_dir and kind != "sft" else "default"

@@ -193,6 +193,9 @@ class Mapping(unittest.TestCase):
         self.assertEqual(warm_start_path({"warmStart": {"url": "http://api/v1/x"}}, "http://api"), "http://api/v1/x")
         with self.assertRaisesRegex(ValueError, "not on this API"):
             warm_start_path({"warmStart": {"url": "http://elsewhere/v1/x"}}, "http://api")
+        self.assertEqual(warm_start_path({"hyperparams": {"warmStart": WARM}}, "http://api"), WARM["url"])
+        with self.assertRaisesRegex(ValueError, "names run_prev but the spec carries no url"):
+            warm_start_path({"warmStart": "run_prev"}, "http://api")
         with self.assertRaisesRegex(ValueError, "needs warmStart.url"):
             warm_start_path({"warmStart": {"uri": "r2://assay/run_prev/adapter.tar.gz"}}, "http://api")
         import tempfile

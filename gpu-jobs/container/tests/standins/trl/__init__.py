@@ -4,10 +4,10 @@ Configs: the fields and defaults of trl/trainer/{grpo,sft,dpo,kto}_config.py at 
 a TypeError, as for the real dataclasses), with their __post_init__ checks. Trainers: the constructor signatures
 of the same tag, model loading with `model_init_kwargs` (a dtype string becomes getattr(torch, ...)), the
 tokenizer loaded when `processing_class` is None, PEFT wrapping, and for GRPO the data path that decides what a
-run does: RepeatSampler (grpo_trainer.py:141, incomplete chunks dropped at :177), the generation-batch dataloader
+run does: RepeatSampler (grpo_trainer.py:91, incomplete chunks dropped at :177), the generation-batch dataloader
 (:940), _prepare_inputs buffering one generation for `steps_per_generation` micro-steps (:1258), the chat
 template applied to every conversational prompt (:1379), left truncation to `max_prompt_length` (:1398), the
-reward-function call with every other column and `trainer_state` (:1293), and the metric names it logs (:1700-).
+reward-function call with every other column and `trainer_state` (:1293), and the metric names it logs (:1700-1732).
 The "model" writes a fixed completion per row (its `answer` in the think/answer shape on even positions of a
 group, "no" on odd ones), so rewards are real answers of the platform double and groups have variance.
 """
@@ -56,7 +56,7 @@ def _config(name: str, fields: Dict[str, Any], post: Callable[[Any], None]) -> t
 
 
 def _grpo_post(self: Any) -> None:
-    # grpo_config.py __post_init__ (v0.20.0, from line 576)
+    # grpo_config.py __post_init__ (v0.20.0, line 574)
     n = self.world_size
     if self.generation_batch_size is None and self.steps_per_generation is None:
         self.steps_per_generation = self.gradient_accumulation_steps
@@ -293,7 +293,7 @@ class _MetricsMixin:
 
 
 class RepeatSampler:
-    """grpo_trainer.py:89-186 (v0.20.0), with Python's random in place of torch.randperm."""
+    """grpo_trainer.py:91-186 (v0.20.0), with Python's random in place of torch.randperm."""
 
     def __init__(
         self,
