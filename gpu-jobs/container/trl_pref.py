@@ -292,7 +292,11 @@ def warm_start_path(spec: JsonObject, api_url: str) -> Optional[str]:
 def unpack_adapter(archive: bytes, into: str) -> str:
     """An adapter.tar.gz unpacked into `into`; only plain files at the top level (no paths out of it)."""
     os.makedirs(into, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+    try:
+        tar = tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz")
+    except (tarfile.TarError, OSError, EOFError) as e:
+        raise ValueError(f"the warm-start adapter is not a readable .tar.gz ({e})") from None
+    with tar:
         for member in tar.getmembers():
             name = member.name
             if not member.isfile() or "/" in name.strip("./") or name.startswith(("/", "..")):
@@ -325,10 +329,14 @@ def run(client: Any, spec: Optional[JsonObject] = None) -> int:
     kind = spec.get("kind")
     name = f"trl-{kind}"
     hp = spec.get("hyperparams") or {}
+    client.heartbeat(step=0, message=f"trl {kind} trainer starting on {spec['baseModel']}")
     rows = list(client.rows("train", spec))
     out_dir = tempfile.mkdtemp(prefix=f"assay-{kind}-")
-    # Right padding for training (the tokenizer's own default); GRPO pads left because it generates.
-    tokenizer = base.load_tokenizer(spec["baseModel"], padding_side="right")
+    try:
+        # Right padding for training (the tokenizer's own default); GRPO pads left because it generates.
+        tokenizer = base.load_tokenizer(spec["baseModel"], padding_side="right")
+    except (OSError, ValueError) as e:
+        return base.fail_early(client, name, f"cannot load the tokenizer of {spec['baseModel']}: {e}")
     if tokenizer.pad_token is None:
         # DPOTrainer refuses a tokenizer without a pad token (dpo_trainer.py:278-291) and KTO's collator pads with
         # its id (kto_trainer.py:514); SFT falls back to eos itself. Padding is masked out, so eos is safe.
@@ -362,32 +370,33 @@ def run(client: Any, spec: Optional[JsonObject] = None) -> int:
     model: Any = spec["baseModel"]
     peft_config: Any = LoraConfig(**lora_config_kwargs(hp))
     extra: Dict[str, Any] = {}
-    if adapter_dir:
-        model = AutoModelForCausalLM.from_pretrained(spec["baseModel"], torch_dtype=getattr(torch, dtype))
-        if kind == "sft":
-            model = PeftModel.from_pretrained(model, adapter_dir, is_trainable=True)
-        else:
-            model = PeftModel.from_pretrained(model, adapter_dir, adapter_name=TRAIN_ADAPTER, is_trainable=True)
-            model.load_adapter(adapter_dir, adapter_name=REFERENCE_ADAPTER)
-            if kind == "kto":  # KTOTrainer takes the adapter names as arguments, DPO in DPOConfig
-                extra = {"model_adapter_name": TRAIN_ADAPTER, "ref_adapter_name": REFERENCE_ADAPTER}
-        peft_config = None  # the model already is a PeftModel
-
-    common = dict(
-        model=model,
-        train_dataset=Dataset.from_list(data),
-        processing_class=tokenizer,
-        callbacks=[base.assay_callback(hooks)],
-        peft_config=peft_config,
-    )
+    # A model or adapter that cannot be loaded, or a config TRL refuses, fails the run with the reason.
     try:
+        if adapter_dir:
+            model = AutoModelForCausalLM.from_pretrained(spec["baseModel"], torch_dtype=getattr(torch, dtype))
+            if kind == "sft":
+                model = PeftModel.from_pretrained(model, adapter_dir, is_trainable=True)
+            else:
+                model = PeftModel.from_pretrained(model, adapter_dir, adapter_name=TRAIN_ADAPTER, is_trainable=True)
+                model.load_adapter(adapter_dir, adapter_name=REFERENCE_ADAPTER)
+                if kind == "kto":  # KTOTrainer takes the adapter names as arguments, DPO in DPOConfig
+                    extra = {"model_adapter_name": TRAIN_ADAPTER, "ref_adapter_name": REFERENCE_ADAPTER}
+            peft_config = None  # the model already is a PeftModel
+
+        common = dict(
+            model=model,
+            train_dataset=Dataset.from_list(data),
+            processing_class=tokenizer,
+            callbacks=[base.assay_callback(hooks)],
+            peft_config=peft_config,
+        )
         if kind == "sft":
             trainer = trl.SFTTrainer(args=trl.SFTConfig(**config), **common)
         elif kind == "dpo":
             trainer = trl.DPOTrainer(args=trl.DPOConfig(**config), **common)
         else:
             trainer = trl.KTOTrainer(args=trl.KTOConfig(**config), **common, **extra)
-    except (ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, TypeError) as e:
         return base.fail_early(client, name, f"{type(e).__name__}: {e}")
     summary = {
         "plannedSteps": config["max_steps"],

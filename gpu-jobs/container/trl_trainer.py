@@ -174,9 +174,13 @@ def run(client: AssayClient, spec: Optional[Dict[str, Any]] = None) -> int:
     started = time.monotonic()
     spec = spec or client.spec()
     hp = spec["hyperparams"]
+    client.heartbeat(step=0, message=f"trl grpo trainer starting on {spec['baseModel']}")
     rows = list(client.rows("train", spec))
     out_dir = tempfile.mkdtemp(prefix="assay-trl-")
-    tokenizer = load_tokenizer(spec["baseModel"])
+    try:
+        tokenizer = load_tokenizer(spec["baseModel"])
+    except (OSError, ValueError) as e:
+        return fail_early(client, "trl-grpo", f"cannot load the tokenizer of {spec['baseModel']}: {e}")
     chat = has_chat_template(tokenizer)
     try:
         trl_rows = [to_trl_row(r, chat=chat, index=i) for i, r in enumerate(rows)]
@@ -205,15 +209,18 @@ def run(client: AssayClient, spec: Optional[Dict[str, Any]] = None) -> int:
         answer = client.rewards(step, samples)
         return rewards_for_trl(answer["results"], samples)
 
-    trainer = GRPOTrainer(
-        model=spec["baseModel"],
-        reward_funcs=[assay],
-        args=GRPOConfig(**config),
-        train_dataset=Dataset.from_list(trl_rows),
-        processing_class=tokenizer,
-        peft_config=LoraConfig(**lora_config_kwargs(hp)),
-        callbacks=[assay_callback(hooks)],
-    )
+    try:
+        trainer = GRPOTrainer(
+            model=spec["baseModel"],
+            reward_funcs=[assay],
+            args=GRPOConfig(**config),
+            train_dataset=Dataset.from_list(trl_rows),
+            processing_class=tokenizer,
+            peft_config=LoraConfig(**lora_config_kwargs(hp)),
+            callbacks=[assay_callback(hooks)],
+        )
+    except (OSError, ValueError, TypeError) as e:  # a model that cannot be loaded, a config TRL refuses
+        return fail_early(client, "trl-grpo", f"{type(e).__name__}: {e}")
     summary = {"promptsOverMaxPromptLength": meter.over_limit(), "plannedSteps": config["max_steps"]}
     return train_and_finish(client, trainer, hooks, out_dir, "trl-grpo", started, summary)
 

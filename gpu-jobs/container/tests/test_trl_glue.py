@@ -358,6 +358,12 @@ class GrpoRun(unittest.TestCase):
         self.assertEqual(double.completed["status"], "failed", r.stderr)
         self.assertIn("no training rows", double.completed["error"])
 
+    def test_a_base_model_that_cannot_be_loaded_fails_the_run_with_the_reason(self):
+        double, _, r = run_with_standins(rows_with_answers(2), {"batchSize": 2, "groupSize": 2}, baseModel="standin/missing")
+        self.assertIsNotNone(double.completed, r.stderr)
+        self.assertEqual(double.completed["status"], "failed")
+        self.assertIn("cannot load the tokenizer of standin/missing", double.completed["error"])
+
     def test_the_model_loads_in_the_precision_of_the_spec(self):
         hp = {"batchSize": 2, "groupSize": 2, "maxSteps": 1}
         _, events = self.run_ok(rows_with_answers(2), hp)

@@ -353,6 +353,13 @@ class Runs(unittest.TestCase):
         self.assertEqual(double.completed["summary"]["stoppedBy"], "platform")
         self.assertEqual(double.completed["summary"]["stopReason"], "limit: maxSteps")
 
+    def test_an_adapter_archive_that_cannot_be_read_fails_the_run_with_the_reason(self):
+        double, _, r = run_with_standins(SFT_ROWS, {"batchSize": 4}, kind="sft", warmStart=WARM, downloads={WARM["url"]: b"not gzip"})
+        self.assertIsNotNone(double.completed, r.stderr)
+        self.assertEqual(double.completed["status"], "failed")
+        self.assertEqual(double.completed["summary"]["steps"], 0)
+        self.assertIn("not a readable .tar.gz", double.completed["error"])
+
     def test_an_unknown_kind_fails_the_run_with_the_reason(self):
         double, _, r = run_with_standins(SFT_ROWS, {}, kind="eval")
         self.assertEqual(double.completed["status"], "failed", r.stderr)
