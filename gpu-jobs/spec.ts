@@ -29,6 +29,8 @@ export const Hyperparams = z
     maxSteps: z.number().int().min(1).max(1_000_000).default(500),
     temperature: z.number().min(0).max(2).default(1),
     maxCompletionLength: z.number().int().min(1).max(32_768).default(256),
+    /** Prompt tokens kept (TRL cuts longer prompts from the left); unset, prompts are never cut. */
+    maxPromptLength: z.number().int().min(1).max(32_768).optional(),
     seed: z
       .number()
       .int()

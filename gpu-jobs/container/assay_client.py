@@ -212,6 +212,11 @@ class AssayClient:
         self._note_stop(answer)
         return answer
 
+    def download(self, path: str) -> bytes:
+        """The raw bytes at a path on this API (or an absolute URL), read with the run token and the same
+        retries as every call (a warm start's adapter archive)."""
+        return self._request("GET", path, as_bytes=True)
+
     def upload_artifact(self, name: str, data: Union[bytes, str, "os.PathLike[str]"]) -> JsonObject:
         """Stores bytes (or the file at a path) as an artifact of the run; answers `{kind?, uri}`."""
         if isinstance(data, (bytes, bytearray)):
@@ -275,6 +280,7 @@ class AssayClient:
         *,
         content_type: str = "application/json",
         timeout: Optional[float] = None,
+        as_bytes: bool = False,
     ) -> Any:
         url = path if path.startswith(("http://", "https://")) else self.api_url + path
         data: Optional[bytes] = None
@@ -289,8 +295,10 @@ class AssayClient:
             try:
                 req = urllib.request.Request(url, data=data, method=method, headers=headers)
                 with urllib.request.urlopen(req, timeout=timeout or self.timeout) as res:
-                    raw = res.read()
-                return json.loads(raw) if raw else {}
+                    payload = res.read()
+                if as_bytes:
+                    return payload
+                return json.loads(payload) if payload else {}
             except urllib.error.HTTPError as e:
                 raw = _read_quietly(e)
                 err = _api_error(method, path, e.code, raw)

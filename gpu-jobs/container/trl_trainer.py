@@ -10,7 +10,9 @@ The container's ENTRYPOINT. With ASSAY_API_URL, ASSAY_RUN_ID and ASSAY_RUN_TOKEN
    a limit, a cancel) or on SIGTERM (AWS Batch's terminate), finishing the current step;
 4. saves the adapter, uploads it as `adapter.tar.gz`, and completes the run.
 
-Everything that does not need TRL lives in trl_glue.py (tested without a GPU); this file is the thin wiring.
+Everything that does not need TRL lives in trl_glue.py (tested without a GPU); this file is the thin wiring,
+and its helpers (`select_one_gpu`, `load_tokenizer`, `assay_callback`, `finish`) are shared with trl_pref.py,
+the SFT / DPO / KTO trainer. `main` dispatches on the spec's `kind`.
 """
 
 from __future__ import annotations
@@ -26,9 +28,13 @@ from typing import Any, Dict, List, Optional
 
 from assay_client import AssayClient, AssayError
 from trl_glue import (
+    ITEM_COLUMN,
     StepHooks,
+    TruncationMeter,
     grpo_config_kwargs,
+    has_chat_template,
     lora_config_kwargs,
+    plan_steps,
     reward_step,
     rewards_for_trl,
     samples_from_trl,
@@ -36,11 +42,28 @@ from trl_glue import (
 )
 
 _signal: Dict[str, Optional[str]] = {"name": None}
+MISSING = "the GPU trainer's dependencies are missing ({}); build the image from gpu-jobs/container/Dockerfile"
 
 
 def _on_signal(signum: int, _frame: Any) -> None:
     _signal["name"] = signal.Signals(signum).name
     print(f"received {_signal['name']}: stopping after the current step", flush=True)
+
+
+def select_one_gpu(env: Optional[Dict[str, str]] = None) -> str:
+    """Exposes exactly one GPU to this single process: the first of CUDA_VISIBLE_DEVICES, or 0.
+
+    With several GPUs visible, transformers' Trainer in one process wraps the model in nn.DataParallel
+    (training_args.py `_setup_devices`: n_gpu = torch.cuda.device_count(); trainer.py `_wrap_model`), which GRPO's
+    generation and PEFT do not survive. Under a distributed launcher (LOCAL_RANK set) it leaves the variable
+    alone. Must run before torch is imported.
+    """
+    env = os.environ if env is None else env
+    if env.get("LOCAL_RANK") is not None:
+        return env.get("CUDA_VISIBLE_DEVICES", "")
+    first = (env.get("CUDA_VISIBLE_DEVICES") or "0").split(",")[0].strip() or "0"
+    env["CUDA_VISIBLE_DEVICES"] = first
+    return first
 
 
 def tar_directory(path: str) -> bytes:
@@ -51,32 +74,15 @@ def tar_directory(path: str) -> bytes:
     return buf.getvalue()
 
 
-def run(client: AssayClient) -> int:
-    try:
-        import torch
-        from datasets import Dataset
-        from peft import LoraConfig
-        from transformers import TrainerCallback
-        from trl import GRPOConfig, GRPOTrainer
-    except ImportError as e:
-        message = f"the GPU trainer's dependencies are missing ({e}); build the image from gpu-jobs/container/Dockerfile"
-        print(message, file=sys.stderr, flush=True)
-        client.complete("failed", summary={"trainer": "trl"}, error=message)
-        return 2
+def load_tokenizer(base_model: str, padding_side: str = "left") -> Any:
+    from transformers import AutoTokenizer
 
-    started = time.monotonic()
-    spec = client.spec()
-    hp = spec["hyperparams"]
-    client.heartbeat(step=0, message=f"trl trainer starting on {spec['baseModel']}")
-    rows = list(client.rows("train", spec))
-    dataset = Dataset.from_list([to_trl_row(r) for r in rows])
-    hooks = StepHooks(client, interrupted=lambda: _signal["name"])
-    group = int(hp.get("groupSize", 8))
+    return AutoTokenizer.from_pretrained(base_model, padding_side=padding_side)
 
-    def assay(prompts: List[Any], completions: List[Any], **kwargs: Any) -> List[float]:
-        samples = samples_from_trl(completions, kwargs, group)
-        answer = client.rewards(reward_step(kwargs, hooks.step or 1), samples)
-        return rewards_for_trl(answer["results"], samples)
+
+def assay_callback(hooks: StepHooks) -> Any:
+    """The TrainerCallback: step timing, heartbeats, KPIs on each log, and a stop when any answer said stop."""
+    from transformers import TrainerCallback
 
     class AssayCallback(TrainerCallback):
         def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
@@ -90,54 +96,155 @@ def run(client: AssayClient) -> int:
             if logs and hooks.log(logs, state.global_step):
                 control.should_training_stop = True
 
-    out_dir = tempfile.mkdtemp(prefix="assay-trl-")
-    bf16 = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-    trainer = GRPOTrainer(
-        model=spec["baseModel"],
-        reward_funcs=[assay],
-        args=GRPOConfig(**grpo_config_kwargs(hp, out_dir, bf16)),
-        train_dataset=dataset,
-        peft_config=LoraConfig(**lora_config_kwargs(hp)),
-        callbacks=[AssayCallback()],
-    )
+    return AssayCallback()
+
+
+def fail_early(client: AssayClient, trainer_name: str, error: str) -> int:
+    """Ends a run that cannot start (bad rows, no rows, an impossible precision) with the reason."""
+    print(f"{trainer_name}: {error}", file=sys.stderr, flush=True)
+    client.complete("failed", summary={"trainer": trainer_name, "steps": 0, "stoppedBy": "error"}, error=error)
+    return 1
+
+
+def train_and_finish(
+    client: AssayClient, trainer: Any, hooks: StepHooks, out_dir: str, trainer_name: str, started: float,
+    summary: Optional[Dict[str, Any]] = None, adapter_name: str = "default",
+) -> int:
+    """trainer.train(), then the trained adapter uploaded as adapter.tar.gz and the run completed.
+
+    PEFT saves an adapter other than "default" in a folder named after it (peft_model.py:287), so a model that
+    also holds a frozen reference adapter saves only the trained one, and that folder is what is uploaded."""
     error: Optional[str] = None
     try:
         trainer.train()
-    except (AssayError, RuntimeError, ValueError) as e:
+    except (AssayError, RuntimeError, ValueError, KeyError, TypeError) as e:
         error = f"{type(e).__name__}: {e}"
         print(f"training failed at step {hooks.step}: {error}", file=sys.stderr, flush=True)
     hooks.flush()
 
     artifacts = []
     adapter_dir = os.path.join(out_dir, "adapter")
-    trainer.save_model(adapter_dir)  # a PEFT model saves only the adapter (adapter_model.safetensors + config)
+    if adapter_name == "default":
+        trainer.save_model(adapter_dir)  # a PEFT model saves only the adapter (adapter_model.safetensors + config)
+    else:
+        trainer.model.save_pretrained(adapter_dir, selected_adapters=[adapter_name])
+        adapter_dir = os.path.join(adapter_dir, adapter_name)
     stored = client.upload_artifact("adapter.tar.gz", tar_directory(adapter_dir))
     artifacts.append({"kind": stored.get("kind") or "lora-adapter", "uri": stored["uri"]})
 
     if error is None and _signal["name"]:
         error = f"interrupted by {_signal['name']}"
-    summary = {
-        "trainer": "trl-grpo",
+    result = {
+        "trainer": trainer_name,
         "steps": hooks.step,
         "stoppedBy": "error" if error else ("platform" if client.stop_requested else "plan"),
         "wallSeconds": round(time.monotonic() - started, 3),
+        **(summary or {}),
         **hooks.summary,
     }
     if client.stop_reason:
-        summary["stopReason"] = client.stop_reason
-    client.complete("failed" if error else "succeeded", artifacts=artifacts, summary=summary, error=error)
+        result["stopReason"] = client.stop_reason
+    client.complete("failed" if error else "succeeded", artifacts=artifacts, summary=result, error=error)
     return 1 if error else 0
+
+
+def prompt_lengths(trl_rows: List[Dict[str, Any]], tokenizer: Any) -> Dict[str, int]:
+    """Each row's prompt length in tokens, as GRPO measures it: chat template applied, no special tokens."""
+    from trl.data_utils import maybe_apply_chat_template
+
+    lengths = {}
+    for r in trl_rows:
+        text = maybe_apply_chat_template({"prompt": r["prompt"]}, tokenizer)["prompt"]
+        lengths[r[ITEM_COLUMN]] = len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    return lengths
+
+
+def run(client: AssayClient, spec: Optional[Dict[str, Any]] = None) -> int:
+    try:
+        import torch
+        from datasets import Dataset
+        from peft import LoraConfig
+        from trl import GRPOConfig, GRPOTrainer
+    except ImportError as e:
+        message = MISSING.format(e)
+        print(message, file=sys.stderr, flush=True)
+        client.complete("failed", summary={"trainer": "trl"}, error=message)
+        return 2
+
+    started = time.monotonic()
+    spec = spec or client.spec()
+    hp = spec["hyperparams"]
+    client.heartbeat(step=0, message=f"trl grpo trainer starting on {spec['baseModel']}")
+    rows = list(client.rows("train", spec))
+    out_dir = tempfile.mkdtemp(prefix="assay-trl-")
+    try:
+        tokenizer = load_tokenizer(spec["baseModel"])
+    except (OSError, ValueError) as e:
+        return fail_early(client, "trl-grpo", f"cannot load the tokenizer of {spec['baseModel']}: {e}")
+    chat = has_chat_template(tokenizer)
+    try:
+        trl_rows = [to_trl_row(r, chat=chat, index=i) for i, r in enumerate(rows)]
+        cuda = torch.cuda.is_available()
+        config = grpo_config_kwargs(hp, out_dir, len(rows), cuda=cuda, bf16_supported=cuda and torch.cuda.is_bf16_supported())
+    except ValueError as e:
+        return fail_early(client, "trl-grpo", str(e))
+    plan = plan_steps(hp, len(rows))
+    meter = TruncationMeter(prompt_lengths(trl_rows, tokenizer), config["max_prompt_length"])
+    client.heartbeat(
+        step=0,
+        message=(
+            f"trl grpo on {spec['baseModel']}: {config['max_steps']} steps of {plan['prompts']} prompts x "
+            f"{config['num_generations']}, device batch {config['per_device_train_batch_size']} x "
+            f"{config['gradient_accumulation_steps']}, {'chat' if chat else 'plain-text'} prompts, "
+            f"{config['model_init_kwargs']['torch_dtype']}"
+        ),
+    )
+    hooks = StepHooks(client, interrupted=lambda: _signal["name"], meters=[meter])
+    group = int(hp.get("groupSize", 8))
+
+    def assay(prompts: List[Any], completions: List[Any], **kwargs: Any) -> List[float]:
+        samples = samples_from_trl(completions, kwargs, group)
+        step = reward_step(kwargs, hooks.step or 1)
+        meter.record(step, kwargs[ITEM_COLUMN])
+        answer = client.rewards(step, samples)
+        return rewards_for_trl(answer["results"], samples)
+
+    try:
+        trainer = GRPOTrainer(
+            model=spec["baseModel"],
+            reward_funcs=[assay],
+            args=GRPOConfig(**config),
+            train_dataset=Dataset.from_list(trl_rows),
+            processing_class=tokenizer,
+            peft_config=LoraConfig(**lora_config_kwargs(hp)),
+            callbacks=[assay_callback(hooks)],
+        )
+    except (OSError, ValueError, TypeError) as e:  # a model that cannot be loaded, a config TRL refuses
+        return fail_early(client, "trl-grpo", f"{type(e).__name__}: {e}")
+    summary = {"promptsOverMaxPromptLength": meter.over_limit(), "plannedSteps": config["max_steps"]}
+    return train_and_finish(client, trainer, hooks, out_dir, "trl-grpo", started, summary)
 
 
 def main() -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _on_signal)
+    select_one_gpu()
     try:
         client = AssayClient.from_env()
     except ValueError as e:
         print(f"trl_trainer: {e}", file=sys.stderr)
         return 2
-    return run(client)
+    spec = client.spec()
+    kind = spec.get("kind") or "rft"
+    if kind in ("sft", "dpo", "kto"):
+        import trl_pref
+
+        return trl_pref.run(client, spec)
+    if kind not in ("rft", "grpo"):
+        message = f"this trainer runs kinds rft, sft, dpo and kto, not {kind!r}"
+        client.complete("failed", summary={"trainer": "trl"}, error=message)
+        return 2
+    return run(client, spec)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 // The training container's Python tests (gpu-jobs/container/tests), one vitest test per Python test: the
 // client's retries, backoff and idempotent replays against real loopback HTTP servers, the CPU reference
-// trainer's learning and GRPO math, and the TRL trainer's TRL-free glue. Standard library only: TRL and
-// torch are not installed here or in CI.
+// trainer's learning and GRPO math, the TRL trainers' TRL-free glue, and whole GRPO / SFT / DPO / KTO runs of
+// the image's entrypoint against TRL stand-ins (gpu-jobs/container/tests/standins). Standard library only: TRL
+// and torch are not installed here or in CI.
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -33,10 +34,10 @@ for (const [id, outcome] of Object.entries(outcomes)) {
 const sentence = (method: string) => method.replace(/^test_/, "").replaceAll("_", " ");
 
 describe("container Python tests", () => {
-  it("runs every suite: the client, the CPU trainer and the TRL glue", () => {
+  it("runs every suite: the client, the CPU trainer, the TRL glue and GRPO runs, the SFT/DPO/KTO trainers", () => {
     expect(run.status, `${run.error ?? ""}\n${run.stderr}`).toBe(0);
     const modules = [...new Set(Object.keys(outcomes).map((id) => id.split(".")[0]))].sort();
-    expect(modules).toEqual(["test_client", "test_cpu_trainer", "test_trl_glue"]);
+    expect(modules).toEqual(["test_client", "test_cpu_trainer", "test_trl_glue", "test_trl_pref"]);
   });
 
   for (const [cls, tests] of byClass) {

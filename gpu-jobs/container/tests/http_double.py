@@ -126,7 +126,9 @@ class PlatformDouble(_Server):
     `invalid` picks samples the grader fails on (valid: false); `stop_after_step` makes every answer
     from that step on say stop; `fail_first` makes the first N calls to each endpoint answer 503;
     `cancel_after_step` cancels the run once that step is scored (its token is then refused, and complete
-    answers the cancelled run), as the platform does on POST /v1/runs/{id}/cancel.
+    answers the cancelled run), as the platform does on POST /v1/runs/{id}/cancel. `spec_overrides` replaces
+    top-level fields of the spec (baseModel, kind, warmStart, ...); `downloads` maps paths to bytes served to
+    GET with the run token (a warm start's adapter archive).
     """
 
     def __init__(
@@ -141,8 +143,11 @@ class PlatformDouble(_Server):
         stop_after_step: Optional[int] = None,
         fail_first: int = 0,
         cancel_after_step: Optional[int] = None,
+        spec_overrides: Optional[Dict[str, Any]] = None,
     ) -> None:
         self.rows, self.hp, self.run_id, self.token = rows, hyperparams, run_id, token
+        self.spec_overrides = dict(spec_overrides or {})
+        self.downloads: Dict[str, bytes] = {}
         self.page_size, self.invalid, self.stop_after_step = page_size, invalid, stop_after_step
         self.fail_first = fail_first
         self.cancel_after_step = cancel_after_step
@@ -168,6 +173,13 @@ class PlatformDouble(_Server):
             return self.reply(h, 200, {"id": self.run_id, "status": "cancelled"})
         if self.completed is not None or self.cancelled:
             return self.reply(h, 401, error_body("UNAUTHORIZED", "the run has ended"))
+        if req.method == "GET" and url.path in self.downloads:
+            h.send_response(200)
+            h.send_header("Content-Type", "application/octet-stream")
+            h.send_header("Content-Length", str(len(self.downloads[url.path])))
+            h.end_headers()
+            h.wfile.write(self.downloads[url.path])
+            return None
         prefix = f"/v1/runs/{self.run_id}/"
         if not url.path.startswith(prefix):
             return self.reply(h, 404, error_body("NOT_FOUND", url.path))
@@ -244,6 +256,7 @@ class PlatformDouble(_Server):
                 "trainRows": f"{base}?split=train",
                 "holdoutRows": f"{base}?split=holdout",
             },
+            **self.spec_overrides,
         }
 
     def series(self, name: str) -> List[Tuple[int, float]]:
