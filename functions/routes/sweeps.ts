@@ -1,5 +1,5 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import { asc, eq } from "drizzle-orm";
+import { and, asc, eq } from "drizzle-orm";
 import { getExperiment } from "../../db/queries/experiments";
 import { metricStandings, rankStandings } from "../../db/queries/metrics";
 import { runStatusHistory, runs, sweeps } from "../../db/schema";
@@ -9,6 +9,7 @@ import type { AppEnv } from "../env";
 import { ApiError, notFound, zodIssues } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { bearer, errors, json, jsonBody } from "../lib/openapi";
+import { projectOf } from "../lib/project";
 import { type JobMessage, prepareRft } from "../lib/training";
 import { requireAuth } from "../middleware/auth";
 import { idempotent } from "../middleware/idempotency";
@@ -77,19 +78,29 @@ const get = createRoute({
   responses: { 200: json(SweepView, "The sweep"), ...errors(400, 401, 404) },
 });
 
-async function sweepView(db: AppEnv["Variables"]["db"], id: string, metric?: string, mode?: "max" | "min") {
-  const [sweep] = await db.select().from(sweeps).where(eq(sweeps.id, id)).limit(1);
+async function sweepView(
+  db: AppEnv["Variables"]["db"],
+  projectId: string,
+  id: string,
+  metric?: string,
+  mode?: "max" | "min",
+) {
+  const [sweep] = await db
+    .select()
+    .from(sweeps)
+    .where(and(eq(sweeps.projectId, projectId), eq(sweeps.id, id)))
+    .limit(1);
   if (!sweep) throw notFound("sweep", id);
   const m = metric ?? sweep.metric;
   const md = mode ?? sweep.mode;
   const members = await db
     .select({ id: runs.id, index: runs.sweepIndex, params: runs.params })
     .from(runs)
-    .where(eq(runs.sweepId, id))
+    .where(and(eq(runs.projectId, projectId), eq(runs.sweepId, id)))
     .orderBy(asc(runs.sweepIndex));
   const pointsByRun = new Map(members.map((r) => [r.id, r]));
   const points = (sweep.spec as { points?: Record<string, unknown>[] }).points ?? [];
-  const ranked = rankStandings(await metricStandings(db, { sweepId: id }, m, md), md).map((s) => {
+  const ranked = rankStandings(await metricStandings(db, projectId, { sweepId: id }, m, md), md).map((s) => {
     const idx = pointsByRun.get(s.runId)?.index ?? null;
     return { ...s, index: idx, point: idx === null ? {} : (points[idx] ?? {}) };
   });
@@ -112,7 +123,8 @@ export function sweepRoutes(app: OpenAPIHono<AppEnv>) {
     const { id: experimentId } = c.req.valid("param");
     const body = c.req.valid("json");
     const db = c.var.db;
-    if (!(await getExperiment(db, experimentId))) throw notFound("experiment", experimentId);
+    const projectId = projectOf(c);
+    if (!(await getExperiment(db, projectId, experimentId))) throw notFound("experiment", experimentId);
     const grid = points(body.search);
     const specs = grid.map((p, i) => {
       const parsed = RftSpec.safeParse(applyPoint({ kind: "rft", ...body.base }, p));
@@ -126,13 +138,14 @@ export function sweepRoutes(app: OpenAPIHono<AppEnv>) {
       return parsed.data;
     });
     // Every point shares the grader and dataset, so one check covers them all.
-    const prepared = await prepareRft(db, specs[0]!);
+    const prepared = await prepareRft(db, projectId, specs[0]!);
     const sweepId = newId("swp");
     const now = Date.now();
     const backend = specs[0]!.backend;
     const runIds = specs.map(() => newId("run"));
     const runRows = specs.map((s, i) => ({
       id: runIds[i]!,
+      projectId,
       experimentId,
       kind: "rft" as const,
       status: "queued" as const,
@@ -150,10 +163,11 @@ export function sweepRoutes(app: OpenAPIHono<AppEnv>) {
       updatedAt: now,
     }));
     const history = runIds.map((runId) => ({ runId, status: "queued" as const, reason: `sweep ${sweepId}`, at: now }));
-    // D1 binds at most 100 parameters a statement: a run row has ~20 columns, a history row 4.
+    // D1 binds at most 100 parameters a statement: a run row binds all its 26 columns, a history row 4.
     await db.batch([
       db.insert(sweeps).values({
         id: sweepId,
+        projectId,
         experimentId,
         name: body.name ?? null,
         spec: { base: body.base, search: body.search, points: grid },
@@ -162,16 +176,16 @@ export function sweepRoutes(app: OpenAPIHono<AppEnv>) {
         backend,
         createdAt: now,
       }),
-      ...chunks(runRows, 4).map((rows) => db.insert(runs).values(rows)),
+      ...chunks(runRows, 3).map((rows) => db.insert(runs).values(rows)),
       ...chunks(history, 20).map((rows) => db.insert(runStatusHistory).values(rows)),
     ]);
     if (backend === "aws-batch") await c.env.JOBS.send({ type: "dispatch-sweep", sweepId } satisfies JobMessage);
-    return c.json(await sweepView(db, sweepId), 201);
+    return c.json(await sweepView(db, projectId, sweepId), 201);
   });
 
   app.openapi(get, async (c) => {
     const { id } = c.req.valid("param");
     const { metric, mode } = c.req.valid("query");
-    return c.json(await sweepView(c.var.db, id, metric, mode), 200);
+    return c.json(await sweepView(c.var.db, projectOf(c), id, metric, mode), 200);
   });
 }
