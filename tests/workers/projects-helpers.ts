@@ -84,10 +84,11 @@ export async function populate(key: string) {
     ...as,
     body: {
       grader: STRING_CHECK,
-      samples: Array.from({ length: 4 }, (_, i) => ({ completion: String(i), item: { answer: String(i % 2) } })),
+      samples: Array.from({ length: 16 }, (_, i) => ({ completion: String(i % 2), item: { answer: "1" } })),
     },
   });
   expectStatus(cert, 200);
+  expect(cert.json.verdict, JSON.stringify(cert.json.reasons)).toBe("pass");
   return {
     experiment: exp.json.id as string,
     dataset: ds.json.id as string,
