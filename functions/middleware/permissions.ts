@@ -111,3 +111,31 @@ export function describeNeed(p: Permission): string {
   const list = roles.length > 1 ? `${roles.slice(0, -1).join(", ")} or ${roles.at(-1)}` : roles[0];
   return `a key with role ${list}${p === "write|run" ? ", or the run's own token" : ""}`;
 }
+
+interface RouteDefinition {
+  type: string;
+  route?: {
+    method: string;
+    path: string;
+    description?: string;
+    responses: Record<string, unknown>;
+    [extension: `x-${string}`]: unknown;
+  };
+}
+
+/**
+ * Writes each route's permission into the OpenAPI document: `x-assay-permission`, a sentence in its
+ * description, and a documented 403 where a role can be refused. Call after every route is registered.
+ */
+export function documentPermissions(definitions: readonly RouteDefinition[], forbidden: unknown): void {
+  for (const def of definitions) {
+    if (def.type !== "route" || !def.route) continue;
+    const r = def.route;
+    const perm = permissionOf(r.method, r.path.replaceAll(/\{(\w+)\}/g, ":$1"));
+    if (!perm || perm === "public") continue;
+    r["x-assay-permission"] = perm;
+    const need = `Needs ${describeNeed(perm)}${perm === "run" || perm === "root" ? "" : " (or the admin secret)"}.`;
+    r.description = r.description ? `${r.description}\n\n${need}` : need;
+    r.responses["403"] ??= forbidden;
+  }
+}

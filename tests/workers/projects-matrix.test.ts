@@ -174,6 +174,18 @@ describe("the route-permission matrix", () => {
     const unclassified = documented.filter((r) => !(r in ROUTE_PERMISSIONS));
     expect(unclassified, "add these routes to ROUTE_PERMISSIONS in functions/middleware/permissions.ts").toEqual([]);
     expect(Object.keys(ROUTE_PERMISSIONS).filter((r) => !documented.includes(r))).toEqual([]);
+    const declared = Object.entries(doc.paths as Record<string, Record<string, any>>).flatMap(([p, ops]) =>
+      Object.entries(ops).map(([m, op]) => [routeKey(m, p.replace(/\{(\w+)\}/g, ":$1")), op["x-assay-permission"]]),
+    );
+    for (const [route, perm] of declared) {
+      expect(perm, `${route} documents its permission`).toBe(
+        ROUTE_PERMISSIONS[route!] === "public" ? undefined : ROUTE_PERMISSIONS[route!],
+      );
+    }
+    expect(doc.paths["/v1/experiments"].post.description).toBe(
+      "Needs a key with role write or admin (or the admin secret).",
+    );
+    expect(doc.paths["/v1/experiments"].post.responses["403"]).toBeDefined();
   });
 
   it("answers every route × caller cell as its permission says, and never shows A's ids to another project", async () => {
