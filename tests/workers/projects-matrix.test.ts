@@ -45,6 +45,7 @@ let runToken: string;
 const REQUESTS: Record<string, Req> = {
   "POST /v1/projects": { body: () => ({ name: unique("m") }) },
   "POST /v1/api-keys": { body: () => ({ name: "matrix" }) },
+  "DELETE /v1/api-keys/:id": {},
   "POST /v1/datasets": { raw: '{"q":"x","answer":"1"}\n', contentType: "application/x-ndjson" },
   "POST /v1/experiments": { body: () => ({ name: "matrix" }) },
   "GET /v1/experiments/:id/compare": { query: "?metric=acc" },
@@ -117,10 +118,29 @@ function concrete(route: string): { path: string; namesResource: boolean } {
 
 type Expect = { status: number | number[]; why: string };
 
+/** Any answer past the guard: what a permitted caller of a route without a REQUESTS entry may get. */
+const PAST_THE_GUARD = [200, 201, 202, 204, 400, 404, 409, 413, 415];
+
+/**
+ * Whether the matrix can only check the guard on this route: it has no REQUESTS entry and either changes
+ * something (so the test cannot build a valid body) or names a resource the test does not create. Add a
+ * REQUESTS entry (and, for a new resource, a line in `concrete`) to check it exactly.
+ */
+function lenient(route: string, path: string) {
+  return !REQUESTS[route] && (!route.startsWith("GET ") || path.includes("no_such_id"));
+}
+
 /** The expected answer for one cell, from the route's permission alone. */
-function expected(perm: Permission, caller: Caller, route: string, success: number[], namesResource: boolean): Expect {
+function expected(
+  perm: Permission,
+  caller: Caller,
+  route: string,
+  success: number[],
+  namesResource: boolean,
+  loose: boolean,
+): Expect {
   const req = REQUESTS[route];
-  const okStatuses = req?.ok ? [req.ok] : success;
+  const okStatuses = req?.ok ? [req.ok] : loose ? PAST_THE_GUARD : success;
   const pass = (why: string): Expect => ({ status: okStatuses, why });
   const other = (why: string): Expect =>
     namesResource ? { status: 404, why: `${why}; A's resource is invisible` } : pass(why);
@@ -211,14 +231,17 @@ describe("the route-permission matrix", () => {
     ];
     const failures: string[] = [];
     const counts = { cells: 0, allowed: 0, unauthorized: 0, forbidden: 0, notFound: 0 };
+    const guardOnly: string[] = [];
     for (const { route, success } of routes) {
       const perm = ROUTE_PERMISSIONS[route];
       if (!perm) continue; // reported by the test above
       const { path, namesResource } = concrete(route);
+      const loose = lenient(route, path);
+      if (loose) guardOnly.push(route);
       const req = REQUESTS[route] ?? {};
       const method = route.split(" ")[0]!;
       for (const caller of CALLERS) {
-        const want = expected(perm, caller, route, success, namesResource);
+        const want = expected(perm, caller, route, success, namesResource, loose);
         const { key, headers } = credentials(caller);
         const body = req.body?.();
         const res = await call(method, `${path}${req.query ?? ""}`, {
@@ -250,6 +273,7 @@ describe("the route-permission matrix", () => {
       `route-permission matrix: ${routes.length} routes × ${CALLERS.length} callers = ${counts.cells} cells`,
       counts,
     );
+    if (guardOnly.length) console.log("routes checked at the guard only (no REQUESTS entry):", guardOnly);
     expect(failures).toEqual([]);
     expect(counts.cells).toBe(routes.length * CALLERS.length);
   });
