@@ -26,6 +26,8 @@ export default defineConfig({
           cloudflareTest(async () => ({
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {
+              // A second, empty D1 for tests that apply migrations themselves (tests/workers/projects-migration.test.ts).
+              d1Databases: { MIGRATION_DB: "assay-migration-test" },
               bindings: {
                 TEST_MIGRATIONS: await readD1Migrations("db/migrations"),
                 ASSAY_ADMIN_KEY: "test-admin-key",

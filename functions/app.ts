@@ -5,7 +5,9 @@ import { createDb } from "../db/client";
 import type { AppEnv } from "./env";
 import { ApiError, errorBody, zodIssues } from "./lib/errors";
 import { newId } from "./lib/ids";
+import { errors } from "./lib/openapi";
 import { bodyLimits } from "./middleware/limits";
+import { documentPermissions } from "./middleware/permissions";
 import { registerRoutes } from "./routes";
 
 export const API_VERSION = "0.1.0";
@@ -64,6 +66,7 @@ export function createApp() {
   });
 
   registerRoutes(app);
+  documentPermissions(app.openAPIRegistry.definitions as never, errors(403)[403]);
 
   app.doc31("/openapi.json", {
     openapi: "3.1.0",

@@ -23,7 +23,7 @@ const jobName = (prefix: string, id: string) => `assay-${prefix}-${id}`.replace(
  * longer queued (already dispatched, cancelled) is left alone, so a redelivered message does nothing.
  */
 async function dispatchRun(db: Db, env: Env, runId: string, attempt: number): Promise<"done" | "retry"> {
-  const run = await getRun(db, runId);
+  const run = await getRun(db, null, runId);
   if (run?.status !== "queued" || run.backend !== "aws-batch") return "done";
   const spec = run.spec as unknown as RftSpec;
   const { token, hash } = await issueRunToken();
@@ -131,7 +131,7 @@ async function dispatchSweep(db: Db, env: Env, sweepId: string, attempt: number)
 }
 
 async function terminate(db: Db, env: Env, runId: string, reason: string) {
-  const run = await getRun(db, runId);
+  const run = await getRun(db, null, runId);
   if (!run?.jobId || run.backend !== "aws-batch") return;
   // A stopped run that completed on its own within the grace period needs no TerminateJob.
   if (run.status !== "cancelled" && isTerminal(run.status)) return;

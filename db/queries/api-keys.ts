@@ -1,4 +1,4 @@
-import { desc, eq, lt } from "drizzle-orm";
+import { and, desc, eq, lt } from "drizzle-orm";
 import type { Db } from "../client";
 import { apiKeys } from "../schema";
 
@@ -6,17 +6,21 @@ export async function insertApiKey(db: Db, row: typeof apiKeys.$inferInsert) {
   await db.insert(apiKeys).values(row);
 }
 
-export async function listApiKeys(db: Db, opts: { cursor?: string; limit: number }) {
-  const q = db
+export async function listApiKeys(db: Db, projectId: string, opts: { cursor?: string; limit: number }) {
+  return db
     .select()
     .from(apiKeys)
+    .where(and(eq(apiKeys.projectId, projectId), opts.cursor ? lt(apiKeys.id, opts.cursor) : undefined))
     .orderBy(desc(apiKeys.id))
     .limit(opts.limit + 1);
-  return opts.cursor ? q.where(lt(apiKeys.id, opts.cursor)) : q;
 }
 
-export async function revokeApiKey(db: Db, id: string, at: number) {
-  const [row] = await db.select().from(apiKeys).where(eq(apiKeys.id, id)).limit(1);
+export async function revokeApiKey(db: Db, projectId: string, id: string, at: number) {
+  const [row] = await db
+    .select()
+    .from(apiKeys)
+    .where(and(eq(apiKeys.projectId, projectId), eq(apiKeys.id, id)))
+    .limit(1);
   if (!row) return null;
   if (row.revokedAt !== null) return row;
   await db.update(apiKeys).set({ revokedAt: at }).where(eq(apiKeys.id, id));

@@ -116,7 +116,13 @@ export interface RunMetricStanding {
 export type StandingScope = { experimentId: string } | { sweepId: string };
 
 /** Every run of an experiment (or a sweep) with its best (by `mode`) and last value of one metric. */
-export async function metricStandings(db: Db, scope: StandingScope, metric: string, mode: "max" | "min") {
+export async function metricStandings(
+  db: Db,
+  projectId: string,
+  scope: StandingScope,
+  metric: string,
+  mode: "max" | "min",
+) {
   const order = mode === "max" ? sql`m.value desc, m.step asc` : sql`m.value asc, m.step asc`;
   const where = "sweepId" in scope ? sql`r.sweep_id = ${scope.sweepId}` : sql`r.experiment_id = ${scope.experimentId}`;
   return db.all<RunMetricStanding>(sql`
@@ -126,7 +132,7 @@ export async function metricStandings(db: Db, scope: StandingScope, metric: stri
       (select m.value from metrics m where m.run_id = r.id and m.name = ${metric} order by m.step desc limit 1) as last,
       (select m.step from metrics m where m.run_id = r.id and m.name = ${metric} order by m.step desc limit 1) as lastStep,
       (select count(*) from metrics m where m.run_id = r.id and m.name = ${metric}) as points
-    from ${runs} r where ${where}`);
+    from ${runs} r where r.project_id = ${projectId} and ${where}`);
 }
 
 /** Ranks standings best first (rank 1); runs without the metric follow with rank null. Ties by run id. */

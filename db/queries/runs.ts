@@ -18,14 +18,26 @@ export async function insertRun(db: Db, row: NewRun & { status: RunStatus; creat
   ]);
 }
 
-export async function getRun(db: Db, id: string) {
-  const [row] = await db.select().from(runs).where(eq(runs.id, id)).limit(1);
+/**
+ * A run of the project. Without `projectId` (queue and cron work, which act on ids they were given by a
+ * project-scoped request) any run.
+ */
+export async function getRun(db: Db, projectId: string | null, id: string) {
+  const [row] = await db
+    .select()
+    .from(runs)
+    .where(projectId === null ? eq(runs.id, id) : and(eq(runs.projectId, projectId), eq(runs.id, id)))
+    .limit(1);
   return row ?? null;
 }
 
-export async function getRunDetail(db: Db, id: string) {
+export async function getRunDetail(db: Db, projectId: string, id: string) {
   const [row, history, arts] = await db.batch([
-    db.select().from(runs).where(eq(runs.id, id)).limit(1),
+    db
+      .select()
+      .from(runs)
+      .where(and(eq(runs.projectId, projectId), eq(runs.id, id)))
+      .limit(1),
     db.select().from(runStatusHistory).where(eq(runStatusHistory.runId, id)).orderBy(asc(runStatusHistory.id)),
     db.select().from(artifacts).where(eq(artifacts.runId, id)).orderBy(asc(artifacts.id)),
   ]);
@@ -35,16 +47,17 @@ export async function getRunDetail(db: Db, id: string) {
 
 export async function listRuns(
   db: Db,
+  projectId: string,
   opts: { experimentId?: string; status?: RunStatus; cursor?: string; limit: number },
 ) {
-  const conds = [];
+  const conds = [eq(runs.projectId, projectId)];
   if (opts.experimentId) conds.push(eq(runs.experimentId, opts.experimentId));
   if (opts.status) conds.push(eq(runs.status, opts.status));
   if (opts.cursor) conds.push(gt(runs.id, opts.cursor));
   return db
     .select()
     .from(runs)
-    .where(conds.length ? and(...conds) : undefined)
+    .where(and(...conds))
     .orderBy(asc(runs.id))
     .limit(opts.limit + 1);
 }

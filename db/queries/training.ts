@@ -2,11 +2,11 @@ import { and, asc, desc, eq, inArray, isNotNull, sql } from "drizzle-orm";
 import type { Db } from "../client";
 import { certificates, metrics, rewardBatches, runs } from "../schema";
 
-export async function latestCertificate(db: Db, graderHash: string) {
+export async function latestCertificate(db: Db, projectId: string, graderHash: string) {
   const [row] = await db
     .select()
     .from(certificates)
-    .where(eq(certificates.graderHash, graderHash))
+    .where(and(eq(certificates.projectId, projectId), eq(certificates.graderHash, graderHash)))
     .orderBy(desc(certificates.createdAt))
     .limit(1);
   return row ?? null;

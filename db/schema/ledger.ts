@@ -4,12 +4,13 @@ export const experiments = sqliteTable(
   "experiments",
   {
     id: text("id").primaryKey(),
+    projectId: text("project_id").notNull().default("prj_default"),
     name: text("name").notNull(),
     description: text("description"),
     tags: text("tags", { mode: "json" }).$type<string[]>().notNull(),
     createdAt: integer("created_at").notNull(),
   },
-  (t) => [index("experiments_created_idx").on(t.createdAt)],
+  (t) => [index("experiments_created_idx").on(t.createdAt), index("experiments_project_idx").on(t.projectId, t.id)],
 );
 
 export type RunStatus = "queued" | "dispatching" | "running" | "succeeded" | "failed" | "cancelled" | "stopped";
@@ -18,6 +19,7 @@ export const runs = sqliteTable(
   "runs",
   {
     id: text("id").primaryKey(),
+    projectId: text("project_id").notNull().default("prj_default"),
     experimentId: text("experiment_id")
       .notNull()
       .references(() => experiments.id),
@@ -55,6 +57,7 @@ export const runs = sqliteTable(
     index("runs_sweep_idx").on(t.sweepId),
     // A searching sweep proposes runs one index at a time; a redelivered proposal finds its index taken.
     uniqueIndex("runs_sweep_index_idx").on(t.sweepId, t.sweepIndex),
+    index("runs_project_idx").on(t.projectId, t.id),
   ],
 );
 

@@ -8,6 +8,7 @@ export const certificates = sqliteTable(
   "certificates",
   {
     id: text("id").primaryKey(),
+    projectId: text("project_id").notNull().default("prj_default"),
     graderHash: text("grader_hash").notNull(),
     /** `type` or `name@version` of the grader when certified: a changed reward needs a new certificate. */
     graderRef: text("grader_ref").notNull(),
@@ -15,5 +16,5 @@ export const certificates = sqliteTable(
     report: text("report", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
     createdAt: integer("created_at").notNull(),
   },
-  (t) => [index("certificates_grader_idx").on(t.graderHash, t.createdAt)],
+  (t) => [index("certificates_grader_idx").on(t.projectId, t.graderHash, t.createdAt)],
 );

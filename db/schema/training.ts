@@ -29,6 +29,7 @@ export const sweeps = sqliteTable(
   "sweeps",
   {
     id: text("id").primaryKey(),
+    projectId: text("project_id").notNull().default("prj_default"),
     experimentId: text("experiment_id").notNull(),
     name: text("name"),
     /** The base run spec and the search space as given. */
@@ -42,7 +43,10 @@ export const sweeps = sqliteTable(
     doneAt: integer("done_at"),
     createdAt: integer("created_at").notNull(),
   },
-  (t) => [index("sweeps_experiment_idx").on(t.experimentId, t.createdAt)],
+  (t) => [
+    index("sweeps_experiment_idx").on(t.experimentId, t.createdAt),
+    index("sweeps_project_idx").on(t.projectId, t.id),
+  ],
 );
 
 /**

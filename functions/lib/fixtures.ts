@@ -1,11 +1,15 @@
 import type { Fixture, FixtureStore } from "../../rewards/core/types";
+import { projectBlobPrefix } from "./project";
 
 /**
  * SQL fixtures in R2: the uploaded bytes at fixtures/<name>, described by custom metadata (kind, sha256,
  * tables, createdAt), so a listing needs no second read and the bytes and their description are written
- * in one put.
+ * in one put. A project other than the default keeps its fixtures under its own prefix
+ * (projects/<id>/fixtures/<name>), so a grader scoring for one project cannot open another's.
  */
 export const FIXTURE_PREFIX = "fixtures/";
+
+const fixturePrefix = (projectId: string) => projectBlobPrefix(projectId) + FIXTURE_PREFIX;
 
 export interface FixtureInfo {
   name: string;
@@ -52,10 +56,11 @@ function infoFrom(name: string, size: number, meta: Record<string, string> | und
 
 export async function putFixture(
   bucket: R2Bucket,
+  projectId: string,
   input: { name: string; kind: "sqlite" | "sql"; bytes: Uint8Array; sha256: string; tables: string[] },
 ): Promise<{ info: FixtureInfo; previous: FixtureInfo | null }> {
-  const key = FIXTURE_PREFIX + input.name;
-  forget(input.name);
+  const key = fixturePrefix(projectId) + input.name;
+  forget(key);
   const head = await bucket.head(key);
   const previous = head ? infoFrom(input.name, head.size, head.customMetadata) : null;
   const createdAt = new Date().toISOString();
@@ -80,24 +85,26 @@ export async function putFixture(
   return { info, previous };
 }
 
-export async function getFixtureInfo(bucket: R2Bucket, name: string): Promise<FixtureInfo | null> {
-  const head = await bucket.head(FIXTURE_PREFIX + name);
+export async function getFixtureInfo(bucket: R2Bucket, projectId: string, name: string): Promise<FixtureInfo | null> {
+  const head = await bucket.head(fixturePrefix(projectId) + name);
   return head ? infoFrom(name, head.size, head.customMetadata) : null;
 }
 
 export async function listFixtures(
   bucket: R2Bucket,
+  projectId: string,
   opts: { cursor?: string; limit: number },
 ): Promise<{ data: FixtureInfo[]; nextCursor: string | null }> {
+  const prefix = fixturePrefix(projectId);
   const page = await bucket.list({
-    prefix: FIXTURE_PREFIX,
+    prefix,
     limit: opts.limit,
     ...(opts.cursor ? { cursor: opts.cursor } : {}),
     include: ["customMetadata"],
   });
   const data: FixtureInfo[] = [];
   for (const obj of page.objects) {
-    const info = infoFrom(obj.key.slice(FIXTURE_PREFIX.length), obj.size, obj.customMetadata);
+    const info = infoFrom(obj.key.slice(prefix.length), obj.size, obj.customMetadata);
     if (info) data.push(info);
   }
   return { data, nextCursor: page.truncated ? page.cursor : null };
@@ -112,45 +119,47 @@ interface Cached {
   checkedAt: number;
 }
 
-const byName = new Map<string, Cached>();
+/** Keyed by the R2 key, which holds the project: one project's cached bytes never answer another's name. */
+const byKey = new Map<string, Cached>();
 let cachedBytes = 0;
 
-function forget(name: string) {
-  const old = byName.get(name);
+function forget(key: string) {
+  const old = byKey.get(key);
   if (!old) return;
-  byName.delete(name);
+  byKey.delete(key);
   cachedBytes -= old.fixture.bytes.length;
 }
 
-function remember(fixture: Fixture) {
-  const old = byName.get(fixture.name);
+function remember(key: string, fixture: Fixture) {
+  const old = byKey.get(key);
   if (old) cachedBytes -= old.fixture.bytes.length;
-  byName.delete(fixture.name);
+  byKey.delete(key);
   if (fixture.bytes.length > MAX_CACHED_BYTES) return;
-  byName.set(fixture.name, { fixture, checkedAt: Date.now() });
+  byKey.set(key, { fixture, checkedAt: Date.now() });
   cachedBytes += fixture.bytes.length;
   while (cachedBytes > MAX_CACHED_BYTES) {
-    const [k, v] = byName.entries().next().value!;
-    byName.delete(k);
+    const [k, v] = byKey.entries().next().value!;
+    byKey.delete(k);
     cachedBytes -= v.fixture.bytes.length;
   }
 }
 
 /**
- * A FixtureStore over R2 for scoring. The bytes are kept in the isolate by name and sha256: within
+ * A FixtureStore over one project's fixtures in R2 for scoring. The bytes are kept in the isolate by key and sha256: within
  * HEAD_TTL_MS a fixture is served from memory, after that a HEAD checks its sha256 and only a changed
  * fixture is read again. So a batch reads each fixture once, and a replaced fixture is picked up.
  */
-export function r2FixtureStore(bucket: R2Bucket): FixtureStore {
+export function r2FixtureStore(bucket: R2Bucket, projectId: string): FixtureStore {
+  const prefix = fixturePrefix(projectId);
   return {
     async get(name) {
-      const key = FIXTURE_PREFIX + name;
-      const hit = byName.get(name);
+      const key = prefix + name;
+      const hit = byKey.get(key);
       if (hit && Date.now() - hit.checkedAt < HEAD_TTL_MS) return hit.fixture;
       if (hit) {
         const head = await bucket.head(key);
         if (!head) {
-          byName.delete(name);
+          byKey.delete(key);
           cachedBytes -= hit.fixture.bytes.length;
           return null;
         }
@@ -168,7 +177,7 @@ export function r2FixtureStore(bucket: R2Bucket): FixtureStore {
         sha256: meta.sha256 ?? obj.etag,
         bytes: new Uint8Array(await obj.arrayBuffer()),
       };
-      remember(fixture);
+      remember(key, fixture);
       return fixture;
     },
   };

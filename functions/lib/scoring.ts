@@ -10,11 +10,13 @@ const MAX_CACHED = 256;
 const cache = new Map<string, BuiltGrader>();
 
 /**
- * Builds a grader once per distinct config (by canonical JSON) and keeps it, so compiled validators,
- * parsed expressions and prepared fixtures are reused across requests in this isolate. LRU-bounded.
+ * Builds a grader once per distinct config (by canonical JSON) and project and keeps it, so compiled
+ * validators, parsed expressions and prepared fixtures are reused across requests in this isolate.
+ * LRU-bounded. Per project, because a built grader may hold what it resolved through its first context
+ * (an inline schema compiled against that project's registered `$ref`s).
  */
-export function cachedGrader(config: unknown): BuiltGrader {
-  const key = canonicalJson(config);
+export function cachedGrader(config: unknown, projectId: string): BuiltGrader {
+  const key = `${projectId}\u0000${canonicalJson(config)}`;
   const hit = cache.get(key);
   if (hit) {
     cache.delete(key);
@@ -43,8 +45,8 @@ export function graderHash(config: unknown): Promise<string> {
   return sha256Hex(canonicalJson(config));
 }
 
-/** What every scorer gets from the platform: fixtures from R2 and the runtime-bound verifiers. */
-export function scoringContext(env: Env): BatchOptions["context"] {
-  const services = platformServices(env);
+/** What every scorer gets from the platform: the project's fixtures and schemas, and the runtime-bound verifiers. */
+export function scoringContext(env: Env, projectId: string): BatchOptions["context"] {
+  const services = platformServices(env, projectId);
   return { fixtures: services.fixtures, services: services.verifiers, log: consoleLogger };
 }

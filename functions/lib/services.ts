@@ -5,6 +5,7 @@ import { createHttpJudge } from "../../rewards/verifiers/judge/client";
 import { createSqlVerifier } from "../../rewards/verifiers/sql";
 import { r2FixtureStore } from "./fixtures";
 import { workerdCodeRunner } from "./quickjs-wasm";
+import { projectSchemaBucket } from "./schemas";
 import { workerdSqlEngine } from "./sql-engine-workerd";
 
 export interface PlatformServices {
@@ -33,12 +34,13 @@ function judgeFor(env: Env): JudgeClient | undefined {
 }
 
 /** The runtime-bound pieces scorers reach through their context, built from the Worker's bindings. */
-export function platformServices(env: Env): PlatformServices {
-  const fixtures = r2FixtureStore(env.BLOBS);
+/** The pieces for one project: it reads only that project's fixtures and registered schemas. */
+export function platformServices(env: Env, projectId: string): PlatformServices {
+  const fixtures = r2FixtureStore(env.BLOBS, projectId);
   return {
     fixtures,
     verifiers: {
-      jsonSchemas: bucketSchemaStore(env.BLOBS),
+      jsonSchemas: bucketSchemaStore(projectSchemaBucket(env.BLOBS, projectId)),
       sql: createSqlVerifier({ engine: workerdSqlEngine, fixtures }),
       code: workerdCodeRunner(),
       judge: judgeFor(env),

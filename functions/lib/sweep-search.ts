@@ -33,7 +33,7 @@ export function pointSpec(base: Record<string, unknown>, point: Record<string, n
 
 /** The run rows of a sweep's points, from index `first` on. */
 export function sweepRunRows(
-  sweep: Pick<SweepRow, "id" | "experimentId" | "name" | "backend">,
+  sweep: Pick<SweepRow, "id" | "projectId" | "experimentId" | "name" | "backend">,
   specs: RftSpec[],
   first: number,
   pinned: { datasetSha256: string; graderRef: string },
@@ -41,6 +41,7 @@ export function sweepRunRows(
 ) {
   return specs.map((s, j) => ({
     id: newId("run", now),
+    projectId: sweep.projectId,
     experimentId: sweep.experimentId,
     kind: "rft" as const,
     status: "queued" as const,
@@ -94,7 +95,7 @@ export async function advanceSweep(db: Db, env: Env, sweepId: string, now = Date
     return [];
   }
   const best = new Map(
-    (await metricStandings(db, { sweepId }, sweep.metric, sweep.mode)).map((s) => [s.runId, s.best]),
+    (await metricStandings(db, sweep.projectId, { sweepId }, sweep.metric, sweep.mode)).map((s) => [s.runId, s.best]),
   );
   const sign = sweep.mode === "max" ? 1 : -1;
   const history = members

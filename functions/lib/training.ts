@@ -1,4 +1,4 @@
-import { eq } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import type { RunRow } from "../../db/queries/runs";
 import { latestCertificate, runProgress, series } from "../../db/queries/training";
 import { datasets, runs } from "../../db/schema";
@@ -37,7 +37,7 @@ export interface PreparedRft {
  * passing pre-flight certificate for exactly this grader config (unless `force`). Pins the grader's
  * `name@version`.
  */
-export async function prepareRft(db: Db, spec: RftSpec): Promise<PreparedRft> {
+export async function prepareRft(db: Db, projectId: string, spec: RftSpec): Promise<PreparedRft> {
   const outcome = validateGrader(spec.grader);
   if (!outcome.valid) {
     throw new ApiError(
@@ -49,15 +49,15 @@ export async function prepareRft(db: Db, spec: RftSpec): Promise<PreparedRft> {
   const [ds] = await db
     .select({ sha256: datasets.sha256 })
     .from(datasets)
-    .where(eq(datasets.id, spec.dataset))
+    .where(and(eq(datasets.projectId, projectId), eq(datasets.id, spec.dataset)))
     .limit(1);
   if (!ds)
     throw new ApiError("BAD_REQUEST", `dataset ${spec.dataset} does not exist`, [
       { path: ["dataset"], message: "unknown dataset" },
     ]);
-  const grader = cachedGrader(spec.grader);
+  const grader = cachedGrader(spec.grader, projectId);
   if (!spec.force) {
-    const cert = await latestCertificate(db, await graderHash(spec.grader));
+    const cert = await latestCertificate(db, projectId, await graderHash(spec.grader));
     if (cert?.verdict !== "pass" || cert.graderRef !== grader.ref) {
       const reasons = !cert
         ? ["no pre-flight certificate for this grader config: run POST /v1/graders/preflight first"]

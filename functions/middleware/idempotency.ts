@@ -4,12 +4,18 @@ import { idempotencyKeys } from "../../db/schema";
 import type { AppEnv, Principal } from "../env";
 import { sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
+import { DEFAULT_PROJECT_ID } from "../lib/project";
 
 /** A first request that died mid-way leaves a pending row; after this long a retry may take it over. */
 const PENDING_TTL_MS = 60_000;
 
+/**
+ * The project is part of the key: the admin secret acting in two projects is two callers. The default
+ * project keeps the keys of before projects existed, so a retry across that change still replays.
+ */
 function principalKey(p: Principal): string {
-  return p.kind === "apiKey" ? `key:${p.keyId}` : p.kind === "runToken" ? `run:${p.runId}` : "admin";
+  const who = p.kind === "apiKey" ? `key:${p.keyId}` : p.kind === "runToken" ? `run:${p.runId}` : "admin";
+  return p.projectId === DEFAULT_PROJECT_ID ? who : `${p.projectId}:${who}`;
 }
 
 /**
@@ -41,7 +47,14 @@ export const idempotent = createMiddleware<AppEnv>(async (c, next) => {
     );
   const claimed = await db
     .insert(idempotencyKeys)
-    .values({ key, method: c.req.method, path: c.req.path, requestHash, createdAt: now })
+    .values({
+      key,
+      projectId: c.var.principal.projectId,
+      method: c.req.method,
+      path: c.req.path,
+      requestHash,
+      createdAt: now,
+    })
     .onConflictDoNothing()
     .returning({ key: idempotencyKeys.key });
   if (claimed.length === 0) {

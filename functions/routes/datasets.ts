@@ -16,6 +16,7 @@ import { ApiError, notFound } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { bearer, Cursor, errors, json, Limit, ListOf } from "../lib/openapi";
 import { page } from "../lib/pagination";
+import { projectOf } from "../lib/project";
 import { requireAuth } from "../middleware/auth";
 import { limitFor } from "../middleware/limits";
 
@@ -202,6 +203,7 @@ export function datasetRoutes(app: OpenAPIHono<AppEnv>) {
     });
     const row: DatasetRow = {
       id,
+      projectId: projectOf(c),
       name: name ?? null,
       sha256: result.sha256,
       rows: result.rows,
@@ -228,13 +230,13 @@ export function datasetRoutes(app: OpenAPIHono<AppEnv>) {
 
   app.openapi(list, async (c) => {
     const { cursor, limit } = c.req.valid("query");
-    const p = page(await listDatasets(c.var.db, { cursor, limit }), limit);
+    const p = page(await listDatasets(c.var.db, projectOf(c), { cursor, limit }), limit);
     return c.json({ data: p.data.map(toDataset), nextCursor: p.nextCursor }, 200);
   });
 
   app.openapi(get, async (c) => {
     const { id } = c.req.valid("param");
-    const row = await getDataset(c.var.db, id);
+    const row = await getDataset(c.var.db, projectOf(c), id);
     if (!row) throw notFound("dataset", id);
     return c.json(toDataset(row), 200);
   });
@@ -242,7 +244,7 @@ export function datasetRoutes(app: OpenAPIHono<AppEnv>) {
   app.openapi(rows, async (c) => {
     const { id } = c.req.valid("param");
     const { split, cursor, limit } = c.req.valid("query");
-    const row = await getDataset(c.var.db, id);
+    const row = await getDataset(c.var.db, projectOf(c), id);
     if (!row) throw notFound("dataset", id);
     const source = split ?? "original";
     const objectKey = split === "train" ? row.trainKey : split === "holdout" ? row.holdoutKey : row.objectKey;
@@ -253,7 +255,7 @@ export function datasetRoutes(app: OpenAPIHono<AppEnv>) {
 
   app.openapi(recommendation, async (c) => {
     const { id } = c.req.valid("param");
-    const row = await getDataset(c.var.db, id);
+    const row = await getDataset(c.var.db, projectOf(c), id);
     if (!row) throw notFound("dataset", id);
     return c.json({ ...recommend(row.rows, row.stats), stats: { rows: row.rows, ...row.stats } }, 200);
   });

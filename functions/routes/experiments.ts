@@ -6,6 +6,7 @@ import { notFound } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { bearer, Cursor, errors, json, jsonBody, Limit, ListOf } from "../lib/openapi";
 import { page } from "../lib/pagination";
+import { projectOf } from "../lib/project";
 import { requireAuth } from "../middleware/auth";
 import { idempotent } from "../middleware/idempotency";
 
@@ -117,6 +118,7 @@ export function experimentRoutes(app: OpenAPIHono<AppEnv>) {
     const body = c.req.valid("json");
     const row = await insertExperiment(c.var.db, {
       id: newId("exp"),
+      projectId: projectOf(c),
       name: body.name,
       description: body.description ?? null,
       tags: body.tags ?? [],
@@ -127,22 +129,22 @@ export function experimentRoutes(app: OpenAPIHono<AppEnv>) {
 
   app.openapi(list, async (c) => {
     const { cursor, limit, tag } = c.req.valid("query");
-    const p = page(await listExperiments(c.var.db, { cursor, limit, tag }), limit);
+    const p = page(await listExperiments(c.var.db, projectOf(c), { cursor, limit, tag }), limit);
     return c.json({ data: p.data.map(view), nextCursor: p.nextCursor }, 200);
   });
 
   app.openapi(get, async (c) => {
     const { id } = c.req.valid("param");
-    const row = await getExperiment(c.var.db, id);
+    const row = await getExperiment(c.var.db, projectOf(c), id);
     if (!row) throw notFound("experiment", id);
-    return c.json({ ...view(row), runs: await runCountsByStatus(c.var.db, id) }, 200);
+    return c.json({ ...view(row), runs: await runCountsByStatus(c.var.db, projectOf(c), id) }, 200);
   });
 
   app.openapi(compare, async (c) => {
     const { id } = c.req.valid("param");
     const { metric, mode } = c.req.valid("query");
-    if (!(await getExperiment(c.var.db, id))) throw notFound("experiment", id);
-    const rows = await metricStandings(c.var.db, { experimentId: id }, metric, mode);
+    if (!(await getExperiment(c.var.db, projectOf(c), id))) throw notFound("experiment", id);
+    const rows = await metricStandings(c.var.db, projectOf(c), { experimentId: id }, metric, mode);
     return c.json({ metric, mode, runs: rankStandings(rows, mode) }, 200);
   });
 }

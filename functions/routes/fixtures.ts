@@ -5,6 +5,7 @@ import { sha256Hex } from "../lib/crypto";
 import { ApiError, badRequest, notFound } from "../lib/errors";
 import { getFixtureInfo, listFixtures, putFixture } from "../lib/fixtures";
 import { bearer, Cursor, errors, json, ListOf } from "../lib/openapi";
+import { projectOf } from "../lib/project";
 import { newWorkerdSqlEngine } from "../lib/sql-engine-workerd";
 import { requireAuth } from "../middleware/auth";
 
@@ -143,18 +144,18 @@ export function fixtureRoutes(app: OpenAPIHono<AppEnv>) {
     if (bytes.length === 0) throw badRequest("the body is empty");
     const { tables } = await inspectUpload(kind, bytes);
     const sha256 = await sha256Hex(bytes);
-    const { info, previous } = await putFixture(c.env.BLOBS, { name, kind, bytes, sha256, tables });
+    const { info, previous } = await putFixture(c.env.BLOBS, projectOf(c), { name, kind, bytes, sha256, tables });
     return c.json({ ...info, previousSha256: previous?.sha256 ?? null }, previous ? 200 : 201);
   });
 
   app.openapi(list, async (c) => {
     const { cursor, limit } = c.req.valid("query");
-    return c.json(await listFixtures(c.env.BLOBS, { cursor, limit }), 200);
+    return c.json(await listFixtures(c.env.BLOBS, projectOf(c), { cursor, limit }), 200);
   });
 
   app.openapi(get, async (c) => {
     const { name } = c.req.valid("param");
-    const info = await getFixtureInfo(c.env.BLOBS, name);
+    const info = await getFixtureInfo(c.env.BLOBS, projectOf(c), name);
     if (!info) throw notFound("fixture", name);
     return c.json(info, 200);
   });

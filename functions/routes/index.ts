@@ -6,6 +6,7 @@ import { experimentRoutes } from "./experiments";
 import { fixtureRoutes } from "./fixtures";
 import { healthRoutes } from "./health";
 import { metricRoutes } from "./metrics";
+import { projectRoutes } from "./projects";
 import { runRoutes } from "./runs";
 import { schemaRoutes } from "./schemas";
 import { scoringRoutes } from "./scoring";
@@ -14,6 +15,7 @@ import { trainingRoutes } from "./training";
 
 export function registerRoutes(app: OpenAPIHono<AppEnv>) {
   healthRoutes(app);
+  projectRoutes(app);
   apiKeyRoutes(app);
   datasetRoutes(app);
   experimentRoutes(app);

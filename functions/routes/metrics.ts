@@ -4,6 +4,7 @@ import { getRun } from "../../db/queries/runs";
 import type { AppEnv } from "../env";
 import { ApiError, notFound } from "../lib/errors";
 import { bearer, errors, json, jsonBody } from "../lib/openapi";
+import { projectOf } from "../lib/project";
 import { evaluateStop } from "../lib/training";
 import { requireAuth } from "../middleware/auth";
 import { MetricName } from "./experiments";
@@ -104,7 +105,7 @@ export function metricRoutes(app: OpenAPIHono<AppEnv>) {
     const { id } = c.req.valid("param");
     const { points } = c.req.valid("json");
     const db = c.var.db;
-    const run = await getRun(db, id);
+    const run = await getRun(db, projectOf(c), id);
     if (!run) throw notFound("run", id);
     const now = Date.now();
     const rows = points.map((p) => ({
@@ -135,7 +136,7 @@ export function metricRoutes(app: OpenAPIHono<AppEnv>) {
     const { id } = c.req.valid("param");
     const q = c.req.valid("query");
     const db = c.var.db;
-    if (!(await getRun(db, id))) throw notFound("run", id);
+    if (!(await getRun(db, projectOf(c), id))) throw notFound("run", id);
     const names = q.name
       ?.split(",")
       .map((n) => n.trim())

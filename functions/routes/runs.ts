@@ -1,5 +1,5 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import { eq } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import { getExperiment } from "../../db/queries/experiments";
 import { getRun, getRunDetail, insertRun, isTerminal, listRuns, updateRun } from "../../db/queries/runs";
 import { datasets, type RunStatus } from "../../db/schema";
@@ -9,6 +9,7 @@ import { ApiError, conflict, notFound } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { bearer, Cursor, errors, json, jsonBody, Limit, ListOf } from "../lib/openapi";
 import { page } from "../lib/pagination";
+import { projectOf } from "../lib/project";
 import { type JobMessage, prepareRft } from "../lib/training";
 import { requireAuth } from "../middleware/auth";
 import { idempotent } from "../middleware/idempotency";
@@ -159,8 +160,8 @@ export function runListView(r: RunRow) {
   };
 }
 
-export async function runDetailView(db: AppEnv["Variables"]["db"], id: string) {
-  const d = await getRunDetail(db, id);
+export async function runDetailView(db: AppEnv["Variables"]["db"], projectId: string, id: string) {
+  const d = await getRunDetail(db, projectId, id);
   if (!d) throw notFound("run", id);
   return {
     ...runListView(d.run),
@@ -230,8 +231,9 @@ export function runRoutes(app: OpenAPIHono<AppEnv>) {
     const { id: experimentId } = c.req.valid("param");
     const body = c.req.valid("json");
     const db = c.var.db;
-    if (!(await getExperiment(db, experimentId))) throw notFound("experiment", experimentId);
-    if (body.parentRunId && !(await getRun(db, body.parentRunId))) {
+    const projectId = projectOf(c);
+    if (!(await getExperiment(db, projectId, experimentId))) throw notFound("experiment", experimentId);
+    if (body.parentRunId && !(await getRun(db, projectId, body.parentRunId))) {
       throw new ApiError("BAD_REQUEST", `parent run ${body.parentRunId} does not exist`, [
         { path: ["parentRunId"], message: "unknown run" },
       ]);
@@ -239,9 +241,10 @@ export function runRoutes(app: OpenAPIHono<AppEnv>) {
     const now = Date.now();
     const id = newId("run");
     if (body.kind === "rft") {
-      const prepared = await prepareRft(db, body);
+      const prepared = await prepareRft(db, projectId, body);
       await insertRun(db, {
         id,
+        projectId,
         experimentId,
         kind: "rft",
         status: "queued",
@@ -259,14 +262,14 @@ export function runRoutes(app: OpenAPIHono<AppEnv>) {
       });
       // Dispatch goes through the queue, so a slow or failing AWS call never fails this request.
       await c.env.JOBS.send({ type: "dispatch", runId: id } satisfies JobMessage);
-      return c.json(await runDetailView(db, id), 201);
+      return c.json(await runDetailView(db, projectId, id), 201);
     }
     let datasetSha256: string | null = null;
     if (body.dataset) {
       const [ds] = await db
         .select({ sha256: datasets.sha256 })
         .from(datasets)
-        .where(eq(datasets.id, body.dataset))
+        .where(and(eq(datasets.projectId, projectId), eq(datasets.id, body.dataset)))
         .limit(1);
       if (!ds)
         throw new ApiError("BAD_REQUEST", `dataset ${body.dataset} does not exist`, [
@@ -276,6 +279,7 @@ export function runRoutes(app: OpenAPIHono<AppEnv>) {
     }
     await insertRun(db, {
       id,
+      projectId,
       experimentId,
       kind: body.kind,
       status: "queued",
@@ -288,14 +292,14 @@ export function runRoutes(app: OpenAPIHono<AppEnv>) {
       createdAt: now,
       updatedAt: now,
     });
-    return c.json(await runDetailView(db, id), 201);
+    return c.json(await runDetailView(db, projectId, id), 201);
   });
 
-  app.openapi(get, async (c) => c.json(await runDetailView(c.var.db, c.req.valid("param").id), 200));
+  app.openapi(get, async (c) => c.json(await runDetailView(c.var.db, projectOf(c), c.req.valid("param").id), 200));
 
   app.openapi(list, async (c) => {
     const { experiment, status, cursor, limit } = c.req.valid("query");
-    const p = page(await listRuns(c.var.db, { experimentId: experiment, status, cursor, limit }), limit);
+    const p = page(await listRuns(c.var.db, projectOf(c), { experimentId: experiment, status, cursor, limit }), limit);
     return c.json({ data: p.data.map(runListView), nextCursor: p.nextCursor }, 200);
   });
 
@@ -303,7 +307,7 @@ export function runRoutes(app: OpenAPIHono<AppEnv>) {
     const { id } = c.req.valid("param");
     const body = c.req.valid("json");
     const db = c.var.db;
-    const run = await getRun(db, id);
+    const run = await getRun(db, projectOf(c), id);
     if (!run) throw notFound("run", id);
     const statusChange = body.status && body.status !== run.status ? body.status : undefined;
     if (statusChange && !TRANSITIONS[run.status].includes(statusChange)) {
@@ -325,6 +329,6 @@ export function runRoutes(app: OpenAPIHono<AppEnv>) {
       statusChange ? allowedFrom(statusChange) : undefined,
     );
     if (!ok) throw conflict(`run ${id} changed concurrently; fetch it and retry`);
-    return c.json(await runDetailView(db, id), 200);
+    return c.json(await runDetailView(db, projectOf(c), id), 200);
   });
 }

@@ -12,6 +12,8 @@ import {
 import type { AppEnv } from "../env";
 import { ApiError, badRequest, conflict, notFound } from "../lib/errors";
 import { bearer, Cursor, errors, json, jsonBody, ListOf } from "../lib/openapi";
+import { projectOf } from "../lib/project";
+import { projectSchemaBucket } from "../lib/schemas";
 import { requireAuth } from "../middleware/auth";
 
 export const JsonSchemaDocument = z.record(z.string(), z.unknown()).openapi("JsonSchemaDocument", {
@@ -93,7 +95,10 @@ export function schemaRoutes(app: OpenAPIHono<AppEnv>) {
     if (!id.ok) throw badRequest(id.message, [{ path: ["$id"], message: id.message }]);
     try {
       // Compiling checks the schema and that every document it $refs is registered (or built in).
-      await compileSchema(schema, { draft: pickDraft(schema), store: bucketSchemaStore(c.env.BLOBS) });
+      await compileSchema(schema, {
+        draft: pickDraft(schema),
+        store: bucketSchemaStore(projectSchemaBucket(c.env.BLOBS, projectOf(c))),
+      });
     } catch (err) {
       if (!(err instanceof SchemaError)) throw err;
       throw badRequest(
@@ -101,7 +106,7 @@ export function schemaRoutes(app: OpenAPIHono<AppEnv>) {
         err.issues.map((i) => ({ path: i.path.split("/").slice(1), message: i.message })),
       );
     }
-    const out = await registerSchema(c.env.BLOBS, id.id, schema);
+    const out = await registerSchema(projectSchemaBucket(c.env.BLOBS, projectOf(c)), id.id, schema);
     if (out.status === "conflict") {
       throw conflict(`a different schema is already registered as ${id.id}`, {
         registered: { sha256: out.info.sha256, createdAt: out.info.createdAt },
@@ -113,14 +118,14 @@ export function schemaRoutes(app: OpenAPIHono<AppEnv>) {
 
   app.openapi(list, async (c) => {
     const { cursor, limit } = c.req.valid("query");
-    return c.json(await listSchemas(c.env.BLOBS, { cursor, limit }), 200);
+    return c.json(await listSchemas(projectSchemaBucket(c.env.BLOBS, projectOf(c)), { cursor, limit }), 200);
   });
 
   app.openapi(get, async (c) => {
     const raw = c.req.valid("param").id;
     const id = normalizeSchemaId(raw);
     if (!id.ok) throw new ApiError("BAD_REQUEST", id.message);
-    const found = await getSchema(c.env.BLOBS, id.id);
+    const found = await getSchema(projectSchemaBucket(c.env.BLOBS, projectOf(c)), id.id);
     if (!found) throw notFound("schema", id.id);
     return c.json(found as z.infer<typeof RegisteredSchemaWithBody>, 200);
   });

@@ -9,6 +9,7 @@ import type { AppEnv } from "../env";
 import { notFound } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { bearer, errors, json, jsonBody } from "../lib/openapi";
+import { projectOf } from "../lib/project";
 import { cachedGrader, graderHash, scoringContext } from "../lib/scoring";
 import { requireAuth } from "../middleware/auth";
 
@@ -210,15 +211,15 @@ export function scoringRoutes(app: OpenAPIHono<AppEnv>) {
     const { samples, deadlineMs } = c.req.valid("json");
     const registered = getReward(name);
     if (!registered) throw notFound("reward", name);
-    const grader = cachedGrader({ type: "reward", name });
-    const out = await scoreBatch(grader.score, samples, { deadlineMs, context: scoringContext(c.env) });
+    const grader = cachedGrader({ type: "reward", name }, projectOf(c));
+    const out = await scoreBatch(grader.score, samples, { deadlineMs, context: scoringContext(c.env, projectOf(c)) });
     return c.json({ reward: { name, version: registered.version }, results: out.results, summary: out.summary }, 200);
   });
 
   app.openapi(runRoute, async (c) => {
     const { grader: config, samples, deadlineMs } = c.req.valid("json");
-    const grader = cachedGrader(config);
-    const out = await scoreBatch(grader.score, samples, { deadlineMs, context: scoringContext(c.env) });
+    const grader = cachedGrader(config, projectOf(c));
+    const out = await scoreBatch(grader.score, samples, { deadlineMs, context: scoringContext(c.env, projectOf(c)) });
     return c.json(
       { grader: { type: String(config.type), ref: grader.ref }, results: out.results, summary: out.summary },
       200,
@@ -229,8 +230,8 @@ export function scoringRoutes(app: OpenAPIHono<AppEnv>) {
 
   app.openapi(preflightRoute, async (c) => {
     const { grader: config, samples, deadlineMs, thresholds } = c.req.valid("json");
-    const grader = cachedGrader(config);
-    const context = scoringContext(c.env);
+    const grader = cachedGrader(config, projectOf(c));
+    const context = scoringContext(c.env, projectOf(c));
     const first = await scoreBatch(grader.score, samples, { deadlineMs, context });
     const second = await scoreBatch(grader.score, samples, { deadlineMs, context });
     // A judge may answer differently on the second pass even at temperature 0: its disagreement rate is
@@ -254,6 +255,7 @@ export function scoringRoutes(app: OpenAPIHono<AppEnv>) {
     };
     await c.var.db.insert(certificates).values({
       id,
+      projectId: projectOf(c),
       graderHash: hash,
       graderRef: grader.ref,
       verdict: report.verdict,

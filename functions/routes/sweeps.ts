@@ -1,5 +1,5 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import { asc, eq } from "drizzle-orm";
+import { and, asc, eq } from "drizzle-orm";
 import { getExperiment } from "../../db/queries/experiments";
 import { metricStandings, rankStandings } from "../../db/queries/metrics";
 import { runStatusHistory, runs, sweepRungs, sweeps } from "../../db/schema";
@@ -9,6 +9,7 @@ import type { AppEnv } from "../env";
 import { ApiError, notFound, zodIssues } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { bearer, errors, json, jsonBody } from "../lib/openapi";
+import { projectOf } from "../lib/project";
 import { pointSpec, type SweepSpec, sweepRunRows } from "../lib/sweep-search";
 import { type JobMessage, prepareRft } from "../lib/training";
 import { requireAuth } from "../middleware/auth";
@@ -118,8 +119,18 @@ const get = createRoute({
   responses: { 200: json(SweepView, "The sweep"), ...errors(400, 401, 404) },
 });
 
-async function sweepView(db: AppEnv["Variables"]["db"], id: string, metric?: string, mode?: "max" | "min") {
-  const [sweep] = await db.select().from(sweeps).where(eq(sweeps.id, id)).limit(1);
+async function sweepView(
+  db: AppEnv["Variables"]["db"],
+  projectId: string,
+  id: string,
+  metric?: string,
+  mode?: "max" | "min",
+) {
+  const [sweep] = await db
+    .select()
+    .from(sweeps)
+    .where(and(eq(sweeps.projectId, projectId), eq(sweeps.id, id)))
+    .limit(1);
   if (!sweep) throw notFound("sweep", id);
   const m = metric ?? sweep.metric;
   const md = mode ?? sweep.mode;
@@ -128,7 +139,7 @@ async function sweepView(db: AppEnv["Variables"]["db"], id: string, metric?: str
     db
       .select({ id: runs.id, index: runs.sweepIndex, spec: runs.spec, stopReason: runs.stopReason })
       .from(runs)
-      .where(eq(runs.sweepId, id))
+      .where(and(eq(runs.projectId, projectId), eq(runs.sweepId, id)))
       .orderBy(asc(runs.sweepIndex)),
     db.select().from(sweepRungs).where(eq(sweepRungs.sweepId, id)).orderBy(asc(sweepRungs.rung)),
   ]);
@@ -138,7 +149,7 @@ async function sweepView(db: AppEnv["Variables"]["db"], id: string, metric?: str
     rungs
       .filter((r) => r.runId === runId)
       .map((r) => ({ rung: r.rung, step: r.step, value: r.value, rank: r.rank, n: r.n, continued: r.continued }));
-  const ranked = rankStandings(await metricStandings(db, { sweepId: id }, m, md), md).map((s) => {
+  const ranked = rankStandings(await metricStandings(db, projectId, { sweepId: id }, m, md), md).map((s) => {
     const member = byRun.get(s.runId);
     const idx = member?.index ?? null;
     // Grid and random sweeps stored their points; a bayes sweep's point is read back from the run's spec.
@@ -173,7 +184,8 @@ export function sweepRoutes(app: OpenAPIHono<AppEnv>) {
     const { id: experimentId } = c.req.valid("param");
     const body = c.req.valid("json");
     const db = c.var.db;
-    if (!(await getExperiment(db, experimentId))) throw notFound("experiment", experimentId);
+    const projectId = projectOf(c);
+    if (!(await getExperiment(db, projectId, experimentId))) throw notFound("experiment", experimentId);
     const search = body.search;
     const initial =
       search.method === "bayes"
@@ -195,11 +207,11 @@ export function sweepRoutes(app: OpenAPIHono<AppEnv>) {
       return parsed.data;
     });
     // Every point shares the grader and dataset, so one check covers them all.
-    const prepared = await prepareRft(db, specs[0]!);
+    const prepared = await prepareRft(db, projectId, specs[0]!);
     const sweepId = newId("swp");
     const now = Date.now();
     const backend = specs[0]!.backend;
-    const sweep = { id: sweepId, experimentId, name: body.name ?? null, backend };
+    const sweep = { id: sweepId, projectId, experimentId, name: body.name ?? null, backend };
     const runRows = sweepRunRows(sweep, specs.slice(0, initial.length), 0, prepared, now);
     const history = runRows.map((r) => ({
       runId: r.id,
@@ -207,7 +219,7 @@ export function sweepRoutes(app: OpenAPIHono<AppEnv>) {
       reason: `sweep ${sweepId}`,
       at: now,
     }));
-    // D1 binds at most 100 parameters a statement: a run row has ~20 columns, a history row 4.
+    // D1 binds at most 100 parameters a statement: a run row binds all its 26 columns, a history row 4.
     await db.batch([
       db.insert(sweeps).values({
         ...sweep,
@@ -216,7 +228,7 @@ export function sweepRoutes(app: OpenAPIHono<AppEnv>) {
         mode: body.mode,
         createdAt: now,
       }),
-      ...chunks(runRows, 4).map((rows) => db.insert(runs).values(rows)),
+      ...chunks(runRows, 3).map((rows) => db.insert(runs).values(rows)),
       ...chunks(history, 20).map((rows) => db.insert(runStatusHistory).values(rows)),
     ]);
     if (backend === "aws-batch") {
@@ -225,12 +237,12 @@ export function sweepRoutes(app: OpenAPIHono<AppEnv>) {
         for (const r of runRows) await c.env.JOBS.send({ type: "dispatch", runId: r.id } satisfies JobMessage);
       } else await c.env.JOBS.send({ type: "dispatch-sweep", sweepId } satisfies JobMessage);
     }
-    return c.json(await sweepView(db, sweepId), 201);
+    return c.json(await sweepView(db, projectId, sweepId), 201);
   });
 
   app.openapi(get, async (c) => {
     const { id } = c.req.valid("param");
     const { metric, mode } = c.req.valid("query");
-    return c.json(await sweepView(c.var.db, id, metric, mode), 200);
+    return c.json(await sweepView(c.var.db, projectOf(c), id, metric, mode), 200);
   });
 }

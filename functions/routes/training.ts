@@ -13,6 +13,7 @@ import { sha256Hex } from "../lib/crypto";
 import { readRows } from "../lib/datasets-rows";
 import { ApiError, conflict, notFound } from "../lib/errors";
 import { bearer, Cursor, errors, json, jsonBody } from "../lib/openapi";
+import { projectOf } from "../lib/project";
 import { cachedGrader, scoringContext } from "../lib/scoring";
 import { evaluateStop, issueRunToken, type JobMessage, requestStop } from "../lib/training";
 import { requireAuth } from "../middleware/auth";
@@ -206,8 +207,8 @@ const cancelRoute = createRoute({
   responses: { 200: json(Run, "The cancelled run"), ...errors(400, 401, 404, 409) },
 });
 
-async function liveRun(db: AppEnv["Variables"]["db"], id: string) {
-  const run = await getRun(db, id);
+async function liveRun(db: AppEnv["Variables"]["db"], projectId: string, id: string) {
+  const run = await getRun(db, projectId, id);
   if (!run) throw notFound("run", id);
   return run;
 }
@@ -256,10 +257,10 @@ function telemetry(samples: Sample[], results: RewardResult[], latencies: number
 
 export function trainingRoutes(app: OpenAPIHono<AppEnv>) {
   app.openapi(specRoute, async (c) => {
-    const run = await liveRun(c.var.db, c.req.valid("param").id);
+    const run = await liveRun(c.var.db, projectOf(c), c.req.valid("param").id);
     const spec = run.spec as unknown as RftSpec | null;
     if (!spec || run.kind !== "rft") throw new ApiError("BAD_REQUEST", `run ${run.id} is not an rft run with a spec`);
-    const ds = await getDataset(c.var.db, spec.dataset);
+    const ds = await getDataset(c.var.db, run.projectId, spec.dataset);
     if (!ds) throw notFound("dataset", spec.dataset);
     const base = `/v1/runs/${run.id}/dataset/rows`;
     const body: ContainerSpec = {
@@ -282,10 +283,10 @@ export function trainingRoutes(app: OpenAPIHono<AppEnv>) {
   });
 
   app.openapi(rowsRoute, async (c) => {
-    const run = await liveRun(c.var.db, c.req.valid("param").id);
+    const run = await liveRun(c.var.db, projectOf(c), c.req.valid("param").id);
     const { split, cursor, limit } = c.req.valid("query");
     if (!run.datasetId) throw new ApiError("BAD_REQUEST", `run ${run.id} has no dataset`);
-    const ds = await getDataset(c.var.db, run.datasetId);
+    const ds = await getDataset(c.var.db, run.projectId, run.datasetId);
     if (!ds) throw notFound("dataset", run.datasetId);
     const result = await readRows(c.env.BLOBS, split === "train" ? ds.trainKey : ds.holdoutKey, split, {
       cursor,
@@ -297,17 +298,17 @@ export function trainingRoutes(app: OpenAPIHono<AppEnv>) {
 
   app.openapi(rewardsRoute, async (c) => {
     const db = c.var.db;
-    const run = await liveRun(db, c.req.valid("param").id);
+    const run = await liveRun(db, projectOf(c), c.req.valid("param").id);
     const { step, samples, batchKey } = c.req.valid("json");
     const spec = run.spec as unknown as RftSpec | null;
     if (!spec) throw new ApiError("BAD_REQUEST", `run ${run.id} has no grader`);
-    const grader = cachedGrader(spec.grader);
+    const grader = cachedGrader(spec.grader, run.projectId);
     if (run.graderRef && grader.ref !== run.graderRef) {
       throw conflict(
         `the run is pinned to ${run.graderRef} but this deployment serves ${grader.ref}; the verdicts would not be comparable`,
       );
     }
-    const out = await scoreBatch(grader.score, samples, { context: scoringContext(c.env) });
+    const out = await scoreBatch(grader.score, samples, { context: scoringContext(c.env, run.projectId) });
     await recordRewardBatch(db, {
       runId: run.id,
       step,
@@ -321,7 +322,7 @@ export function trainingRoutes(app: OpenAPIHono<AppEnv>) {
 
   app.openapi(heartbeatRoute, async (c) => {
     const db = c.var.db;
-    const run = await liveRun(db, c.req.valid("param").id);
+    const run = await liveRun(db, projectOf(c), c.req.valid("param").id);
     const now = Date.now();
     const starting = run.status === "queued" || run.status === "dispatching";
     await updateRun(
@@ -340,7 +341,7 @@ export function trainingRoutes(app: OpenAPIHono<AppEnv>) {
 
   app.openapi(artifactRoute, async (c) => {
     const { id, name } = c.req.valid("param");
-    await liveRun(c.var.db, id);
+    await liveRun(c.var.db, projectOf(c), id);
     const body = c.req.raw.body;
     if (!body) throw new ApiError("BAD_REQUEST", "the artifact body is empty");
     const key = `artifacts/${id}/${name}`;
@@ -355,7 +356,7 @@ export function trainingRoutes(app: OpenAPIHono<AppEnv>) {
 
   app.openapi(completeRoute, async (c) => {
     const db = c.var.db;
-    const run = await liveRun(db, c.req.valid("param").id);
+    const run = await liveRun(db, projectOf(c), c.req.valid("param").id);
     const body = c.req.valid("json");
     if (!isTerminal(run.status)) {
       const status = body.status === "succeeded" && run.stopRequested ? "stopped" : body.status;
@@ -374,7 +375,7 @@ export function trainingRoutes(app: OpenAPIHono<AppEnv>) {
       // A searching sweep proposes its next point when one of its runs ends.
       if (run.sweepId) await c.env.JOBS.send({ type: "sweep-advance", sweepId: run.sweepId } satisfies JobMessage);
     }
-    return c.json(await runDetailView(db, run.id), 200);
+    return c.json(await runDetailView(db, run.projectId, run.id), 200);
   });
 
   app.openapi(claimRoute, async (c) => {
@@ -382,7 +383,14 @@ export function trainingRoutes(app: OpenAPIHono<AppEnv>) {
     const candidates = await db
       .select({ id: runs.id, experimentId: runs.experimentId })
       .from(runs)
-      .where(and(eq(runs.backend, "local"), eq(runs.status, "queued"), eq(runs.kind, "rft")))
+      .where(
+        and(
+          eq(runs.projectId, projectOf(c)),
+          eq(runs.backend, "local"),
+          eq(runs.status, "queued"),
+          eq(runs.kind, "rft"),
+        ),
+      )
       .orderBy(asc(runs.id))
       .limit(5);
     for (const cand of candidates) {
@@ -405,9 +413,9 @@ export function trainingRoutes(app: OpenAPIHono<AppEnv>) {
 
   app.openapi(cancelRoute, async (c) => {
     const db = c.var.db;
-    const run = await liveRun(db, c.req.valid("param").id);
+    const run = await liveRun(db, projectOf(c), c.req.valid("param").id);
     const reason = c.req.valid("json").reason ?? "cancelled by user";
-    if (run.status === "cancelled") return c.json(await runDetailView(db, run.id), 200);
+    if (run.status === "cancelled") return c.json(await runDetailView(db, run.projectId, run.id), 200);
     if (isTerminal(run.status))
       throw conflict(`run ${run.id} has already ended (${run.status})`, { status: run.status });
     await requestStop(db, c.env, run, reason);
@@ -415,6 +423,6 @@ export function trainingRoutes(app: OpenAPIHono<AppEnv>) {
     if (run.backend === "aws-batch" && run.jobId) {
       await c.env.JOBS.send({ type: "terminate", runId: run.id, reason } satisfies JobMessage);
     }
-    return c.json(await runDetailView(db, run.id), 200);
+    return c.json(await runDetailView(db, run.projectId, run.id), 200);
   });
 }

@@ -17,8 +17,12 @@ describe("API keys", () => {
       id: expect.stringMatching(/^key_/),
       name: "ci",
       prefix: created.key.slice(0, 10),
-      key: expect.stringMatching(/^ak_[\w-]{40,}$/),
+      project: "prj_default",
+      role: "write",
+      key: expect.stringMatching(/^ak_[\w-]{43}[0-9a-f]{8}$/),
       createdAt: expect.any(String),
+      expiresAt: null,
+      lastUsedAt: null,
       revokedAt: null,
     });
     const list = await call("GET", "/v1/api-keys");
@@ -28,7 +32,11 @@ describe("API keys", () => {
       id: created.id,
       name: "ci",
       prefix: created.prefix,
+      project: "prj_default",
+      role: "write",
       createdAt: created.createdAt,
+      expiresAt: null,
+      lastUsedAt: null,
       revokedAt: null,
     });
     expect(JSON.stringify(list.json)).not.toContain(created.key);

@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { DEFAULT_PROJECT_ID } from "../../functions/lib/project";
 import { quickJsSandbox } from "../../functions/lib/quickjs-wasm";
 import { scoringContext } from "../../functions/lib/scoring";
 import { scoreBatch } from "../../rewards/core/engine";
@@ -73,7 +74,7 @@ describe.runIf(hasCorpora())("HumanEval-X JavaScript through the code_tests grad
     const out = await scoreBatch(
       grader().score,
       run.map((p) => ({ completion: p.canonical_solution, item: p as unknown as Record<string, unknown> })),
-      { context: scoringContext(env) },
+      { context: scoringContext(env, DEFAULT_PROJECT_ID) },
     );
     expect(out.results.every((r) => r.valid)).toBe(true);
     expect(
@@ -94,7 +95,7 @@ describe.runIf(hasCorpora())("HumanEval-X JavaScript through the code_tests grad
     const out = await scoreBatch(
       grader().score,
       [{ completion: p.canonical_solution, item: p as unknown as Record<string, unknown> }],
-      { context: scoringContext(env) },
+      { context: scoringContext(env, DEFAULT_PROJECT_ID) },
     );
     expect(out.results[0]).toMatchObject({ valid: true, score: 0, reason: expect.stringMatching(/require/) });
   });
@@ -107,7 +108,7 @@ describe.runIf(hasCorpora())("HumanEval-X JavaScript through the code_tests grad
         completion: "",
         item: { ...(p as unknown as Record<string, unknown>), prompt: mutated(p) },
       })),
-      { context: scoringContext(env) },
+      { context: scoringContext(env, DEFAULT_PROJECT_ID) },
     );
     expect(out.results.every((r) => r.valid)).toBe(true);
     const passedAnyway = all.filter((_, i) => out.results[i]!.score === 1).map((p) => p.task_id);

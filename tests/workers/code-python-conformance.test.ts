@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { DEFAULT_PROJECT_ID } from "../../functions/lib/project";
 import { pythonSandbox } from "../../functions/lib/pyodide-wasm";
 import { scoringContext } from "../../functions/lib/scoring";
 import { scoreBatch } from "../../rewards/core/engine";
@@ -66,7 +67,7 @@ describe.runIf(hasCorpora())("HumanEval (Python) through the code_tests grader i
     const out = await scoreBatch(
       grader().score,
       all.map((p) => ({ completion: p.canonical_solution, item: p as unknown as Record<string, unknown> })),
-      { context: scoringContext(env) },
+      { context: scoringContext(env, DEFAULT_PROJECT_ID) },
     );
     const failing = all
       .map((p, i) => ({ id: p.task_id, r: out.results[i]! }))
@@ -83,7 +84,7 @@ describe.runIf(hasCorpora())("HumanEval (Python) through the code_tests grader i
     const out = await scoreBatch(
       grader().score,
       all.map((p) => ({ completion: "", item: { ...(p as unknown as Record<string, unknown>), prompt: mutated(p) } })),
-      { context: scoringContext(env) },
+      { context: scoringContext(env, DEFAULT_PROJECT_ID) },
     );
     expect(out.results.every((r) => r.valid)).toBe(true);
     expect(all.filter((_, i) => out.results[i]!.score === 1).map((p) => p.task_id)).toEqual([]);

@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { r2FixtureStore } from "../../functions/lib/fixtures";
+import { DEFAULT_PROJECT_ID } from "../../functions/lib/project";
 import { workerdSqlEngine } from "../../functions/lib/sql-engine-workerd";
 import type { RewardResult } from "../../rewards/core/types";
 import { createSqlVerifier, hasTopLevelOrderBy } from "../../rewards/verifiers/sql";
@@ -34,7 +35,8 @@ const cases: LabelledCase[] = casesText
   .filter((l) => l.trim())
   .map((l) => JSON.parse(l));
 
-const verifier = () => createSqlVerifier({ engine: workerdSqlEngine, fixtures: r2FixtureStore(env.BLOBS) });
+const verifier = () =>
+  createSqlVerifier({ engine: workerdSqlEngine, fixtures: r2FixtureStore(env.BLOBS, DEFAULT_PROJECT_ID) });
 const deadline = (ms = 10_000) => Date.now() + ms;
 
 async function runGrader(grader: Record<string, unknown>, samples: unknown[], deadlineMs?: number) {
@@ -300,7 +302,7 @@ describe.skipIf(!hasCorpora())("hostile predictions in workerd", () => {
   it("gives the engine's own guard the last word when the text check is bypassed", async () => {
     const v = verifier();
     const engine = await workerdSqlEngine.get();
-    const img = await v.image((await r2FixtureStore(env.BLOBS).get("hostile_cs"))!);
+    const img = await v.image((await r2FixtureStore(env.BLOBS, DEFAULT_PROJECT_ID).get("hostile_cs"))!);
     expect(engine.execute(img, "DROP TABLE singer", { maxOps: 1e6 })).toEqual({
       ok: false,
       kind: "rejected",
