@@ -17,7 +17,8 @@ export type SweepRow = typeof sweeps.$inferSelect;
 /** What a sweep stores in its `spec`: the base run spec, the search space, and (grid/random) its points. */
 export interface SweepSpec {
   base: Record<string, unknown>;
-  search: SearchSpace;
+  /** Absent only in rows written by hand before searches were stored (the projects migration test). */
+  search?: SearchSpace;
   points?: Record<string, unknown>[];
 }
 
@@ -70,7 +71,7 @@ export async function advanceSweep(db: Db, env: Env, sweepId: string, now = Date
   const [sweep] = await db.select().from(sweeps).where(eq(sweeps.id, sweepId)).limit(1);
   if (!sweep || sweep.doneAt !== null) return [];
   const { base, search } = specOf(sweep);
-  if (search.method !== "bayes") return [];
+  if (search?.method !== "bayes") return [];
   const members = await db
     .select({
       id: runs.id,
@@ -148,7 +149,7 @@ export async function advanceSearchingSweeps(db: Db, env: Env, now = Date.now())
 export async function ashaDecision(db: Db, run: RunRow, now = Date.now()): Promise<StopDecision | null> {
   if (!run.sweepId) return null;
   const [sweep] = await db.select().from(sweeps).where(eq(sweeps.id, run.sweepId)).limit(1);
-  const cfg = sweep ? specOf(sweep).search.earlyTermination : undefined;
+  const cfg = sweep ? specOf(sweep).search?.earlyTermination : undefined;
   if (!sweep || !cfg) return null;
   const points = await series(db, run.id, sweep.metric);
   const last = points.at(-1)?.step;

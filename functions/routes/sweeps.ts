@@ -153,7 +153,8 @@ async function sweepView(
     const member = byRun.get(s.runId);
     const idx = member?.index ?? null;
     // Grid and random sweeps stored their points; a bayes sweep's point is read back from the run's spec.
-    const point = idx === null ? {} : (spec.points?.[idx] ?? pointOf(member?.spec ?? {}, spec.search));
+    const point =
+      idx === null ? {} : (spec.points?.[idx] ?? (spec.search ? pointOf(member?.spec ?? {}, spec.search) : {}));
     const cut = cutAt.get(s.runId);
     return {
       ...s,
@@ -167,13 +168,14 @@ async function sweepView(
     id: sweep.id,
     experimentId: sweep.experimentId,
     name: sweep.name,
-    method: spec.search.method,
+    // Sweeps stored before searching sweeps existed carry no method: they were grids or random searches.
+    method: spec.search?.method ?? "grid",
     metric: m,
     mode: md,
     backend: sweep.backend,
     jobId: sweep.jobId,
     error: sweep.error,
-    searching: spec.search.method === "bayes" && sweep.doneAt === null,
+    searching: spec.search?.method === "bayes" && sweep.doneAt === null,
     createdAt: new Date(sweep.createdAt).toISOString(),
     runs: ranked,
   };
