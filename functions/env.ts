@@ -16,3 +16,16 @@ export interface AppEnv {
     principal: Principal;
   };
 }
+
+declare global {
+  namespace Cloudflare {
+    interface Env {
+      /** base64 of 32 bytes: the AES-GCM key for secrets at rest (feedback source secrets). A Worker secret. */
+      ASSAY_ENCRYPTION_KEY: string;
+      /** Base delay in seconds of a failed feedback message's retries (doubling each time). */
+      FEEDBACK_RETRY_BASE_S?: string;
+      /** Test-only: comma-separated faults to honour (functions/lib/feedback.ts). Unset in production. */
+      ASSAY_FAULT_INJECTION?: string;
+    }
+  }
+}

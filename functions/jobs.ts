@@ -7,6 +7,7 @@ import { PermanentDispatchError } from "../gpu-jobs/backend";
 import { createBackend } from "../gpu-jobs/backends";
 import { DispatchUnavailableError } from "../gpu-jobs/backends/aws-batch";
 import type { Resources, RftSpec } from "../gpu-jobs/spec";
+import { handleFeedbackMessage } from "./lib/feedback";
 import { issueRunToken, type JobMessage } from "./lib/training";
 
 /** Queue deliveries of one message before a transient AWS failure fails the run. */
@@ -138,12 +139,19 @@ async function terminate(db: Db, env: Env, runId: string, reason: string) {
   log("terminated", { runId, jobId: run.jobId, reason });
 }
 
-/** The Worker's queue handler: dispatch and terminate messages, retried by the queue on transient failure. */
+/** The Worker's queue handler: dispatch, terminate and feedback messages, retried by the queue on transient failure. */
 export async function handleQueue(batch: MessageBatch<JobMessage>, env: Env) {
   const db = createDb(env.DB);
   for (const msg of batch.messages) {
     try {
       const body = msg.body;
+      if (body.type === "feedback") {
+        // Retries and dead letters are decided inside: a failure there must not reach the catch below.
+        const { retryAfterSeconds } = await handleFeedbackMessage(db, env, body.eventId, msg.attempts);
+        if (retryAfterSeconds !== undefined) msg.retry({ delaySeconds: retryAfterSeconds });
+        else msg.ack();
+        continue;
+      }
       let outcome: "done" | "retry" = "done";
       if (body.type === "dispatch") outcome = await dispatchRun(db, env, body.runId, msg.attempts);
       else if (body.type === "dispatch-sweep") outcome = await dispatchSweep(db, env, body.sweepId, msg.attempts);

@@ -1,0 +1,302 @@
+import { and, asc, eq, gt, gte, inArray, isNotNull, isNull, lt, or, sql } from "drizzle-orm";
+import type { Db } from "../client";
+import { feedbackDeadLetters, feedbackEvents, feedbackSources } from "../schema";
+
+export type FeedbackSourceRow = typeof feedbackSources.$inferSelect;
+export type FeedbackEventRow = typeof feedbackEvents.$inferSelect;
+export type FeedbackDeadLetterRow = typeof feedbackDeadLetters.$inferSelect;
+
+export async function insertSource(db: Db, row: FeedbackSourceRow) {
+  await db.insert(feedbackSources).values(row);
+  return row;
+}
+
+/** A source of the project, or null (another project's source reads as missing). */
+export async function getSource(db: Db, projectId: string, id: string) {
+  const [row] = await db
+    .select()
+    .from(feedbackSources)
+    .where(and(eq(feedbackSources.projectId, projectId), eq(feedbackSources.id, id)))
+    .limit(1);
+  return row ?? null;
+}
+
+/** The webhook route has no caller project: the source's own row decides it. */
+export async function getSourceForDelivery(db: Db, id: string) {
+  const [row] = await db.select().from(feedbackSources).where(eq(feedbackSources.id, id)).limit(1);
+  return row ?? null;
+}
+
+export async function listSources(db: Db, projectId: string, opts: { cursor?: string; limit: number }) {
+  return db
+    .select()
+    .from(feedbackSources)
+    .where(and(eq(feedbackSources.projectId, projectId), opts.cursor ? gt(feedbackSources.id, opts.cursor) : undefined))
+    .orderBy(asc(feedbackSources.id))
+    .limit(opts.limit + 1);
+}
+
+export async function updateSource(db: Db, projectId: string, id: string, set: Partial<FeedbackSourceRow>) {
+  const [row] = await db
+    .update(feedbackSources)
+    .set(set)
+    .where(and(eq(feedbackSources.projectId, projectId), eq(feedbackSources.id, id)))
+    .returning();
+  return row ?? null;
+}
+
+/**
+ * Writes an event once per (project, source, delivery id). Returns the stored id and whether the delivery
+ * was already there (then the first event's id).
+ */
+export async function insertEventOnce(db: Db, row: FeedbackEventRow): Promise<{ id: string; duplicate: boolean }> {
+  const inserted = await db
+    .insert(feedbackEvents)
+    .values(row)
+    .onConflictDoNothing({ target: [feedbackEvents.projectId, feedbackEvents.sourceId, feedbackEvents.deliveryId] })
+    .returning({ id: feedbackEvents.id });
+  if (inserted[0]) return { id: inserted[0].id, duplicate: false };
+  const [first] = await db
+    .select({ id: feedbackEvents.id })
+    .from(feedbackEvents)
+    .where(
+      and(
+        eq(feedbackEvents.projectId, row.projectId),
+        eq(feedbackEvents.sourceId, row.sourceId),
+        eq(feedbackEvents.deliveryId, row.deliveryId),
+      ),
+    )
+    .limit(1);
+  if (!first) throw new Error(`feedback delivery ${row.deliveryId} conflicted but is not stored`);
+  return { id: first.id, duplicate: true };
+}
+
+/** The columns a batch insert fills, in order; every value is already a SQL scalar (JSON columns as text). */
+const BATCH_COLUMNS = [
+  "id",
+  "project_id",
+  "source_id",
+  "delivery_id",
+  "model",
+  "input",
+  "input_text",
+  "output",
+  "rating",
+  "rating_value",
+  "correction",
+  "reference",
+  "comment",
+  "labels",
+  "metadata",
+  "embedding",
+  "redactions",
+  "occurred_at",
+  "received_at",
+] as const;
+
+const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
+
+/** One event as the array a batch statement reads with json_each: scalars in BATCH_COLUMNS order. */
+export function batchTuple(row: FeedbackEventRow): (string | number | null)[] {
+  return [
+    row.id,
+    row.projectId,
+    row.sourceId,
+    row.deliveryId,
+    row.model,
+    json(row.input),
+    row.inputText,
+    row.output,
+    row.rating,
+    row.ratingValue,
+    row.correction,
+    json(row.reference),
+    row.comment,
+    json(row.labels),
+    json(row.metadata),
+    json(row.embedding),
+    json(row.redactions),
+    row.occurredAt,
+    row.receivedAt,
+  ];
+}
+
+/**
+ * A statement that inserts many events from ONE bound parameter, a JSON array of tuples read with
+ * json_each: D1 allows 100 bound parameters per statement, which would be 5 events with one parameter per
+ * column; this way a chunk of hundreds of events is one statement. Conflicting deliveries are skipped,
+ * and RETURNING names the rows actually written.
+ */
+export function batchInsertStatement(d1: D1Database, tuples: (string | number | null)[][]) {
+  const cols = BATCH_COLUMNS.join(", ");
+  const values = BATCH_COLUMNS.map((_, i) => `value ->> '$[${i}]'`).join(", ");
+  // "WHERE true" disambiguates INSERT … SELECT from the upsert clause, as SQLite's grammar requires.
+  return d1
+    .prepare(
+      `INSERT INTO feedback_events (${cols}) SELECT ${values} FROM json_each(?1) WHERE true ` +
+        "ON CONFLICT (project_id, source_id, delivery_id) DO NOTHING RETURNING id",
+    )
+    .bind(JSON.stringify(tuples));
+}
+
+export async function getEvent(db: Db, projectId: string, id: string) {
+  const [row] = await db
+    .select()
+    .from(feedbackEvents)
+    .where(and(eq(feedbackEvents.projectId, projectId), eq(feedbackEvents.id, id)))
+    .limit(1);
+  return row ?? null;
+}
+
+export async function listEvents(
+  db: Db,
+  projectId: string,
+  opts: { source?: string; since?: number; cursor?: string; limit: number },
+) {
+  return db
+    .select()
+    .from(feedbackEvents)
+    .where(
+      and(
+        eq(feedbackEvents.projectId, projectId),
+        opts.source !== undefined ? eq(feedbackEvents.sourceId, opts.source) : undefined,
+        opts.since !== undefined ? gte(feedbackEvents.receivedAt, opts.since) : undefined,
+        opts.cursor ? gt(feedbackEvents.id, opts.cursor) : undefined,
+      ),
+    )
+    .orderBy(asc(feedbackEvents.id))
+    .limit(opts.limit + 1);
+}
+
+/** Counts one processing attempt and returns the event as it now stands (null when it does not exist). */
+export async function startAttempt(db: Db, eventId: string) {
+  const [row] = await db
+    .update(feedbackEvents)
+    .set({ attempts: sql`${feedbackEvents.attempts} + 1` })
+    .where(eq(feedbackEvents.id, eventId))
+    .returning();
+  return row ?? null;
+}
+
+/**
+ * The follow-up work of one event, atomically and at most once: the source's counters move only while
+ * the event is still unprocessed, then the event is marked processed and its open dead letter resolved.
+ */
+export async function completeProcessing(db: Db, event: FeedbackEventRow, now: number) {
+  await db.batch([
+    db
+      .update(feedbackSources)
+      .set({
+        events: sql`${feedbackSources.events} + 1`,
+        lastEventAt: sql`max(coalesce(${feedbackSources.lastEventAt}, 0), ${event.receivedAt})`,
+      })
+      .where(
+        and(
+          eq(feedbackSources.id, event.sourceId),
+          sql`exists (select 1 from ${feedbackEvents} where ${feedbackEvents.id} = ${event.id} and ${feedbackEvents.processedAt} is null)`,
+        ),
+      ),
+    db
+      .update(feedbackEvents)
+      .set({ processedAt: now })
+      .where(and(eq(feedbackEvents.id, event.id), isNull(feedbackEvents.processedAt))),
+    db
+      .update(feedbackDeadLetters)
+      .set({ resolvedAt: now })
+      .where(and(eq(feedbackDeadLetters.eventId, event.id), isNull(feedbackDeadLetters.resolvedAt))),
+  ]);
+}
+
+/** Records (or, for an event already dead-lettered and replayed, updates) the event's open dead letter. */
+export async function upsertDeadLetter(
+  db: Db,
+  row: { id: string; projectId: string; eventId: string; error: string; attempts: number; createdAt: number },
+) {
+  await db
+    .insert(feedbackDeadLetters)
+    .values(row)
+    .onConflictDoUpdate({
+      target: feedbackDeadLetters.eventId,
+      targetWhere: isNull(feedbackDeadLetters.resolvedAt),
+      set: {
+        error: row.error,
+        attempts: sql`${feedbackDeadLetters.attempts} + ${row.attempts}`,
+        createdAt: row.createdAt,
+      },
+    });
+}
+
+export type DeadLetterStatus = "open" | "resolved" | "all";
+
+export async function listDeadLetters(
+  db: Db,
+  projectId: string,
+  opts: { status: DeadLetterStatus; cursor?: string; limit: number },
+) {
+  return db
+    .select({ letter: feedbackDeadLetters, sourceId: feedbackEvents.sourceId })
+    .from(feedbackDeadLetters)
+    .leftJoin(feedbackEvents, eq(feedbackEvents.id, feedbackDeadLetters.eventId))
+    .where(
+      and(
+        eq(feedbackDeadLetters.projectId, projectId),
+        opts.status === "open"
+          ? isNull(feedbackDeadLetters.resolvedAt)
+          : opts.status === "resolved"
+            ? isNotNull(feedbackDeadLetters.resolvedAt)
+            : undefined,
+        opts.cursor ? gt(feedbackDeadLetters.id, opts.cursor) : undefined,
+      ),
+    )
+    .orderBy(asc(feedbackDeadLetters.id))
+    .limit(opts.limit + 1);
+}
+
+export async function getDeadLetter(db: Db, projectId: string, id: string) {
+  const [row] = await db
+    .select({ letter: feedbackDeadLetters, sourceId: feedbackEvents.sourceId })
+    .from(feedbackDeadLetters)
+    .leftJoin(feedbackEvents, eq(feedbackEvents.id, feedbackDeadLetters.eventId))
+    .where(and(eq(feedbackDeadLetters.projectId, projectId), eq(feedbackDeadLetters.id, id)))
+    .limit(1);
+  return row ?? null;
+}
+
+export async function markRetried(db: Db, id: string, now: number) {
+  await db.update(feedbackDeadLetters).set({ retriedAt: now }).where(eq(feedbackDeadLetters.id, id));
+}
+
+/** D1 binds at most 100 parameters per statement; `id IN (…)` chunks stay below that with room to spare. */
+export const ID_CHUNK = 90;
+
+/**
+ * The outbox: events still unprocessed a while after they were written (their enqueue was lost, or their
+ * messages are still retrying), not dead-lettered, and not handed to the queue by this task recently.
+ * Marks them enqueued at `now` and returns their ids.
+ */
+export async function claimUnprocessed(
+  db: Db,
+  opts: { now: number; olderThanMs: number; reenqueueAfterMs: number; limit: number },
+) {
+  const rows = await db
+    .select({ id: feedbackEvents.id })
+    .from(feedbackEvents)
+    .where(
+      and(
+        isNull(feedbackEvents.processedAt),
+        lt(feedbackEvents.receivedAt, opts.now - opts.olderThanMs),
+        or(isNull(feedbackEvents.enqueuedAt), lt(feedbackEvents.enqueuedAt, opts.now - opts.reenqueueAfterMs)),
+        sql`not exists (select 1 from ${feedbackDeadLetters} where ${feedbackDeadLetters.eventId} = ${feedbackEvents.id} and ${feedbackDeadLetters.resolvedAt} is null)`,
+      ),
+    )
+    .orderBy(asc(feedbackEvents.receivedAt))
+    .limit(opts.limit);
+  const ids = rows.map((r) => r.id);
+  for (let i = 0; i < ids.length; i += ID_CHUNK) {
+    await db
+      .update(feedbackEvents)
+      .set({ enqueuedAt: opts.now })
+      .where(inArray(feedbackEvents.id, ids.slice(i, i + ID_CHUNK)));
+  }
+  return ids;
+}
