@@ -35,7 +35,7 @@ function encryptionKey(env: { ASSAY_ENCRYPTION_KEY?: string }): Promise<CryptoKe
   let key = keys.get(raw);
   if (!key) {
     const bytes = fromBase64(raw.trim());
-    if (!bytes || bytes.length !== 32) {
+    if (bytes?.length !== 32) {
       // A deployment without the secret cannot keep webhook secrets: say so plainly to the operator.
       console.error(
         JSON.stringify({ level: "error", msg: "ASSAY_ENCRYPTION_KEY is missing or not base64 of 32 bytes" }),
