@@ -7,7 +7,7 @@ import { PermanentDispatchError } from "../gpu-jobs/backend";
 import { createBackend } from "../gpu-jobs/backends";
 import { DispatchUnavailableError } from "../gpu-jobs/backends/aws-batch";
 import type { Resources, RftSpec } from "../gpu-jobs/spec";
-import { handleFeedbackMessage } from "./lib/feedback";
+import { handleFeedbackMessages } from "./lib/feedback";
 import { issueRunToken, type JobMessage } from "./lib/training";
 
 /** Queue deliveries of one message before a transient AWS failure fails the run. */
@@ -142,16 +142,27 @@ async function terminate(db: Db, env: Env, runId: string, reason: string) {
 /** The Worker's queue handler: dispatch, terminate and feedback messages, retried by the queue on transient failure. */
 export async function handleQueue(batch: MessageBatch<JobMessage>, env: Env) {
   const db = createDb(env.DB);
+  // Feedback messages are processed as a group (a few statements per batch, not per event); their retries
+  // and dead letters are decided inside.
+  const feedback = batch.messages.filter(
+    (m): m is Message<Extract<JobMessage, { type: "feedback" }>> => m.body.type === "feedback",
+  );
+  if (feedback.length) {
+    const outcomes = await handleFeedbackMessages(
+      db,
+      env,
+      feedback.map((m) => ({ eventId: m.body.eventId, attempts: m.attempts })),
+    );
+    feedback.forEach((m, i) => {
+      const delay = outcomes[i]?.retryAfterSeconds;
+      if (delay !== undefined) m.retry({ delaySeconds: delay });
+      else m.ack();
+    });
+  }
   for (const msg of batch.messages) {
     try {
       const body = msg.body;
-      if (body.type === "feedback") {
-        // Retries and dead letters are decided inside: a failure there must not reach the catch below.
-        const { retryAfterSeconds } = await handleFeedbackMessage(db, env, body.eventId, msg.attempts);
-        if (retryAfterSeconds !== undefined) msg.retry({ delaySeconds: retryAfterSeconds });
-        else msg.ack();
-        continue;
-      }
+      if (body.type === "feedback") continue;
       let outcome: "done" | "retry" = "done";
       if (body.type === "dispatch") outcome = await dispatchRun(db, env, body.runId, msg.attempts);
       else if (body.type === "dispatch-sweep") outcome = await dispatchSweep(db, env, body.sweepId, msg.attempts);

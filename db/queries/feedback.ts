@@ -168,42 +168,61 @@ export async function listEvents(
     .limit(opts.limit + 1);
 }
 
-/** Counts one processing attempt and returns the event as it now stands (null when it does not exist). */
-export async function startAttempt(db: Db, eventId: string) {
-  const [row] = await db
-    .update(feedbackEvents)
-    .set({ attempts: sql`${feedbackEvents.attempts} + 1` })
-    .where(eq(feedbackEvents.id, eventId))
-    .returning();
-  return row ?? null;
+/** An event's state as a processing attempt sees it. */
+export interface AttemptedEvent {
+  id: string;
+  projectId: string;
+  attempts: number;
+  processedAt: number | null;
+  metadata: Record<string, unknown> | null;
 }
 
 /**
- * The follow-up work of one event, atomically and at most once: the source's counters move only while
- * the event is still unprocessed, then the event is marked processed and its open dead letter resolved.
+ * Counts one processing attempt for each of the events (one statement: the ids travel as one JSON
+ * parameter) and returns them as they now stand; ids that do not exist are left out.
  */
-export async function completeProcessing(db: Db, event: FeedbackEventRow, now: number) {
-  await db.batch([
-    db
-      .update(feedbackSources)
-      .set({
-        events: sql`${feedbackSources.events} + 1`,
-        lastEventAt: sql`max(coalesce(${feedbackSources.lastEventAt}, 0), ${event.receivedAt})`,
-      })
-      .where(
-        and(
-          eq(feedbackSources.id, event.sourceId),
-          sql`exists (select 1 from ${feedbackEvents} where ${feedbackEvents.id} = ${event.id} and ${feedbackEvents.processedAt} is null)`,
-        ),
-      ),
-    db
-      .update(feedbackEvents)
-      .set({ processedAt: now })
-      .where(and(eq(feedbackEvents.id, event.id), isNull(feedbackEvents.processedAt))),
-    db
-      .update(feedbackDeadLetters)
-      .set({ resolvedAt: now })
-      .where(and(eq(feedbackDeadLetters.eventId, event.id), isNull(feedbackDeadLetters.resolvedAt))),
+export async function startAttempts(d1: D1Database, ids: string[]): Promise<AttemptedEvent[]> {
+  const { results } = await d1
+    .prepare(
+      "UPDATE feedback_events SET attempts = attempts + 1 WHERE id IN (SELECT value FROM json_each(?1)) " +
+        "RETURNING id, project_id, attempts, processed_at, metadata",
+    )
+    .bind(JSON.stringify(ids))
+    .all<{ id: string; project_id: string; attempts: number; processed_at: number | null; metadata: string | null }>();
+  return results.map((r) => ({
+    id: r.id,
+    projectId: r.project_id,
+    attempts: r.attempts,
+    processedAt: r.processed_at,
+    metadata: r.metadata ? JSON.parse(r.metadata) : null,
+  }));
+}
+
+/**
+ * The follow-up work of a group of events, atomically (one db.batch) and at most once per event: each
+ * source's counters move by its events that are still unprocessed, then those events are marked processed
+ * and their open dead letters resolved. Three statements, whatever the group's size.
+ */
+export async function completeProcessing(d1: D1Database, ids: string[], now: number) {
+  const pending = "SELECT value FROM json_each(?1)";
+  const unprocessed = `e.id IN (${pending}) AND e.processed_at IS NULL AND e.source_id = feedback_sources.id`;
+  const list = JSON.stringify(ids);
+  await d1.batch([
+    d1
+      .prepare(
+        `UPDATE feedback_sources SET events = events + (SELECT count(*) FROM feedback_events e WHERE ${unprocessed}), ` +
+          `last_event_at = max(coalesce(last_event_at, 0), (SELECT coalesce(max(e.received_at), 0) FROM feedback_events e WHERE ${unprocessed})) ` +
+          `WHERE id IN (SELECT source_id FROM feedback_events WHERE id IN (${pending}) AND processed_at IS NULL)`,
+      )
+      .bind(list),
+    d1
+      .prepare(`UPDATE feedback_events SET processed_at = ?2 WHERE id IN (${pending}) AND processed_at IS NULL`)
+      .bind(list, now),
+    d1
+      .prepare(
+        `UPDATE feedback_dead_letters SET resolved_at = ?2 WHERE event_id IN (${pending}) AND resolved_at IS NULL`,
+      )
+      .bind(list, now),
   ]);
 }
 

@@ -1,10 +1,11 @@
 import { z } from "@hono/zod-openapi";
 import { createDb, type Db } from "../../db/client";
 import {
+  type AttemptedEvent,
   claimUnprocessed,
   completeProcessing,
   type FeedbackEventRow,
-  startAttempt,
+  startAttempts,
   upsertDeadLetter,
 } from "../../db/queries/feedback";
 import { newId } from "./ids";
@@ -131,24 +132,11 @@ export const FEEDBACK_MAX_ATTEMPTS = 5;
  * whose metadata carries `{ "assayFault": { "failAttempts": n } }` fails its first n processing attempts
  * inside the real queue consumer. Without the variable the metadata is ordinary data and nothing fails.
  */
-function injectedFailure(env: Env, event: FeedbackEventRow): string | null {
+function injectedFailure(env: Env, event: AttemptedEvent): string | null {
   if (!(env.ASSAY_FAULT_INJECTION ?? "").split(",").includes("feedback-processing")) return null;
   const fault = (event.metadata as { assayFault?: { failAttempts?: unknown } } | null)?.assayFault;
   const n = typeof fault?.failAttempts === "number" ? fault.failAttempts : 0;
   return event.attempts <= n ? `injected failure: attempt ${event.attempts} of the ${n} set to fail` : null;
-}
-
-/**
- * The follow-up work for one stored event: the source's counters and last event time, then the event is
- * marked processed. Idempotent, so a redelivered message or an outbox re-enqueue does nothing twice.
- * (Retraining triggers will hook in here.)
- */
-export async function processFeedbackEvent(db: Db, env: Env, eventId: string, now = Date.now()) {
-  const event = await startAttempt(db, eventId);
-  if (!event || event.processedAt !== null) return;
-  const fault = injectedFailure(env, event);
-  if (fault) throw new Error(fault);
-  await completeProcessing(db, event, now);
 }
 
 /** Retry delay of the n-th failed delivery: FEEDBACK_RETRY_BASE_S × 2^(n-1), at most 5 minutes. */
@@ -157,34 +145,72 @@ export function feedbackRetryDelay(env: Env, attempts: number): number {
   return Math.min(300, (Number.isFinite(base) && base >= 0 ? base : 10) * 2 ** Math.max(0, attempts - 1));
 }
 
+export interface FeedbackDelivery {
+  eventId: string;
+  /** The queue's delivery count for this message (1 on the first). */
+  attempts: number;
+}
+
 /**
- * One `{ type: "feedback" }` queue message. A failure is retried with backoff; the FEEDBACK_MAX_ATTEMPTS-th
- * failure writes the event to the dead-letter table (listed and replayable through the API) and acks.
+ * The `{ type: "feedback" }` messages of one queue batch, processed together: one statement counts the
+ * attempt of every event, one db.batch does the follow-up work (source counters and last event time,
+ * processed_at) of all that may proceed. Idempotent, so a redelivered message or an outbox re-enqueue
+ * does nothing twice. A failure is retried with backoff; the FEEDBACK_MAX_ATTEMPTS-th failure writes the
+ * event to the dead-letter table (listed and replayable through the API) and acks.
+ * (Retraining triggers will hook in here.) Returns one outcome per delivery, in order.
  */
-export async function handleFeedbackMessage(
+export async function handleFeedbackMessages(
   db: Db,
   env: Env,
-  eventId: string,
-  attempts: number,
-): Promise<{ retryAfterSeconds?: number }> {
+  deliveries: FeedbackDelivery[],
+  now = Date.now(),
+): Promise<{ retryAfterSeconds?: number }[]> {
+  const errors = new Map<string, string>();
+  const projects = new Map<string, string>();
   try {
-    await processFeedbackEvent(db, env, eventId);
-    return {};
+    const events = await startAttempts(env.DB, [...new Set(deliveries.map((d) => d.eventId))]);
+    const ready: string[] = [];
+    for (const e of events) {
+      projects.set(e.id, e.projectId);
+      if (e.processedAt !== null) continue;
+      const fault = injectedFailure(env, e);
+      if (fault) errors.set(e.id, fault);
+      else ready.push(e.id);
+    }
+    if (ready.length) await completeProcessing(env.DB, ready, now);
   } catch (err) {
     const error = err instanceof Error ? err.message : String(err);
-    console.error(JSON.stringify({ level: "error", msg: "feedback processing failed", eventId, attempts, error }));
-    if (attempts < FEEDBACK_MAX_ATTEMPTS) return { retryAfterSeconds: feedbackRetryDelay(env, attempts) };
-    const [event] = await db.$client.prepare("select project_id from feedback_events where id = ?").bind(eventId).raw();
-    await upsertDeadLetter(db, {
-      id: newId("dlq"),
-      projectId: (event?.[0] as string | undefined) ?? "prj_default",
-      eventId,
-      error: error.slice(0, 2000),
-      attempts,
-      createdAt: Date.now(),
-    });
-    return {};
+    for (const d of deliveries) errors.set(d.eventId, error);
   }
+  const out: { retryAfterSeconds?: number }[] = [];
+  for (const d of deliveries) {
+    const error = errors.get(d.eventId);
+    if (error === undefined) {
+      out.push({});
+      continue;
+    }
+    console.error(JSON.stringify({ level: "error", msg: "feedback processing failed", ...d, error }));
+    if (d.attempts < FEEDBACK_MAX_ATTEMPTS) {
+      out.push({ retryAfterSeconds: feedbackRetryDelay(env, d.attempts) });
+      continue;
+    }
+    try {
+      await upsertDeadLetter(db, {
+        id: newId("dlq"),
+        projectId: projects.get(d.eventId) ?? "prj_default",
+        eventId: d.eventId,
+        error: error.slice(0, 2000),
+        attempts: d.attempts,
+        createdAt: Date.now(),
+      });
+      out.push({});
+    } catch (err) {
+      // Not even the dead letter could be written: let the queue deliver it again.
+      console.error(JSON.stringify({ level: "error", msg: "dead letter failed", ...d, error: String(err) }));
+      out.push({ retryAfterSeconds: feedbackRetryDelay(env, d.attempts) });
+    }
+  }
+  return out;
 }
 
 /** Events unprocessed for this long are handed to the queue again by the outbox cron. */

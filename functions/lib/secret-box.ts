@@ -7,7 +7,8 @@ import { ApiError } from "./errors";
  * decrypt there.
  */
 
-const keys = new Map<string, Promise<CryptoKey>>();
+// Resolved keys, not promises: a promise made in one request must not be awaited by another.
+const keys = new Map<string, CryptoKey>();
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -30,21 +31,18 @@ export function fromBase64(text: string): Uint8Array | null {
   }
 }
 
-function encryptionKey(env: { ASSAY_ENCRYPTION_KEY?: string }): Promise<CryptoKey> {
+async function encryptionKey(env: { ASSAY_ENCRYPTION_KEY?: string }): Promise<CryptoKey> {
   const raw = env.ASSAY_ENCRYPTION_KEY ?? "";
-  let key = keys.get(raw);
-  if (!key) {
-    const bytes = fromBase64(raw.trim());
-    if (bytes?.length !== 32) {
-      // A deployment without the secret cannot keep webhook secrets: say so plainly to the operator.
-      console.error(
-        JSON.stringify({ level: "error", msg: "ASSAY_ENCRYPTION_KEY is missing or not base64 of 32 bytes" }),
-      );
-      throw new ApiError("INTERNAL", "the server has no valid encryption key configured (ASSAY_ENCRYPTION_KEY)");
-    }
-    key = crypto.subtle.importKey("raw", bytes, { name: "AES-GCM" }, false, ["encrypt", "decrypt"]);
-    keys.set(raw, key);
+  const cached = keys.get(raw);
+  if (cached) return cached;
+  const bytes = fromBase64(raw.trim());
+  if (bytes?.length !== 32) {
+    // A deployment without the secret cannot keep webhook secrets: say so plainly to the operator.
+    console.error(JSON.stringify({ level: "error", msg: "ASSAY_ENCRYPTION_KEY is missing or not base64 of 32 bytes" }));
+    throw new ApiError("INTERNAL", "the server has no valid encryption key configured (ASSAY_ENCRYPTION_KEY)");
   }
+  const key = await crypto.subtle.importKey("raw", bytes, { name: "AES-GCM" }, false, ["encrypt", "decrypt"]);
+  keys.set(raw, key);
   return key;
 }
 

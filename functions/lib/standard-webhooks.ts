@@ -18,7 +18,7 @@ export const TOLERANCE_SECONDS = 300;
 export const MAX_SIGNATURES = 16;
 
 const enc = new TextEncoder();
-const hmacKeys = new Map<string, Promise<CryptoKey>>();
+const hmacKeys = new Map<string, CryptoKey>();
 
 /** A new secret: `whsec_` + base64 of 32 random bytes. */
 export function newWebhookSecret(): string {
@@ -31,17 +31,19 @@ function secretBytes(secret: string): Uint8Array | null {
   return bytes && bytes.length > 0 ? bytes : null;
 }
 
-/** The HMAC key of a secret, imported once per isolate (the import is a noticeable part of a delivery). */
-function hmacKey(secret: string, usage: "sign" | "verify"): Promise<CryptoKey> | null {
+/**
+ * The HMAC key of a secret, imported once per isolate (the import is a noticeable part of a delivery).
+ * Resolved keys are cached, not promises: a promise made in one request must not be awaited by another.
+ */
+async function hmacKey(secret: string, usage: "sign" | "verify"): Promise<CryptoKey | null> {
   const cacheKey = `${usage}:${secret}`;
-  let key = hmacKeys.get(cacheKey);
-  if (!key) {
-    const bytes = secretBytes(secret);
-    if (!bytes) return null;
-    if (hmacKeys.size >= 1000) hmacKeys.delete(hmacKeys.keys().next().value!);
-    key = crypto.subtle.importKey("raw", bytes, { name: "HMAC", hash: "SHA-256" }, false, [usage]);
-    hmacKeys.set(cacheKey, key);
-  }
+  const cached = hmacKeys.get(cacheKey);
+  if (cached) return cached;
+  const bytes = secretBytes(secret);
+  if (!bytes) return null;
+  const key = await crypto.subtle.importKey("raw", bytes, { name: "HMAC", hash: "SHA-256" }, false, [usage]);
+  if (hmacKeys.size >= 1000) hmacKeys.delete(hmacKeys.keys().next().value!);
+  hmacKeys.set(cacheKey, key);
   return key;
 }
 
@@ -55,10 +57,10 @@ function signedContent(id: string, timestamp: string, body: Uint8Array): Uint8Ar
 
 /** Signs a message the way a Standard Webhooks sender does: the value of its `webhook-signature` header. */
 export async function signStandardWebhook(secret: string, id: string, timestamp: number, body: Uint8Array | string) {
-  const key = hmacKey(secret, "sign");
+  const key = await hmacKey(secret, "sign");
   if (!key) throw new Error("the secret is not whsec_ + base64");
   const bytes = typeof body === "string" ? enc.encode(body) : body;
-  const mac = await crypto.subtle.sign("HMAC", await key, signedContent(id, String(timestamp), bytes));
+  const mac = await crypto.subtle.sign("HMAC", key, signedContent(id, String(timestamp), bytes));
   return `v1,${toBase64(new Uint8Array(mac))}`;
 }
 
@@ -104,11 +106,10 @@ export async function verifyStandardWebhook(input: VerifyInput): Promise<VerifyR
   if (candidates.length === 0) return { ok: false, reason: "webhook-signature holds no v1 signature" };
   const content = signedContent(id, ts, input.body);
   for (const secret of input.secrets) {
-    const key = hmacKey(secret, "verify");
+    const key = await hmacKey(secret, "verify");
     if (!key) continue;
-    const k = await key;
     for (const mac of candidates) {
-      if (await crypto.subtle.verify("HMAC", k, mac, content)) return { ok: true, id, timestamp };
+      if (await crypto.subtle.verify("HMAC", key, mac, content)) return { ok: true, id, timestamp };
     }
   }
   return { ok: false, reason: "no signature matches this source's secret" };

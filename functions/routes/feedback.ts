@@ -130,18 +130,19 @@ function toDeadLetter(r: { letter: FeedbackDeadLetterRow; sourceId: string | nul
   };
 }
 
-/** Sealed secret → plaintext, per isolate: decrypting on every delivery would cost an AES-GCM call each. */
-const openedSecrets = new Map<string, Promise<string>>();
-function openSecret(env: Env, sealed: string, sourceId: string): Promise<string> {
+/**
+ * Sealed secret → plaintext, per isolate: decrypting on every delivery would cost an AES-GCM call each.
+ * Resolved values are cached, not promises: a promise made in one request must not be awaited by another.
+ */
+const openedSecrets = new Map<string, string>();
+async function openSecret(env: Env, sealed: string, sourceId: string): Promise<string> {
   const cacheKey = `${sourceId}:${sealed}`;
-  let p = openedSecrets.get(cacheKey);
-  if (!p) {
-    if (openedSecrets.size >= 1000) openedSecrets.delete(openedSecrets.keys().next().value!);
-    p = open(env, sealed, secretContext(sourceId));
-    p.catch(() => openedSecrets.delete(cacheKey));
-    openedSecrets.set(cacheKey, p);
-  }
-  return p;
+  const cached = openedSecrets.get(cacheKey);
+  if (cached !== undefined) return cached;
+  const secret = await open(env, sealed, secretContext(sourceId));
+  if (openedSecrets.size >= 1000) openedSecrets.delete(openedSecrets.keys().next().value!);
+  openedSecrets.set(cacheKey, secret);
+  return secret;
 }
 
 /** Runs follow-up work after the answer when the runtime allows it, else before. */

@@ -1,10 +1,13 @@
+import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
 import { CRON_TASKS } from "../../functions/cron";
+import { handleQueue } from "../../functions/jobs";
 import { FEEDBACK_MAX_ATTEMPTS, feedbackOutbox } from "../../functions/lib/feedback";
 import { open } from "../../functions/lib/secret-box";
 import { signStandardWebhook, verifyStandardWebhook } from "../../functions/lib/standard-webhooks";
+import type { JobMessage } from "../../functions/lib/training";
 import { secretContext } from "../../functions/routes/feedback-sources";
 import { BASE, call, expectError, expectStatus, fetchWorker } from "./helpers";
 
@@ -476,6 +479,50 @@ describe("processing through the queue", () => {
     expect(resolved.find((d: any) => d.id === letter.id)).toMatchObject({ resolvedAt: expect.stringMatching(ISO) });
     expectError(await call("POST", `/v1/feedback/dead-letters/${letter.id}/retry`), 409, "CONFLICT");
     expectError(await call("POST", "/v1/feedback/dead-letters/dlq_nope/retry"), 404, "NOT_FOUND");
+  });
+
+  it("processes a queue batch as a group: a redelivered event counts once, a failing one is retried, an unknown one is acked", async () => {
+    const s = await createSource();
+    const now = Date.now();
+    const insert = (id: string, metadata: string | null) =>
+      env.DB.prepare(
+        "insert into feedback_events (id, project_id, source_id, delivery_id, model, input, input_text, output, metadata, redactions, occurred_at, received_at) values (?, 'prj_default', ?, ?, 'm', '\"q\"', 'q', 'a', ?, '{}', ?, ?)",
+      )
+        .bind(id, s.id, `d_${id}`, metadata, now, now)
+        .run();
+    await insert(`fb_ok_${now}`, null);
+    await insert(`fb_fail_${now}`, JSON.stringify({ assayFault: { failAttempts: 1 } }));
+    const msg = (id: string, eventId: string, attempts: number) => ({
+      id,
+      timestamp: new Date(),
+      attempts,
+      body: { type: "feedback", eventId } satisfies JobMessage,
+    });
+    const batch = createMessageBatch<JobMessage>("assay-jobs", [
+      msg("a", `fb_ok_${now}`, 1),
+      msg("b", `fb_ok_${now}`, 2),
+      msg("c", `fb_fail_${now}`, 1),
+      msg("d", "fb_gone", 1),
+    ]);
+    const ctx = createExecutionContext();
+    await handleQueue(batch, env);
+    const result = await getQueueResult(batch, ctx);
+    expect(result.explicitAcks.sort()).toEqual(["a", "b", "d"]);
+    // FEEDBACK_RETRY_BASE_S is 0 in tests, so the retry carries no delay.
+    expect(result.retryMessages).toEqual([{ msgId: "c" }]);
+    expect((await call("GET", `/v1/feedback-sources/${s.id}`)).json).toMatchObject({
+      events: 1,
+      lastEventAt: new Date(now).toISOString(),
+    });
+    const rows = await env.DB.prepare(
+      "select id, attempts, processed_at is not null as done from feedback_events where source_id = ? order by id",
+    )
+      .bind(s.id)
+      .all();
+    expect(rows.results).toEqual([
+      { id: `fb_fail_${now}`, attempts: 1, done: 0 },
+      { id: `fb_ok_${now}`, attempts: 1, done: 1 },
+    ]);
   });
 
   it("picks up, through the outbox cron, an event written but never enqueued", async () => {
