@@ -45,32 +45,6 @@ export async function updateSource(db: Db, projectId: string, id: string, set: P
   return row ?? null;
 }
 
-/**
- * Writes an event once per (project, source, delivery id). Returns the stored id and whether the delivery
- * was already there (then the first event's id).
- */
-export async function insertEventOnce(db: Db, row: FeedbackEventRow): Promise<{ id: string; duplicate: boolean }> {
-  const inserted = await db
-    .insert(feedbackEvents)
-    .values(row)
-    .onConflictDoNothing({ target: [feedbackEvents.projectId, feedbackEvents.sourceId, feedbackEvents.deliveryId] })
-    .returning({ id: feedbackEvents.id });
-  if (inserted[0]) return { id: inserted[0].id, duplicate: false };
-  const [first] = await db
-    .select({ id: feedbackEvents.id })
-    .from(feedbackEvents)
-    .where(
-      and(
-        eq(feedbackEvents.projectId, row.projectId),
-        eq(feedbackEvents.sourceId, row.sourceId),
-        eq(feedbackEvents.deliveryId, row.deliveryId),
-      ),
-    )
-    .limit(1);
-  if (!first) throw new Error(`feedback delivery ${row.deliveryId} conflicted but is not stored`);
-  return { id: first.id, duplicate: true };
-}
-
 /** The columns a batch insert fills, in order; every value is already a SQL scalar (JSON columns as text). */
 const BATCH_COLUMNS = [
   "id",
@@ -137,6 +111,48 @@ export function batchInsertStatement(d1: D1Database, tuples: (string | number | 
         "ON CONFLICT (project_id, source_id, delivery_id) DO NOTHING RETURNING id",
     )
     .bind(JSON.stringify(tuples));
+}
+
+/**
+ * Writes one verified delivery, once, and only while its source still accepts the secret that verified
+ * it: not revoked, and that sealed secret is the current one or the previous one within its overlap. The
+ * check and the write are one statement, so a delivery verified against a cached source row can never be
+ * stored after a revocation or after its secret's overlap ended. Returns the new id, or null when nothing
+ * was written (a duplicate delivery, or the source no longer accepts that secret).
+ */
+export async function insertVerifiedEvent(
+  d1: D1Database,
+  row: FeedbackEventRow,
+  check: { sealedSecret: string; now: number },
+): Promise<string | null> {
+  const cols = BATCH_COLUMNS.join(", ");
+  const values = BATCH_COLUMNS.map((_, i) => `value ->> '$[${i}]'`).join(", ");
+  const r = await d1
+    .prepare(
+      `INSERT INTO feedback_events (${cols}) SELECT ${values} FROM json_each(?1) WHERE EXISTS (` +
+        "SELECT 1 FROM feedback_sources s WHERE s.id = ?2 AND s.revoked_at IS NULL AND (s.secret_enc = ?3 OR " +
+        "(s.previous_secret_enc = ?3 AND s.previous_secret_until > ?4))) " +
+        "ON CONFLICT (project_id, source_id, delivery_id) DO NOTHING RETURNING id",
+    )
+    .bind(JSON.stringify([batchTuple(row)]), row.sourceId, check.sealedSecret, check.now)
+    .first<{ id: string }>();
+  return r?.id ?? null;
+}
+
+/** The id of the event stored for a delivery, if any. */
+export async function findDelivery(db: Db, key: { projectId: string; sourceId: string; deliveryId: string }) {
+  const [row] = await db
+    .select({ id: feedbackEvents.id })
+    .from(feedbackEvents)
+    .where(
+      and(
+        eq(feedbackEvents.projectId, key.projectId),
+        eq(feedbackEvents.sourceId, key.sourceId),
+        eq(feedbackEvents.deliveryId, key.deliveryId),
+      ),
+    )
+    .limit(1);
+  return row?.id ?? null;
 }
 
 export async function getEvent(db: Db, projectId: string, id: string) {

@@ -5,6 +5,8 @@ import {
   claimUnprocessed,
   completeProcessing,
   type FeedbackEventRow,
+  type FeedbackSourceRow,
+  getSourceForDelivery,
   startAttempts,
   upsertDeadLetter,
 } from "../../db/queries/feedback";
@@ -242,4 +244,35 @@ export async function enqueueFeedback(env: Env, ids: string[]) {
       ids.slice(i, i + 100).map((eventId) => ({ body: { type: "feedback", eventId } satisfies JobMessage })),
     );
   }
+}
+
+/**
+ * Source rows as last read, per isolate, so that a delivery costs one D1 round trip (the write) instead
+ * of two. The cache only says which secrets to try: the write re-checks in the same statement that the
+ * source is not revoked and still accepts the secret that verified (db/queries/feedback.ts
+ * insertVerifiedEvent), and a signature that fails against a cached row is tried again against a fresh one
+ * (the cache may predate a rotation). Stale entries therefore cost a retry, never a wrong answer.
+ */
+const deliverySources = new Map<string, { row: FeedbackSourceRow; at: number }>();
+export const SOURCE_CACHE_MS = 60_000;
+
+export async function sourceForDelivery(
+  db: Db,
+  id: string,
+  now: number,
+  fresh = false,
+): Promise<{ row: FeedbackSourceRow | null; cached: boolean }> {
+  const hit = deliverySources.get(id);
+  if (!fresh && hit && now - hit.at < SOURCE_CACHE_MS) return { row: hit.row, cached: true };
+  const row = await getSourceForDelivery(db, id);
+  if (row) {
+    if (deliverySources.size >= 1000) deliverySources.delete(deliverySources.keys().next().value!);
+    deliverySources.set(id, { row, at: now });
+  } else deliverySources.delete(id);
+  return { row, cached: false };
+}
+
+/** Drops a source from this isolate's cache (after a rotation or revocation made here). */
+export function forgetDeliverySource(id: string) {
+  deliverySources.delete(id);
 }

@@ -64,7 +64,9 @@ export async function signStandardWebhook(secret: string, id: string, timestamp:
   return `v1,${toBase64(new Uint8Array(mac))}`;
 }
 
-export type VerifyResult = { ok: true; id: string; timestamp: number } | { ok: false; reason: string };
+export type VerifyResult =
+  /** `secretIndex`: which of the secrets verified it. */
+  { ok: true; id: string; timestamp: number; secretIndex: number } | { ok: false; reason: string };
 
 export interface VerifyInput {
   /** Every secret that may have signed it (during a rotation: the new one and the old one). */
@@ -105,11 +107,11 @@ export async function verifyStandardWebhook(input: VerifyInput): Promise<VerifyR
   }
   if (candidates.length === 0) return { ok: false, reason: "webhook-signature holds no v1 signature" };
   const content = signedContent(id, ts, input.body);
-  for (const secret of input.secrets) {
+  for (const [secretIndex, secret] of input.secrets.entries()) {
     const key = await hmacKey(secret, "verify");
     if (!key) continue;
     for (const mac of candidates) {
-      if (await crypto.subtle.verify("HMAC", key, mac, content)) return { ok: true, id, timestamp };
+      if (await crypto.subtle.verify("HMAC", key, mac, content)) return { ok: true, id, timestamp, secretIndex };
     }
   }
   return { ok: false, reason: "no signature matches this source's secret" };

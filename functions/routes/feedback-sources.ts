@@ -3,6 +3,7 @@ import { getExperiment } from "../../db/queries/experiments";
 import { type FeedbackSourceRow, getSource, insertSource, listSources, updateSource } from "../../db/queries/feedback";
 import type { AppEnv } from "../env";
 import { ApiError, conflict, notFound } from "../lib/errors";
+import { forgetDeliverySource } from "../lib/feedback";
 import { newId } from "../lib/ids";
 import { bearer, Cursor, errors, json, jsonBody, Limit, ListOf } from "../lib/openapi";
 import { page } from "../lib/pagination";
@@ -202,6 +203,7 @@ export function feedbackSourceRoutes(app: OpenAPIHono<AppEnv>) {
       previousSecretUntil: until,
       rotatedAt: now,
     });
+    forgetDeliverySource(id);
     return c.json({ id, secret, previousSecretUntil: new Date(until).toISOString() }, 200);
   });
 
@@ -211,6 +213,7 @@ export function feedbackSourceRoutes(app: OpenAPIHono<AppEnv>) {
     if (!row) throw notFound("feedback source", id);
     const revoked =
       row.revokedAt === null ? await updateSource(c.var.db, projectOf(c), id, { revokedAt: Date.now() }) : row;
+    forgetDeliverySource(id);
     return c.json(toSource(revoked ?? row), 200);
   });
 }

@@ -4,18 +4,26 @@ import {
   batchTuple,
   type FeedbackDeadLetterRow,
   type FeedbackEventRow,
+  type FeedbackSourceRow,
+  findDelivery,
   getDeadLetter,
   getEvent,
   getSource,
-  getSourceForDelivery,
-  insertEventOnce,
+  insertVerifiedEvent,
   listDeadLetters,
   listEvents,
   markRetried,
 } from "../../db/queries/feedback";
 import type { AppEnv } from "../env";
 import { ApiError, conflict, notFound, zodIssues } from "../lib/errors";
-import { enqueueFeedback, eventRow, FeedbackBatchLine, FeedbackEvent, FeedbackWebhook } from "../lib/feedback";
+import {
+  enqueueFeedback,
+  eventRow,
+  FeedbackBatchLine,
+  FeedbackEvent,
+  FeedbackWebhook,
+  sourceForDelivery,
+} from "../lib/feedback";
 import { newId } from "../lib/ids";
 import { isBlank, LineSplitter } from "../lib/jsonl";
 import { bearer, Cursor, errors, json, ListOf } from "../lib/openapi";
@@ -332,15 +340,26 @@ export function feedbackRoutes(app: OpenAPIHono<AppEnv>) {
       throw unauthorized(v.ok ? "missing Standard Webhooks headers" : v.reason);
     }
     const body = await readCapped(c.req.raw.body, MAX_EVENT_BYTES);
-    const source = await getSourceForDelivery(c.var.db, sourceId);
-    if (!source) throw unauthorized(`unknown feedback source ${sourceId}`);
-    if (source.revokedAt !== null) throw unauthorized(`feedback source ${sourceId} is revoked`);
-    const secrets = [await openSecret(c.env, source.secretEnc, source.id)];
-    if (source.previousSecretEnc && source.previousSecretUntil !== null && source.previousSecretUntil > now) {
-      secrets.push(await openSecret(c.env, source.previousSecretEnc, source.id));
+    const verify = async (source: FeedbackSourceRow | null) => {
+      if (!source) return { ok: false as const, reason: `unknown feedback source ${sourceId}` };
+      if (source.revokedAt !== null) return { ok: false as const, reason: `feedback source ${sourceId} is revoked` };
+      const sealed = [source.secretEnc];
+      if (source.previousSecretEnc && source.previousSecretUntil !== null && source.previousSecretUntil > now) {
+        sealed.push(source.previousSecretEnc);
+      }
+      const secrets = await Promise.all(sealed.map((s) => openSecret(c.env, s, source.id)));
+      const v = await verifyStandardWebhook({ secrets, headers, body, now });
+      return v.ok ? { ...v, source, sealedSecret: sealed[v.secretIndex]! } : v;
+    };
+    let lookup = await sourceForDelivery(c.var.db, sourceId, now);
+    let verified = await verify(lookup.row);
+    // A cached row may predate a rotation: a signature it cannot verify is tried against a fresh read.
+    if (!verified.ok && lookup.cached) {
+      lookup = await sourceForDelivery(c.var.db, sourceId, now, true);
+      verified = await verify(lookup.row);
     }
-    const verified = await verifyStandardWebhook({ secrets, headers, body, now });
     if (!verified.ok) throw unauthorized(verified.reason);
+    const { source } = verified;
     if (verified.id.length > 256) throw new ApiError("BAD_REQUEST", "webhook-id is longer than 256 characters");
 
     let parsed: unknown;
@@ -362,9 +381,17 @@ export function feedbackRoutes(app: OpenAPIHono<AppEnv>) {
       receivedAt: now,
       redact: source.redactPii,
     });
-    const stored = await insertEventOnce(c.var.db, row);
-    if (!stored.duplicate) await later(c, enqueueFeedback(c.env, [stored.id]));
-    return c.json(stored, 202);
+    const id = await insertVerifiedEvent(c.env.DB, row, { sealedSecret: verified.sealedSecret, now });
+    if (id) {
+      await later(c, enqueueFeedback(c.env, [id]));
+      return c.json({ id, duplicate: false }, 202);
+    }
+    // Nothing written: a duplicate, or the source stopped accepting this secret since it was cached.
+    const fresh = (await sourceForDelivery(c.var.db, sourceId, now, true)).row;
+    if (!fresh || fresh.revokedAt !== null) throw unauthorized(`feedback source ${sourceId} is revoked`);
+    const first = await findDelivery(c.var.db, row);
+    if (first) return c.json({ id: first, duplicate: true }, 202);
+    throw unauthorized("the secret that signed this delivery is no longer valid for this source");
   });
 
   app.openapi(ping, async (c) => {

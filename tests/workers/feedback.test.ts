@@ -5,8 +5,8 @@ import { describe, expect, it } from "vitest";
 import { CRON_TASKS } from "../../functions/cron";
 import { handleQueue } from "../../functions/jobs";
 import { FEEDBACK_MAX_ATTEMPTS, feedbackOutbox } from "../../functions/lib/feedback";
-import { open } from "../../functions/lib/secret-box";
-import { signStandardWebhook, verifyStandardWebhook } from "../../functions/lib/standard-webhooks";
+import { open, seal } from "../../functions/lib/secret-box";
+import { newWebhookSecret, signStandardWebhook, verifyStandardWebhook } from "../../functions/lib/standard-webhooks";
 import type { JobMessage } from "../../functions/lib/training";
 import { secretContext } from "../../functions/routes/feedback-sources";
 import { BASE, call, expectError, expectStatus, fetchWorker } from "./helpers";
@@ -153,7 +153,7 @@ describe("Standard Webhooks verification, against the official library", () => {
     const enc = new TextEncoder();
     expect(
       await verifyStandardWebhook({ secrets: [secret], headers, body: enc.encode(body), now: timestamp * 1000 }),
-    ).toEqual({ ok: true, id, timestamp });
+    ).toEqual({ ok: true, id, timestamp, secretIndex: 0 });
     expect(
       await verifyStandardWebhook({ secrets: [secret], headers, body: enc.encode(`${body} `), now: timestamp * 1000 }),
     ).toEqual({ ok: false, reason: "no signature matches this source's secret" });
@@ -297,6 +297,24 @@ describe("Standard Webhooks verification, against the official library", () => {
     expect(res.json.error.message).toBe(`feedback source ${s.id} is revoked`);
     expect(await storedCount(s.id)).toBe(1);
     expectError(await call("POST", `/v1/feedback-sources/${s.id}/rotate`, { body: {} }), 409, "CONFLICT");
+  });
+
+  it("decides on the stored source, not this isolate's cached copy of it, when another isolate rotated or revoked it", async () => {
+    const s = await createSource();
+    expectStatus(await deliver(s.id, { secret: s.secret }), 202); // the source row is now cached here
+    // Rotated elsewhere (written straight to D1, as another isolate would): the new secret verifies at once.
+    const next = newWebhookSecret();
+    await env.DB.prepare("update feedback_sources set secret_enc = ? where id = ?")
+      .bind(await seal(env, next, secretContext(s.id)), s.id)
+      .run();
+    expectStatus(await deliver(s.id, { secret: next }), 202);
+    // The old secret was replaced without an overlap: refused although an older cached row would accept it.
+    expectError(await deliver(s.id, { secret: s.secret }), 401, "UNAUTHORIZED");
+    // Revoked elsewhere: the write itself checks the source, so nothing is stored.
+    await env.DB.prepare("update feedback_sources set revoked_at = ? where id = ?").bind(Date.now(), s.id).run();
+    const res = await deliver(s.id, { secret: next });
+    expectError(res, 401, "UNAUTHORIZED");
+    expect(await storedCount(s.id)).toBe(2);
   });
 
   it("keeps the old secret verifying during a rotation's overlap, and not after it", async () => {
