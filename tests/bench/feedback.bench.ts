@@ -140,6 +140,9 @@ async function main() {
     console.log(
       `  rounds signed: ${a.map((x) => fmt(x.rate)).join(", ")}/s; ping: ${b.map((x) => fmt(x.rate)).join(", ")}/s`,
     );
+    console.log(
+      `  for scale, POST /v1/experiments (key check + one insert): ${fmt(med(w.map((x) => x.rate)))}/s  p50 ${fmt(med(w.map((x) => x.p50)), 1)} ms`,
+    );
     console.log(`  ratio signed / unsigned: ${(signedRate / pingRate).toFixed(2)}x (target >= 0.5x)`);
     console.log(`  ratio signed / one-insert route: ${(signedRate / med(w.map((x) => x.rate))).toFixed(2)}x`);
     console.log(
