@@ -582,6 +582,7 @@ describe("batch backfill", () => {
       ev({ id: "line-a" }),
       ev({ id: "line-b", timestamp: "2026-11-30T08:00:00Z", rating: "down", correction: "better" }),
       ev({ rating: 2 }),
+      ev({ output: "x".repeat(1024 * 1024) }),
     ]);
     const res = await call("POST", `/v1/feedback/batch?source=${s.id}`, { raw: body, headers: ndjson });
     expectStatus(res, 200);
@@ -592,8 +593,9 @@ describe("batch backfill", () => {
         { line: 3, message: expect.stringContaining("not JSON") },
         { line: 4, message: expect.stringMatching(/^output: /) },
         { line: 8, message: expect.stringMatching(/^rating: /) },
+        { line: 9, message: "the line is longer than 1048576 bytes" },
       ],
-      rejectedTotal: 3,
+      rejectedTotal: 4,
     });
     const again = await call("POST", `/v1/feedback/batch?source=${s.id}`, { raw: body, headers: ndjson });
     expect(again.json).toMatchObject({ accepted: 1, duplicates: 3 });
@@ -662,5 +664,10 @@ describe("reading feedback", () => {
     expectError(await call("GET", "/v1/feedback?limit=1001"), 400, "BAD_REQUEST");
     expectError(await call("GET", "/v1/feedback/fb_nope"), 404, "NOT_FOUND");
     expectError(await call("GET", `/v1/feedback/${sent[0]}`, { key: null }), 401, "UNAUTHORIZED");
+    // Another project's event reads as missing, and is not listed.
+    await env.DB.prepare("update feedback_events set project_id = 'prj_other' where id = ?").bind(sent[0]).run();
+    expectError(await call("GET", `/v1/feedback/${sent[0]}`), 404, "NOT_FOUND");
+    const mine = (await call("GET", `/v1/feedback?source=${s.id}`)).json.data.map((e: any) => e.id);
+    expect(mine).toEqual(sent.slice(1));
   });
 });
