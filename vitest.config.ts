@@ -31,6 +31,11 @@ export default defineConfig({
               bindings: {
                 TEST_MIGRATIONS: await readD1Migrations("db/migrations"),
                 ASSAY_ADMIN_KEY: "test-admin-key",
+                // A fixed AES-256 key for secrets at rest in tests (production: a Worker secret).
+                ASSAY_ENCRYPTION_KEY: "YXNzYXktdGVzdC1lbmNyeXB0aW9uLWtleS0zMmJ5dGU=",
+                // Test-only fault injection (functions/lib/feedback.ts) and immediate feedback retries.
+                ASSAY_FAULT_INJECTION: "feedback-processing",
+                FEEDBACK_RETRY_BASE_S: "0",
                 // Started by tests/global-setup.ts before the pool: AWS Batch is a local fake in tests.
                 AWS_BATCH_ENDPOINT: process.env.ASSAY_TEST_BATCH_URL ?? "",
                 AWS_ACCESS_KEY_ID: "AKIDASSAYTEST0000001",

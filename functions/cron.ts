@@ -1,5 +1,6 @@
 import { createDb } from "../db/client";
 import { reconcile } from "./jobs";
+import { feedbackOutbox } from "./lib/feedback";
 import { advanceSearchingSweeps } from "./lib/sweep-search";
 
 /**
@@ -15,6 +16,7 @@ export interface CronTask {
 export const CRON_TASKS: CronTask[] = [
   { name: "reconcile-runs", run: (env, now) => reconcile(env, now) },
   { name: "advance-sweeps", run: (env, now) => advanceSearchingSweeps(createDb(env.DB), env, now) },
+  { name: "feedback-outbox", run: async (env, now) => void (await feedbackOutbox(env, now)) },
 ];
 
 export async function runCron(env: Env, now = Date.now(), tasks: CronTask[] = CRON_TASKS): Promise<void> {

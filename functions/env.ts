@@ -21,3 +21,18 @@ export interface AppEnv {
     principal: Principal;
   };
 }
+
+// Declared here rather than in the generated worker-configuration.d.ts; `npm run cf-typegen` declares the
+// first two the same way, so the declarations merge.
+declare global {
+  namespace Cloudflare {
+    interface Env {
+      /** base64 of 32 bytes: the AES-GCM key for secrets at rest (feedback source secrets). A Worker secret. */
+      ASSAY_ENCRYPTION_KEY: string;
+      /** Base delay in seconds of a failed feedback message's retries (doubling each time). */
+      FEEDBACK_RETRY_BASE_S: string;
+      /** Test-only: comma-separated faults to honour (functions/lib/feedback.ts). Unset in production. */
+      ASSAY_FAULT_INJECTION?: string;
+    }
+  }
+}

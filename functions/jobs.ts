@@ -7,6 +7,7 @@ import { PermanentDispatchError } from "../gpu-jobs/backend";
 import { createBackend } from "../gpu-jobs/backends";
 import { DispatchUnavailableError } from "../gpu-jobs/backends/aws-batch";
 import type { Resources, RftSpec } from "../gpu-jobs/spec";
+import { handleFeedbackMessages } from "./lib/feedback";
 import { advanceSweep } from "./lib/sweep-search";
 import { issueRunToken, type JobMessage } from "./lib/training";
 
@@ -139,12 +140,30 @@ async function terminate(db: Db, env: Env, runId: string, reason: string) {
   log("terminated", { runId, jobId: run.jobId, reason });
 }
 
-/** The Worker's queue handler: dispatch and terminate messages, retried by the queue on transient failure. */
+/** The Worker's queue handler: dispatch, terminate and feedback messages, retried by the queue on transient failure. */
 export async function handleQueue(batch: MessageBatch<JobMessage>, env: Env) {
   const db = createDb(env.DB);
+  // Feedback messages are processed as a group (a few statements per batch, not per event); their retries
+  // and dead letters are decided inside.
+  const feedback = batch.messages.filter(
+    (m): m is Message<Extract<JobMessage, { type: "feedback" }>> => m.body.type === "feedback",
+  );
+  if (feedback.length) {
+    const outcomes = await handleFeedbackMessages(
+      db,
+      env,
+      feedback.map((m) => ({ eventId: m.body.eventId, attempts: m.attempts })),
+    );
+    feedback.forEach((m, i) => {
+      const delay = outcomes[i]?.retryAfterSeconds;
+      if (delay !== undefined) m.retry({ delaySeconds: delay });
+      else m.ack();
+    });
+  }
   for (const msg of batch.messages) {
     try {
       const body = msg.body;
+      if (body.type === "feedback") continue;
       let outcome: "done" | "retry" = "done";
       if (body.type === "dispatch") outcome = await dispatchRun(db, env, body.runId, msg.attempts);
       else if (body.type === "dispatch-sweep") outcome = await dispatchSweep(db, env, body.sweepId, msg.attempts);

@@ -2,18 +2,15 @@
 // `npm run dev [-- <wrangler dev flags>]`: prepares a fresh clone (local secrets, local D1 migrations)
 // and then runs the Worker in workerd with local D1, R2, Queues and cron under .wrangler/.
 import { spawn, spawnSync } from "node:child_process";
-import { copyFileSync, existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { ensureDevVars } from "./dev-vars.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const env = { ...process.env, WRANGLER_SEND_METRICS: "false" };
 const wrangler = join(root, "node_modules", ".bin", "wrangler");
 
-if (!existsSync(join(root, ".dev.vars"))) {
-  copyFileSync(join(root, ".dev.vars.example"), join(root, ".dev.vars"));
-  console.log("[assay] created .dev.vars from .dev.vars.example (admin key: see ASSAY_ADMIN_KEY there)");
-}
+for (const line of ensureDevVars(root)) console.log(`[assay] ${line}`);
 
 const migrate = spawnSync(wrangler, ["d1", "migrations", "apply", "DB", "--local"], {
   cwd: root,

@@ -1,3 +1,4 @@
+import { sql } from "drizzle-orm";
 import { index, integer, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 /**
@@ -65,6 +66,11 @@ export const feedbackEvents = sqliteTable(
     receivedAt: integer("received_at").notNull(),
     processedAt: integer("processed_at"),
     attempts: integer("attempts").notNull().default(0),
+    /**
+     * When the outbox cron last enqueued this event. The accept path leaves it null (one write per
+     * delivery); the cron sets it so that a backed-up queue is not handed the same events every minute.
+     */
+    enqueuedAt: integer("enqueued_at"),
   },
   (t) => [
     uniqueIndex("feedback_events_delivery_idx").on(t.projectId, t.sourceId, t.deliveryId),
@@ -88,7 +94,11 @@ export const feedbackDeadLetters = sqliteTable(
     retriedAt: integer("retried_at"),
     resolvedAt: integer("resolved_at"),
   },
-  (t) => [index("feedback_dead_letters_project_idx").on(t.projectId, t.resolvedAt, t.id)],
+  (t) => [
+    index("feedback_dead_letters_project_idx").on(t.projectId, t.resolvedAt, t.id),
+    // At most one open dead letter per event: a replay that fails again updates it instead of adding one.
+    uniqueIndex("feedback_dead_letters_open_event_idx").on(t.eventId).where(sql`resolved_at is null`),
+  ],
 );
 
 export type CurationStatus = "queued" | "running" | "succeeded" | "failed";

@@ -17,7 +17,9 @@ export type JobMessage =
   | { type: "dispatch"; runId: string }
   | { type: "dispatch-sweep"; sweepId: string }
   | { type: "terminate"; runId: string; reason: string }
-  | { type: "sweep-advance"; sweepId: string };
+  | { type: "sweep-advance"; sweepId: string }
+  /** Follow-up work for a stored feedback event (functions/lib/feedback.ts). */
+  | { type: "feedback"; eventId: string };
 
 /** Seconds a stopped aws-batch container gets to exit on its own before TerminateJob. */
 export const STOP_GRACE_SECONDS = 120;

@@ -8,6 +8,7 @@ const MiB = 1024 * 1024;
 /** Largest accepted request bodies, by route. The first matching pattern wins. */
 export const BODY_LIMITS: [RegExp, number][] = [
   [/^\/v1\/datasets\/?$/, 100 * MiB],
+  [/^\/v1\/feedback\/batch$/, 50 * MiB],
   [/^\/v1\/fixtures\/[^/]+$/, 64 * MiB],
   [/^\/v1\/runs\/[^/]+\/metrics$/, 8 * MiB],
   [/^\/v1\/(graders|rewards)\//, 16 * MiB],
@@ -25,7 +26,7 @@ export function limitFor(path: string): number {
  * Routes that read their body as a stream and enforce `limitFor` themselves while reading. hono's
  * bodyLimit buffers a body without Content-Length whole to measure it, which such routes must avoid.
  */
-export const STREAMED_BODIES: RegExp[] = [/^\/v1\/datasets\/?$/];
+export const STREAMED_BODIES: RegExp[] = [/^\/v1\/datasets\/?$/, /^\/v1\/feedback\/batch$/];
 
 const limiters = new Map<number, ReturnType<typeof bodyLimit>>();
 

@@ -95,6 +95,20 @@ export const ROUTE_PERMISSIONS: Record<string, Permission> = {
   "PUT /v1/fixtures/:name": "write",
   "GET /v1/fixtures": "read",
   "GET /v1/fixtures/:name": "read",
+
+  "POST /v1/feedback-sources": "write",
+  "GET /v1/feedback-sources": "read",
+  "GET /v1/feedback-sources/:id": "read",
+  "POST /v1/feedback-sources/:id/rotate": "write",
+  "DELETE /v1/feedback-sources/:id": "write",
+  // Verified by the source's Standard Webhooks signature, not by a key.
+  "POST /v1/webhooks/feedback/:sourceId": "public",
+  "POST /ping": "public",
+  "POST /v1/feedback/batch": "write",
+  "GET /v1/feedback": "read",
+  "GET /v1/feedback/dead-letters": "read",
+  "POST /v1/feedback/dead-letters/:id/retry": "write",
+  "GET /v1/feedback/:id": "read",
 };
 
 export const routeKey = (method: string, path: string) => `${method.toUpperCase()} ${path}`;

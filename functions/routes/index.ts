@@ -3,6 +3,8 @@ import type { AppEnv } from "../env";
 import { apiKeyRoutes } from "./api-keys";
 import { datasetRoutes } from "./datasets";
 import { experimentRoutes } from "./experiments";
+import { feedbackRoutes } from "./feedback";
+import { feedbackSourceRoutes } from "./feedback-sources";
 import { fixtureRoutes } from "./fixtures";
 import { healthRoutes } from "./health";
 import { metricRoutes } from "./metrics";
@@ -26,4 +28,6 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>) {
   sweepRoutes(app);
   schemaRoutes(app);
   fixtureRoutes(app);
+  feedbackSourceRoutes(app);
+  feedbackRoutes(app);
 }

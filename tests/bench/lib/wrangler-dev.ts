@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -30,7 +31,7 @@ async function freePort(): Promise<number> {
  * Starts the Worker under `wrangler dev` on loopback with its own fresh local state (migrations applied),
  * the way `npm run dev` does, and waits until /healthz answers.
  */
-export async function startDev(): Promise<DevServer> {
+export async function startDev(opts: { port?: number } = {}): Promise<DevServer> {
   const persistTo = mkdtempSync(join(tmpdir(), "assay-bench-"));
   const adminKey = "bench-admin-key";
   const migrate = spawnSync(WRANGLER, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo], {
@@ -39,7 +40,7 @@ export async function startDev(): Promise<DevServer> {
     encoding: "utf8",
   });
   if (migrate.status !== 0) throw new Error(`migrations failed: ${migrate.stderr}`);
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const child: ChildProcess = spawn(
     WRANGLER,
     [
@@ -52,6 +53,8 @@ export async function startDev(): Promise<DevServer> {
       persistTo,
       "--var",
       `ASSAY_ADMIN_KEY:${adminKey}`,
+      "--var",
+      `ASSAY_ENCRYPTION_KEY:${randomBytes(32).toString("base64")}`,
     ],
     { cwd: ROOT, env: ENV, stdio: ["ignore", "pipe", "pipe"], detached: true },
   );

@@ -1,0 +1,2 @@
+ALTER TABLE `feedback_events` ADD `enqueued_at` integer;--> statement-breakpoint
+CREATE UNIQUE INDEX `feedback_dead_letters_open_event_idx` ON `feedback_dead_letters` (`event_id`) WHERE resolved_at is null;
