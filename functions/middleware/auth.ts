@@ -134,7 +134,7 @@ async function authenticateRunToken(token: string, runId: string, db: Db, allowE
 
 /** Whether a principal may use a route with this permission; the 403 names what would do. */
 export function authorize(principal: Principal, permission: Permission, route: string): void {
-  if (permission === "public") return;
+  if (permission === "public" || permission === "signed") return;
   if (principal.kind === "runToken") {
     if (permission === "run" || permission === "write|run") return;
     throw new ApiError("FORBIDDEN", "a run token is accepted only on its own run's container endpoints", undefined, {
@@ -185,7 +185,7 @@ export function requireAuth(
   return createMiddleware<AppEnv>(async (c, next) => {
     const route = `${c.req.method} ${c.req.routePath}`;
     const permission = permissionOf(c.req.method, c.req.routePath);
-    if (permission === "public") return next();
+    if (permission === "public" || permission === "signed") return next();
     const token = bearerToken(c.req.header("authorization"));
     if (!token) throw new ApiError("UNAUTHORIZED", "missing bearer token: send Authorization: Bearer <key>");
     const db = c.var.db;

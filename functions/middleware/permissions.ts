@@ -16,7 +16,21 @@ export type Role = (typeof ROLES)[number];
  * - `run`: only the token of the run named by the `:id` path parameter
  * - `write|run`: a key with `write`, or the run's own token
  */
-export type Permission = "public" | "read" | "write" | "score" | "runner" | "keys" | "root" | "run" | "write|run";
+/**
+ * `signed`: no key at all; the route verifies a signature of its own (the feedback webhook's Standard
+ * Webhooks signature), so a key neither helps nor hurts and a request without the signature is 401.
+ */
+export type Permission =
+  | "public"
+  | "signed"
+  | "read"
+  | "write"
+  | "score"
+  | "runner"
+  | "keys"
+  | "root"
+  | "run"
+  | "write|run";
 
 /**
  * Which key roles each permission admits. The admin secret passes everything but `run`; run tokens pass
@@ -25,6 +39,7 @@ export type Permission = "public" | "read" | "write" | "score" | "runner" | "key
  */
 export const GRANTS: Record<Permission, readonly Role[]> = {
   public: ROLES,
+  signed: ROLES,
   read: ["read", "write", "admin"],
   write: ["write", "admin"],
   score: ["score", "write", "admin"],
@@ -102,7 +117,7 @@ export const ROUTE_PERMISSIONS: Record<string, Permission> = {
   "POST /v1/feedback-sources/:id/rotate": "write",
   "DELETE /v1/feedback-sources/:id": "write",
   // Verified by the source's Standard Webhooks signature, not by a key.
-  "POST /v1/webhooks/feedback/:sourceId": "public",
+  "POST /v1/webhooks/feedback/:sourceId": "signed",
   "POST /ping": "public",
   "POST /v1/feedback/batch": "write",
   "GET /v1/feedback": "read",
@@ -146,7 +161,7 @@ export function documentPermissions(definitions: readonly RouteDefinition[], for
     if (def.type !== "route" || !def.route) continue;
     const r = def.route;
     const perm = permissionOf(r.method, r.path.replaceAll(/\{(\w+)\}/g, ":$1"));
-    if (!perm || perm === "public") continue;
+    if (!perm || perm === "public" || perm === "signed") continue;
     r["x-assay-permission"] = perm;
     const need = `Needs ${describeNeed(perm)}${perm === "run" || perm === "root" ? "" : " (or the admin secret)"}.`;
     r.description = r.description ? `${r.description}\n\n${need}` : need;
