@@ -4,3 +4,4 @@ export * from "./feedback";
 export * from "./ledger";
 export * from "./scoring";
 export * from "./training";
+export * from "./retraining";
