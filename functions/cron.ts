@@ -1,4 +1,5 @@
 import { reconcile } from "./jobs";
+import { retrainingCron } from "./lib/cycles";
 
 /**
  * One scheduled task: what the every-minute cron does besides the others. Each task runs on its own, so
@@ -10,7 +11,11 @@ export interface CronTask {
 }
 
 /** Every task the cron runs, in order. A capability with periodic work adds its task here. */
-export const CRON_TASKS: CronTask[] = [{ name: "reconcile-runs", run: (env, now) => reconcile(env, now) }];
+export const CRON_TASKS: CronTask[] = [
+  { name: "reconcile-runs", run: (env, now) => reconcile(env, now) },
+  // After reconciliation, so that a run it just failed ends its cycle in the same tick.
+  { name: "retraining", run: (env, now) => retrainingCron(env, now) },
+];
 
 export async function runCron(env: Env, now = Date.now(), tasks: CronTask[] = CRON_TASKS): Promise<void> {
   for (const task of tasks) {

@@ -5,7 +5,6 @@ export type LrScheduler = z.infer<typeof LrScheduler>;
 
 export const RunRef = z.string().regex(/^run_[0-9a-z]{1,60}$/, 'a run id ("run_…")');
 
-
 /**
  * The RFT run spec: what a user sends to create a training run, and what the container reads back from
  * `GET /v1/runs/{id}/spec`. Shared by the platform (validation, dispatch) and the container (training).
@@ -47,7 +46,11 @@ export const Hyperparams = z
     warmupRatio: z.number().min(0).max(1).default(0),
     precision: z.enum(["bf16", "fp16", "fp32"]).default("bf16"),
     /** Modules the LoRA adapter attaches to (PEFT's `target_modules`); unset: the trainer's default. */
-    loraTargets: z.array(z.string().regex(/^[\w.*-]{1,100}$/)).min(1).max(64).optional(),
+    loraTargets: z
+      .array(z.string().regex(/^[\w.*-]{1,100}$/))
+      .min(1)
+      .max(64)
+      .optional(),
     loraDropout: z.number().min(0).max(1).default(0.05),
     /** Also accepted here; the run's top-level `warmStart` wins. */
     warmStart: RunRef.optional(),
@@ -228,9 +231,7 @@ export const EvalSpec = z
   .object({
     kind: z.literal("eval"),
     name: z.string().trim().min(1).max(200).optional(),
-    model: z
-      .object({ baseModel: z.string().trim().min(1).max(300), adapterOf: RunRef.optional() })
-      .strict(),
+    model: z.object({ baseModel: z.string().trim().min(1).max(300), adapterOf: RunRef.optional() }).strict(),
     dataset: z.string().min(1).max(64),
     split: z.enum(["holdout", "train"]).default("holdout"),
     grader: z.record(z.string(), z.unknown()),

@@ -48,6 +48,7 @@ CREATE TABLE `retraining_cycles` (
 );
 --> statement-breakpoint
 CREATE INDEX `retraining_cycles_policy_idx` ON `retraining_cycles` (`policy_id`,`id`);--> statement-breakpoint
+CREATE UNIQUE INDEX `retraining_cycles_open_idx` ON `retraining_cycles` (`policy_id`) WHERE status in ('curating', 'training', 'evaluating');--> statement-breakpoint
 CREATE INDEX `retraining_cycles_status_idx` ON `retraining_cycles` (`status`);--> statement-breakpoint
 CREATE INDEX `retraining_cycles_run_idx` ON `retraining_cycles` (`run_id`);--> statement-breakpoint
 CREATE INDEX `retraining_cycles_champion_eval_idx` ON `retraining_cycles` (`champion_eval_id`);--> statement-breakpoint

@@ -60,9 +60,7 @@ export async function itemPage(db: Db, runId: string, opts: { cursor?: string; l
   const ids = await db
     .selectDistinct({ itemId: evalItemScores.itemId })
     .from(evalItemScores)
-    .where(
-      and(eq(evalItemScores.runId, runId), opts.cursor ? gt(evalItemScores.itemId, opts.cursor) : undefined),
-    )
+    .where(and(eq(evalItemScores.runId, runId), opts.cursor ? gt(evalItemScores.itemId, opts.cursor) : undefined))
     .orderBy(asc(evalItemScores.itemId))
     .limit(opts.limit + 1);
   const more = ids.length > opts.limit;

@@ -39,9 +39,7 @@ export const championHistory = sqliteTable(
     until: integer("until"),
   },
   (t) => [
-    uniqueIndex("champion_current_idx")
-      .on(t.experimentId)
-      .where(sql`until is null`),
+    uniqueIndex("champion_current_idx").on(t.experimentId).where(sql`until is null`),
     index("champion_history_experiment_idx").on(t.experimentId, t.id),
   ],
 );
@@ -99,6 +97,10 @@ export const retrainingCycles = sqliteTable(
   },
   (t) => [
     index("retraining_cycles_policy_idx").on(t.policyId, t.id),
+    // One open cycle per policy: a trigger that fires while one runs (cron and a manual trigger at once) inserts nothing.
+    uniqueIndex("retraining_cycles_open_idx")
+      .on(t.policyId)
+      .where(sql`status in ('curating', 'training', 'evaluating')`),
     index("retraining_cycles_status_idx").on(t.status),
     index("retraining_cycles_run_idx").on(t.runId),
     index("retraining_cycles_champion_eval_idx").on(t.championEvalId),

@@ -175,7 +175,7 @@ export function comparePaired(
   let clusters: number | null = null;
   if (opts.clusters) {
     const sums = new Map<string, number>();
-    opts.clusters.forEach((g, i) => sums.set(g, (sums.get(g) ?? 0) + (d[i]! - meanDiff)));
+    for (const [i, g] of opts.clusters.entries()) sums.set(g, (sums.get(g) ?? 0) + (d[i]! - meanDiff));
     const G = sums.size;
     if (G < 2) throw new ComparisonError(`a clustered comparison needs at least 2 clusters, got ${G}`);
     let ss = 0;

@@ -1,5 +1,5 @@
 import { and, desc, eq, inArray } from "drizzle-orm";
-import { getRun, type RunRow } from "../../db/queries/runs";
+import { getRun, insertRunOnce, type RunRow } from "../../db/queries/runs";
 import { latestCertificate, runProgress, series } from "../../db/queries/training";
 import { artifacts, datasets, runs } from "../../db/schema";
 import { rowMismatch } from "../../gpu-jobs/row-formats";
@@ -227,4 +227,47 @@ export async function requestStop(db: Db, env: Env, run: RunRow, reason: string)
       delaySeconds: STOP_GRACE_SECONDS,
     });
   }
+}
+
+/**
+ * Validates a dispatchable spec against what is stored (grader, dataset rows, warm start), inserts the run as
+ * queued and hands it to dispatch. Used by run creation and by retraining cycles (which pass their own id,
+ * reserved beforehand, so that a redelivered step creates the run once: a second insert of the id is ignored).
+ */
+export async function createDispatchedRun(
+  db: Db,
+  env: Env,
+  opts: { id: string; experimentId: string; spec: DispatchSpec; now: number; reason?: string },
+): Promise<boolean> {
+  const { id, spec, now } = opts;
+  const prepared = await prepareRun(db, env, spec);
+  const baseModel = spec.kind === "eval" ? spec.model.baseModel : spec.baseModel;
+  const warm =
+    spec.kind === "eval"
+      ? spec.model.adapterOf
+      : (spec.warmStart ?? (spec.hyperparams as { warmStart?: string }).warmStart);
+  const inserted = await insertRunOnce(
+    db,
+    {
+      id,
+      experimentId: opts.experimentId,
+      kind: spec.kind,
+      status: "queued",
+      name: spec.name ?? null,
+      params: spec.hyperparams as Record<string, unknown>,
+      spec: spec as unknown as Record<string, unknown>,
+      datasetId: spec.dataset,
+      datasetSha256: prepared.datasetSha256,
+      baseModel,
+      graderRef: prepared.graderRef,
+      backend: spec.backend,
+      parentRunId: spec.parentRunId ?? warm ?? null,
+      createdAt: now,
+      updatedAt: now,
+    },
+    opts.reason,
+  );
+  // Dispatch goes through the queue, so a slow or failing AWS call never fails this request.
+  if (inserted) await env.JOBS.send({ type: "dispatch", runId: id } satisfies JobMessage);
+  return inserted;
 }

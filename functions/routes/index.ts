@@ -6,6 +6,7 @@ import { experimentRoutes } from "./experiments";
 import { fixtureRoutes } from "./fixtures";
 import { healthRoutes } from "./health";
 import { metricRoutes } from "./metrics";
+import { retrainingRoutes } from "./retraining";
 import { runRoutes } from "./runs";
 import { schemaRoutes } from "./schemas";
 import { scoringRoutes } from "./scoring";
@@ -22,6 +23,7 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>) {
   scoringRoutes(app);
   trainingRoutes(app);
   sweepRoutes(app);
+  retrainingRoutes(app);
   schemaRoutes(app);
   fixtureRoutes(app);
 }

@@ -1,7 +1,7 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { eq } from "drizzle-orm";
 import { getExperiment } from "../../db/queries/experiments";
-import { getRun, getRunDetail, insertRun, insertRunOnce, isTerminal, listRuns, updateRun } from "../../db/queries/runs";
+import { getRun, getRunDetail, insertRun, isTerminal, listRuns, updateRun } from "../../db/queries/runs";
 import { datasets, type RunStatus } from "../../db/schema";
 import { type DispatchSpec, DpoSpec, EvalSpec, KtoSpec, RftSpec, SftSpec } from "../../gpu-jobs/spec";
 import type { AppEnv } from "../env";
@@ -9,7 +9,7 @@ import { ApiError, conflict, notFound, zodIssues } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { bearer, Cursor, errors, json, jsonBody, Limit, ListOf } from "../lib/openapi";
 import { page } from "../lib/pagination";
-import { type JobMessage, prepareRun } from "../lib/training";
+import { createDispatchedRun } from "../lib/training";
 import { requireAuth } from "../middleware/auth";
 import { idempotent } from "../middleware/idempotency";
 
@@ -257,43 +257,6 @@ const patch = createRoute({
   request: { params: IdParam, body: jsonBody(PatchRun) },
   responses: { 200: json(Run, "The updated run"), ...errors(400, 401, 404, 409) },
 });
-
-/**
- * Validates a dispatchable spec against what is stored (grader, dataset rows, warm start), inserts the run as
- * queued and hands it to dispatch. Used by run creation and by retraining cycles (which pass their own id,
- * reserved beforehand, so that a redelivered step creates the run once: a second insert of the id is ignored).
- */
-export async function createDispatchedRun(
-  db: AppEnv["Variables"]["db"],
-  env: Env,
-  opts: { id: string; experimentId: string; spec: DispatchSpec; now: number; reason?: string },
-): Promise<boolean> {
-  const { id, spec, now } = opts;
-  const prepared = await prepareRun(db, env, spec);
-  const baseModel = spec.kind === "eval" ? spec.model.baseModel : spec.baseModel;
-  const warm =
-    spec.kind === "eval" ? spec.model.adapterOf : (spec.warmStart ?? (spec.hyperparams as { warmStart?: string }).warmStart);
-  const inserted = await insertRunOnce(db, {
-    id,
-    experimentId: opts.experimentId,
-    kind: spec.kind,
-    status: "queued",
-    name: spec.name ?? null,
-    params: spec.hyperparams as Record<string, unknown>,
-    spec: spec as unknown as Record<string, unknown>,
-    datasetId: spec.dataset,
-    datasetSha256: prepared.datasetSha256,
-    baseModel,
-    graderRef: prepared.graderRef,
-    backend: spec.backend,
-    parentRunId: spec.parentRunId ?? warm ?? null,
-    createdAt: now,
-    updatedAt: now,
-  }, opts.reason);
-  // Dispatch goes through the queue, so a slow or failing AWS call never fails this request.
-  if (inserted) await env.JOBS.send({ type: "dispatch", runId: id } satisfies JobMessage);
-  return inserted;
-}
 
 export function runRoutes(app: OpenAPIHono<AppEnv>) {
   app.openapi(create, async (c) => {

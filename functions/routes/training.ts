@@ -1,23 +1,23 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { and, asc, eq, isNotNull } from "drizzle-orm";
 import { getDataset } from "../../db/queries/datasets";
+import { itemPage, recordItemScores } from "../../db/queries/eval-items";
 import { getRun, isTerminal, updateRun } from "../../db/queries/runs";
 import { recordRewardBatch } from "../../db/queries/training";
 import { runs } from "../../db/schema";
-import { itemPage, recordItemScores } from "../../db/queries/eval-items";
 import type { AdapterRef, ContainerSpec, DispatchSpec, RftSpec } from "../../gpu-jobs/spec";
 import { canonicalJson } from "../../rewards/core/canonical";
 import { scoreBatch } from "../../rewards/core/engine";
 import type { RewardResult, Sample } from "../../rewards/core/types";
 import type { AppEnv } from "../env";
 import { sha256Hex } from "../lib/crypto";
+import { notifyCyclesOfRun } from "../lib/cycles";
 import { readRows } from "../lib/datasets-rows";
 import { ApiError, conflict, notFound } from "../lib/errors";
 import { bearer, Cursor, errors, json, jsonBody } from "../lib/openapi";
-import { cachedGrader, scoringContext } from "../lib/scoring";
 import { projectOf } from "../lib/project";
+import { cachedGrader, scoringContext } from "../lib/scoring";
 import { adapterOf, evaluateStop, issueRunToken, type JobMessage, requestStop } from "../lib/training";
-import { notifyCyclesOfRun } from "../lib/cycles";
 import { requireAuth } from "../middleware/auth";
 import { Artifact, Run, runDetailView } from "./runs";
 import { Result, SampleIn, Summary } from "./scoring";
@@ -481,7 +481,10 @@ export function trainingRoutes(app: OpenAPIHono<AppEnv>) {
     if (!adapter) throw new ApiError("NOT_FOUND", `run ${warm} has no adapter artifact`);
     const prefix = "r2://assay-blobs/";
     if (!adapter.uri.startsWith(prefix)) {
-      throw new ApiError("BAD_REQUEST", `the adapter of ${warm} is not stored here (${adapter.uri}): read it at its URI`);
+      throw new ApiError(
+        "BAD_REQUEST",
+        `the adapter of ${warm} is not stored here (${adapter.uri}): read it at its URI`,
+      );
     }
     const obj = await c.env.BLOBS.get(adapter.uri.slice(prefix.length));
     if (!obj) throw new ApiError("NOT_FOUND", `the adapter of ${warm} is missing from storage`);
@@ -495,10 +498,7 @@ export function trainingRoutes(app: OpenAPIHono<AppEnv>) {
     const run = await liveRun(c.var.db, c.req.valid("param").id);
     const { cursor, limit } = c.req.valid("query");
     const page = await itemPage(c.var.db, run.id, { cursor, limit });
-    return c.json(
-      { data: page.data.map(({ cluster: _, ...it }) => it), nextCursor: page.nextCursor },
-      200,
-    );
+    return c.json({ data: page.data.map(({ cluster: _, ...it }) => it), nextCursor: page.nextCursor }, 200);
   });
 
   app.openapi(claimRoute, async (c) => {

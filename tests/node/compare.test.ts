@@ -37,9 +37,7 @@ describe("Student's t distribution", () => {
   });
 
   it(`matches SciPy's quantile function at ${T.quantile.length} points to 1e-9 relative`, () => {
-    const off = T.quantile
-      .map((c) => ({ ...c, got: tQuantile(c.p, c.df) }))
-      .filter((c) => !close(c.got, c.q, 1e-9));
+    const off = T.quantile.map((c) => ({ ...c, got: tQuantile(c.p, c.df) })).filter((c) => !close(c.got, c.q, 1e-9));
     expect(off).toEqual([]);
   });
 
