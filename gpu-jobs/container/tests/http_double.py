@@ -141,8 +141,13 @@ class PlatformDouble(_Server):
         stop_after_step: Optional[int] = None,
         fail_first: int = 0,
         cancel_after_step: Optional[int] = None,
+        spec_extra: Optional[Dict[str, Any]] = None,
+        files: Optional[Dict[str, Any]] = None,
     ) -> None:
         self.rows, self.hp, self.run_id, self.token = rows, hyperparams, run_id, token
+        # `spec_extra` is merged into the spec (kind, warmStart, eval); `files` maps run paths to JSON answers.
+        self.spec_extra = spec_extra or {}
+        self.files = files or {}
         self.page_size, self.invalid, self.stop_after_step = page_size, invalid, stop_after_step
         self.fail_first = fail_first
         self.cancel_after_step = cancel_after_step
@@ -179,6 +184,8 @@ class PlatformDouble(_Server):
                 return self.reply(h, 503, error_body("INTERNAL", "warming up"))
         if req.method == "GET" and tail == "spec":
             return self.reply(h, 200, self.spec())
+        if req.method == "GET" and url.path in self.files:
+            return self.reply(h, 200, self.files[url.path])
         if req.method == "GET" and tail == "dataset/rows":
             q = urllib.parse.parse_qs(url.query)
             start = int(q.get("cursor", ["0"])[0])
@@ -244,6 +251,7 @@ class PlatformDouble(_Server):
                 "trainRows": f"{base}?split=train",
                 "holdoutRows": f"{base}?split=holdout",
             },
+            **self.spec_extra,
         }
 
     def series(self, name: str) -> List[Tuple[int, float]]:
