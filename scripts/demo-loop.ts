@@ -63,7 +63,26 @@ function rng(seed: number) {
   };
 }
 
-async function request(opts: LoopOptions, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+async function request(
+  opts: LoopOptions,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+) {
+  // A GET that meets a dropped connection (wrangler dev reloading, say) is tried again; nothing else is.
+  for (let attempt = 1; method === "GET" && attempt < 5; attempt++) {
+    try {
+      return await once(opts, method, path, body, headers);
+    } catch (e) {
+      if (!(e instanceof TypeError)) throw e;
+      await sleep(1000 * attempt);
+    }
+  }
+  return once(opts, method, path, body, headers);
+}
+
+async function once(opts: LoopOptions, method: string, path: string, body: unknown, headers: Record<string, string>) {
   const res = await fetch(`${opts.api}${path}`, {
     method,
     headers: {
@@ -166,7 +185,8 @@ export async function runLoopDemo(opts: LoopOptions): Promise<LoopResult> {
       hyperparams: HP,
     });
     const champDone = await waitRun(opts, champRun.id);
-    if (champDone.status !== "succeeded") throw new Error(`the champion run ended ${champDone.status}: ${champDone.error}`);
+    if (champDone.status !== "succeeded")
+      throw new Error(`the champion run ended ${champDone.status}: ${champDone.error}`);
     await call(opts, "PUT", `/v1/experiments/${exp.id}/champion`, {
       run: champRun.id,
       reason: "demo: first model, trained on cooking and music only",
@@ -229,7 +249,11 @@ export async function runLoopDemo(opts: LoopOptions): Promise<LoopResult> {
     const cur = await request(opts, "GET", `/v1/curations/${curationId}`);
     if (cur.status === 404 && /no route/.test(cur.text)) {
       standIns.push("curation");
-      const rows = corrections.map(({ row, correction }) => ({ prompt: row.prompt, completion: correction, choices: row.choices }));
+      const rows = corrections.map(({ row, correction }) => ({
+        prompt: row.prompt,
+        completion: correction,
+        choices: row.choices,
+      }));
       const ds = await uploadJsonl(opts, `curated ${curationId} (stand-in)`, rows);
       const args = ["d1", "execute", "DB", "--local", ...(opts.persistTo ? ["--persist-to", opts.persistTo] : [])];
       const sql = `update curations set status = 'succeeded', dataset_id = '${ds.id}', updated_at = ${Date.now()} where id = '${curationId}'`;
@@ -239,7 +263,9 @@ export async function runLoopDemo(opts: LoopOptions): Promise<LoopResult> {
         encoding: "utf8",
       });
       if (done.status !== 0) throw new Error(`the curation stand-in could not mark ${curationId}: ${done.stderr}`);
-      print(`curation  stand-in: this build has no curation worker; ${rows.length} corrected rows → ${ds.id}, ${curationId} marked succeeded`);
+      print(
+        `curation  stand-in: this build has no curation worker; ${rows.length} corrected rows → ${ds.id}, ${curationId} marked succeeded`,
+      );
     } else {
       print(`curation  ${curationId} queued`);
     }
@@ -261,7 +287,8 @@ export async function runLoopDemo(opts: LoopOptions): Promise<LoopResult> {
       print(`decision  ${d.promoted ? "PROMOTED" : "REJECTED"}: ${d.reason}`);
     }
     const champ = await call(opts, "GET", `/v1/experiments/${exp.id}/champion`);
-    for (const h of champ.history) print(`history   ${h.run} since ${h.since}${h.until ? ` until ${h.until}` : " (current)"}: ${h.reason}`);
+    for (const h of champ.history)
+      print(`history   ${h.run} since ${h.since}${h.until ? ` until ${h.until}` : " (current)"}: ${h.reason}`);
     return { experiment: exp.id, champion: champRun.id, policy: policy.id, cycle, standIns };
   } finally {
     if (runner.exitCode === null) {

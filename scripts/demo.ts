@@ -228,7 +228,8 @@ async function main() {
       });
       process.exitCode = result.cycle.status === "succeeded" ? 0 : 1;
     } catch (e) {
-      console.error(`demo: ${(e as Error).message}`);
+      const cause = (e as Error).cause;
+      console.error(`demo: ${(e as Error).message}${cause ? ` (${String(cause)})` : ""}`);
       process.exitCode = 1;
     }
     return;

@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, inArray, sql } from "drizzle-orm";
+import { and, asc, eq, gt, gte, lte, sql } from "drizzle-orm";
 import type { Db } from "../client";
 import { evalItemScores } from "../schema";
 
@@ -66,10 +66,17 @@ export async function itemPage(db: Db, runId: string, opts: { cursor?: string; l
   const more = ids.length > opts.limit;
   const page = ids.slice(0, opts.limit).map((r) => r.itemId);
   if (!page.length) return { data: [] as ItemScores[], nextCursor: null };
+  // The page's items are a contiguous range of ids (D1 binds at most 100 parameters: no IN list of a page).
   const rows = await db
     .select(cols)
     .from(evalItemScores)
-    .where(and(eq(evalItemScores.runId, runId), inArray(evalItemScores.itemId, page)))
+    .where(
+      and(
+        eq(evalItemScores.runId, runId),
+        gte(evalItemScores.itemId, page[0]!),
+        lte(evalItemScores.itemId, page.at(-1)!),
+      ),
+    )
     .orderBy(asc(evalItemScores.itemId), asc(evalItemScores.createdAt), asc(evalItemScores.sampleKey));
   return { data: group(rows), nextCursor: more ? (page.at(-1) ?? null) : null };
 }

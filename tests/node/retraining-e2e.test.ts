@@ -15,11 +15,15 @@ const TSX = join(ROOT, "node_modules", ".bin", "tsx");
 let server: DevServer;
 
 function demo(...args: string[]): Promise<{ code: number | null; out: string }> {
-  const child = spawn(TSX, [join(ROOT, "scripts/demo.ts"), "--loop", "--api", server.url, "--persist-to", server.persistTo, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, ASSAY_API_KEY: server.adminKey },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    TSX,
+    [join(ROOT, "scripts/demo.ts"), "--loop", "--api", server.url, "--persist-to", server.persistTo, ...args],
+    {
+      cwd: ROOT,
+      env: { ...process.env, ASSAY_API_KEY: server.adminKey },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   let out = "";
   child.stdout.on("data", (d) => (out += d));
   child.stderr.on("data", (d) => (out += d));
@@ -43,7 +47,12 @@ async function checkCycle(out: string) {
   const [cycle] = (await api(server, "GET", `/v1/retraining-policies/${policyId}/cycles`)).data;
   // Lineage: curation → dataset → challenger run (warm-started from the champion) → two evals on one holdout.
   const run = await api(server, "GET", `/v1/runs/${cycle.run}`);
-  expect(run).toMatchObject({ kind: "sft", status: "succeeded", dataset: { id: cycle.dataset }, parentRunId: cycle.champion });
+  expect(run).toMatchObject({
+    kind: "sft",
+    status: "succeeded",
+    dataset: { id: cycle.dataset },
+    parentRunId: cycle.champion,
+  });
   expect(run.spec.warmStart).toBe(cycle.champion);
   expect(run.summary).toMatchObject({ trainer: "cpu-reference-sft", warmStart: cycle.champion, stoppedBy: "plan" });
   for (const [who, adapter] of [
@@ -69,7 +78,9 @@ describe("npm run demo -- --loop (the retraining loop on CPU)", () => {
     expect(code, out).toBe(0);
     expect(out).toMatch(/^holdout {3}ds_\w+: \d+ frozen holdout items \(of 200\)$/m);
     expect(out).toMatch(/^champion {2}run_\w+: SFT on \d+ cooking\/music rows, \d+ steps$/m);
-    expect(line(out, "decision")).toMatch(/^decision  PROMOTED: promoted: the 0\.95 lower bound of challenger − champion is 0\.\d+ > margin 0/);
+    expect(line(out, "decision")).toMatch(
+      /^decision {2}PROMOTED: promoted: the 0\.95 lower bound of challenger − champion is 0\.\d+ > margin 0/,
+    );
     const { cycle } = await checkCycle(out);
     expect(cycle).toMatchObject({ status: "succeeded", decision: { promoted: true, better: "b" } });
     expect(cycle.decision.n).toBeGreaterThanOrEqual(50);
@@ -89,7 +100,9 @@ describe("npm run demo -- --loop (the retraining loop on CPU)", () => {
   it("rejects a challenger trained on noise, with its statistics, and keeps the champion", async () => {
     const { code, out } = await demo("--noise");
     expect(code, out).toBe(0);
-    expect(line(out, "decision")).toMatch(/^decision  REJECTED: rejected: the 0\.95 lower bound of challenger − champion is -?\d\.\d+, not above margin 0/);
+    expect(line(out, "decision")).toMatch(
+      /^decision {2}REJECTED: rejected: the 0\.95 lower bound of challenger − champion is -?\d\.\d+, not above margin 0/,
+    );
     const { cycle } = await checkCycle(out);
     expect(cycle).toMatchObject({ status: "succeeded", decision: { promoted: false } });
     expect(cycle.decision.ciLow).toBeLessThanOrEqual(0);

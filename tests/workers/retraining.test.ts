@@ -252,7 +252,7 @@ describe("training kinds beyond rft", () => {
 describe("eval runs", () => {
   it("store per-item scores from rewards calls that name item ids, listed page by page", async () => {
     const exp = await experiment();
-    const ds = (await upload(sftRows(80, "e"), "eval-set", 0.5)).id;
+    const ds = (await upload(sftRows(260, "e"), "eval-set", 0.5)).id; // over 100 items: more than D1 binds a statement
     const res = await createRun(exp, {
       kind: "eval",
       model: { baseModel: "cpu/bag-of-words" },
