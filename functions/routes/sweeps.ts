@@ -3,13 +3,13 @@ import { asc, eq } from "drizzle-orm";
 import { getExperiment } from "../../db/queries/experiments";
 import { metricStandings, rankStandings } from "../../db/queries/metrics";
 import { runStatusHistory, runs, sweeps } from "../../db/schema";
-import { RftSpec } from "../../gpu-jobs/spec";
+import { type DispatchSpec, SPEC_OF_KIND } from "../../gpu-jobs/spec";
 import { applyPoint, points, SearchSpace } from "../../gpu-jobs/sweep";
 import type { AppEnv } from "../env";
 import { ApiError, notFound, zodIssues } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { bearer, errors, json, jsonBody } from "../lib/openapi";
-import { type JobMessage, prepareRft } from "../lib/training";
+import { type JobMessage, prepareRun } from "../lib/training";
 import { requireAuth } from "../middleware/auth";
 import { idempotent } from "../middleware/idempotency";
 import { MetricName, Standing } from "./experiments";
@@ -17,9 +17,10 @@ import { MetricName, Standing } from "./experiments";
 const CreateSweep = z
   .object({
     name: z.string().trim().min(1).max(200).optional(),
-    base: z
-      .record(z.string(), z.unknown())
-      .openapi({ description: "An rft run spec (see RftSpec); each point overrides some of it" }),
+    base: z.record(z.string(), z.unknown()).openapi({
+      description:
+        "A run spec of kind rft (the default), sft, dpo or kto (see RftSpec, SftSpec…); each point overrides some of it",
+    }),
     search: SearchSpace,
     metric: MetricName.default("reward/mean").openapi({ description: "The metric that ranks the sweep's runs" }),
     mode: z.enum(["max", "min"]).default("max"),
@@ -114,19 +115,25 @@ export function sweepRoutes(app: OpenAPIHono<AppEnv>) {
     const db = c.var.db;
     if (!(await getExperiment(db, experimentId))) throw notFound("experiment", experimentId);
     const grid = points(body.search);
+    const kind = (body.base.kind ?? "rft") as string;
+    if (kind !== "rft" && kind !== "sft" && kind !== "dpo" && kind !== "kto") {
+      throw new ApiError("BAD_REQUEST", `a sweep trains: base.kind must be rft, sft, dpo or kto, not ${kind}`, [
+        { path: ["base", "kind"], message: "one of rft, sft, dpo, kto" },
+      ]);
+    }
     const specs = grid.map((p, i) => {
-      const parsed = RftSpec.safeParse(applyPoint({ kind: "rft", ...body.base }, p));
+      const parsed = SPEC_OF_KIND[kind].safeParse(applyPoint({ kind, ...body.base }, p));
       if (!parsed.success) {
         throw new ApiError(
           "BAD_REQUEST",
-          `point ${i} of the sweep (${JSON.stringify(p)}) is not a valid rft spec`,
+          `point ${i} of the sweep (${JSON.stringify(p)}) is not a valid ${kind} spec`,
           zodIssues(parsed.error.issues).map((iss) => ({ ...iss, path: ["base", ...iss.path] })),
         );
       }
-      return parsed.data;
+      return parsed.data as Exclude<DispatchSpec, { kind: "eval" }>;
     });
     // Every point shares the grader and dataset, so one check covers them all.
-    const prepared = await prepareRft(db, specs[0]!);
+    const prepared = await prepareRun(db, c.env, specs[0]!);
     const sweepId = newId("swp");
     const now = Date.now();
     const backend = specs[0]!.backend;
@@ -134,7 +141,7 @@ export function sweepRoutes(app: OpenAPIHono<AppEnv>) {
     const runRows = specs.map((s, i) => ({
       id: runIds[i]!,
       experimentId,
-      kind: "rft" as const,
+      kind: s.kind,
       status: "queued" as const,
       name: `${body.name ?? sweepId} #${i}`,
       params: s.hyperparams,

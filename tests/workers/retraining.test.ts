@@ -249,6 +249,36 @@ describe("training kinds beyond rft", () => {
   });
 });
 
+describe("sweeps of the new kinds", () => {
+  it("creates one sft run per grid point, each with its validated spec, and refuses an eval base", async () => {
+    const exp = await experiment();
+    const res = await call("POST", `/v1/experiments/${exp}/sweeps`, {
+      body: {
+        base: { kind: "sft", baseModel: "m", dataset: trainDs, backend: "local" },
+        search: { method: "grid", parameters: { "hyperparams.lrScheduler": ["linear", "cosine"] } },
+        metric: "loss",
+        mode: "min",
+      },
+    });
+    expectStatus(res, 201);
+    const runs = await call("GET", `/v1/runs?experiment=${exp}`);
+    expect(
+      runs.json.data.map((r: { kind: string; params: { lrScheduler: string } }) => [r.kind, r.params.lrScheduler]),
+    ).toEqual([
+      ["sft", "linear"],
+      ["sft", "cosine"],
+    ]);
+    const bad = await call("POST", `/v1/experiments/${exp}/sweeps`, {
+      body: {
+        base: { kind: "eval", model: { baseModel: "m" }, dataset: trainDs, backend: "local" },
+        search: { method: "grid", parameters: { "hyperparams.seed": [1, 2] } },
+      },
+    });
+    expectError(bad, 400, "BAD_REQUEST");
+    expect(bad.json.error.issues).toEqual([{ path: ["base", "kind"], message: "one of rft, sft, dpo, kto" }]);
+  });
+});
+
 describe("eval runs", () => {
   it("store per-item scores from rewards calls that name item ids, listed page by page", async () => {
     const exp = await experiment();
