@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { runCron } from "../../functions/cron";
-import { advanceCycle, dueTrigger } from "../../functions/lib/cycles";
+import { advanceCycle, dueTrigger, fireOnDrift } from "../../functions/lib/cycles";
 import { call, expectError, expectStatus } from "./helpers";
 
 const GRADER = {
@@ -262,11 +262,14 @@ describe("sweeps of the new kinds", () => {
     });
     expectStatus(res, 201);
     const runs = await call("GET", `/v1/runs?experiment=${exp}`);
+    // One id timestamp for the whole sweep: ids order its runs at random, so compare them sorted.
     expect(
-      runs.json.data.map((r: { kind: string; params: { lrScheduler: string } }) => [r.kind, r.params.lrScheduler]),
+      runs.json.data
+        .map((r: { kind: string; params: { lrScheduler: string } }) => [r.kind, r.params.lrScheduler])
+        .sort(),
     ).toEqual([
-      ["sft", "linear"],
       ["sft", "cosine"],
+      ["sft", "linear"],
     ]);
     const bad = await call("POST", `/v1/experiments/${exp}/sweeps`, {
       body: {
@@ -685,6 +688,28 @@ describe("retraining policies and cycles", () => {
     expect(await advanceCycle(env, trig.json.id)).toBe("failed");
     const [done] = await cycles(pol.id);
     expect(done.error).toMatch(/^training: row 0 of the train split of dataset ds_\w+ does not fit a sft run/);
+  });
+
+  it("fires on a drift alarm only the policies that ask for it, and on age once some feedback is new", async () => {
+    const { exp, pol } = await gateSetup({ trigger: { onDrift: true, maxAgeHours: 2 } });
+    const quiet = await policy(exp, { name: "no drift", trigger: { maxAgeHours: 2 } });
+    const started = await fireOnDrift(env, exp, { feature: "input length", statistic: 0.4 });
+    expect(started).toHaveLength(1);
+    const [c] = await cycles(pol.id);
+    expect(c).toMatchObject({ id: started[0], trigger: { kind: "drift", feature: "input length" } });
+    expect(await cycles(quiet.id)).toEqual([]);
+    const db = (await import("../../db/client")).createDb(env.DB);
+    const [row] = (await env.DB.prepare("select * from retraining_policies where id = ?").bind(quiet.id).all())
+      .results as any[];
+    const quietRow = {
+      ...row,
+      spec: JSON.parse(row.spec),
+      projectId: row.project_id,
+      experimentId: row.experiment_id,
+      createdAt: row.created_at,
+    };
+    // Old enough but nothing new: no cycle for an empty curation.
+    expect(await dueTrigger(db, quietRow, row.created_at + 3 * 3_600_000)).toBeNull();
   });
 
   it("fires on new feedback from its sources once past the cooldown, from the cron", async () => {
