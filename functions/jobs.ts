@@ -149,7 +149,7 @@ export async function handleQueue(batch: MessageBatch<JobMessage>, env: Env) {
       if (body.type === "dispatch") outcome = await dispatchRun(db, env, body.runId, msg.attempts);
       else if (body.type === "dispatch-sweep") outcome = await dispatchSweep(db, env, body.sweepId, msg.attempts);
       else if (body.type === "terminate") await terminate(db, env, body.runId, body.reason);
-      else if (body.type === "cycle") await advanceCycle(env, body.cycleId);
+      else if (body.type === "cycle") await advanceCycle(env, body.cycleId, Date.now(), { poll: true });
       if (outcome === "retry") msg.retry({ delaySeconds: Math.min(300, 10 * 2 ** msg.attempts) });
       else msg.ack();
     } catch (err) {

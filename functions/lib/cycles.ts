@@ -13,7 +13,7 @@ import {
   retrainingCycles,
   retrainingPolicies,
 } from "../../db/schema";
-import { Backend, type DispatchSpec, SPEC_OF_KIND } from "../../gpu-jobs/spec";
+import { type DispatchSpec, SPEC_OF_KIND } from "../../gpu-jobs/spec";
 import { ApiError, zodIssues } from "./errors";
 import { newId } from "./ids";
 import { comparePaired } from "./stats";
@@ -117,7 +117,6 @@ export function validateTemplate(policy: RetrainingPolicySpec): DispatchSpec {
       { path: ["gate", "grader"], message: "required when the run template has no grader" },
     ]);
   }
-  Backend.parse(spec.backend);
   return spec;
 }
 
@@ -185,7 +184,12 @@ type Outcome = "waiting" | "advanced" | "ended";
  * reserved on the cycle before the thing is created, creation is idempotent by that id, and status moves by
  * guarded updates. Answers the status it left the cycle in.
  */
-export async function advanceCycle(env: Env, cycleId: string, now = Date.now()): Promise<CycleStatus | null> {
+export async function advanceCycle(
+  env: Env,
+  cycleId: string,
+  now = Date.now(),
+  opts: { poll?: boolean } = {},
+): Promise<CycleStatus | null> {
   const db = createDb(env.DB);
   for (let i = 0; i < 8; i++) {
     const cycle = await getCycle(db, cycleId);
@@ -199,13 +203,23 @@ export async function advanceCycle(env: Env, cycleId: string, now = Date.now()):
     const spec = RetrainingPolicySpec.parse(policy.spec);
     let outcome: Outcome;
     try {
-      if (cycle.status === "curating") outcome = await curateStep(db, env, cycle, spec, now);
+      if (cycle.status === "curating") outcome = await curateStep(db, env, cycle, spec, now, opts.poll ?? false);
       else if (cycle.status === "training") outcome = await trainStep(db, env, cycle, spec, now);
       else outcome = await evaluateStep(db, env, cycle, spec, now);
     } catch (err) {
       // A refusal by the platform (the curated rows do not fit the kind, a missing dataset) ends the cycle.
       if (err instanceof ApiError && err.status < 500) {
         await fail(db, cycle, `${cycle.status}: ${err.message}`, now);
+        continue;
+      }
+      if (err instanceof z.ZodError) {
+        const first = err.issues[0];
+        await fail(
+          db,
+          cycle,
+          `${cycle.status}: the filled-in spec is invalid: ${first?.path.join(".")}: ${first?.message}`,
+          now,
+        );
         continue;
       }
       throw err;
@@ -219,7 +233,8 @@ export async function advanceCycle(env: Env, cycleId: string, now = Date.now()):
 const CURATION_POLL_SECONDS = 5;
 const CURATION_POLL_FOR_MS = 30 * 60_000;
 
-async function curateStep(db: Db, env: Env, cycle: CycleRow, spec: RetrainingPolicySpec, now: number) {
+/** `poll`: this call came from the queue, so it keeps the cycle's one chain of delayed look-agains going. */
+async function curateStep(db: Db, env: Env, cycle: CycleRow, spec: RetrainingPolicySpec, now: number, poll: boolean) {
   const curationId = cycle.curationId ?? (await reserve(db, cycle.id, "curationId", newId("cur", now)));
   let [cur] = await db.select().from(curations).where(eq(curations.id, curationId)).limit(1);
   if (!cur) {
@@ -282,7 +297,7 @@ async function curateStep(db: Db, env: Env, cycle: CycleRow, spec: RetrainingPol
     await fail(db, cycle, `curation ${cur.id} failed: ${cur.error ?? "no reason given"}`, now);
     return "advanced" as const;
   }
-  if (now - cur.createdAt < CURATION_POLL_FOR_MS) {
+  if (poll && now - cur.createdAt < CURATION_POLL_FOR_MS) {
     await env.JOBS.send({ type: "cycle", cycleId: cycle.id } satisfies JobMessage, {
       delaySeconds: CURATION_POLL_SECONDS,
     });
@@ -290,8 +305,19 @@ async function curateStep(db: Db, env: Env, cycle: CycleRow, spec: RetrainingPol
   return "waiting" as const;
 }
 
-function template(spec: RetrainingPolicySpec): DispatchSpec {
-  return validateTemplate(spec);
+const template = validateTemplate;
+
+/** A run created by a step whose dispatch message was lost (a crash just after the insert) is sent again. */
+const REDISPATCH_AFTER_MS = 5 * 60_000;
+async function redispatchIfLost(env: Env, run: NonNullable<Awaited<ReturnType<typeof getRun>>>, now: number) {
+  if (
+    run.status === "queued" &&
+    run.backend === "aws-batch" &&
+    !run.jobId &&
+    now - run.createdAt > REDISPATCH_AFTER_MS
+  ) {
+    await env.JOBS.send({ type: "dispatch", runId: run.id } satisfies JobMessage);
+  }
 }
 
 async function trainStep(db: Db, env: Env, cycle: CycleRow, spec: RetrainingPolicySpec, now: number) {
@@ -398,7 +424,11 @@ async function evaluateStep(db: Db, env: Env, cycle: CycleRow, spec: RetrainingP
       return "advanced" as const;
     }
   }
-  if (champ.status !== "succeeded" || chall.status !== "succeeded") return "waiting" as const;
+  if (champ.status !== "succeeded" || chall.status !== "succeeded") {
+    await redispatchIfLost(env, champ, now);
+    await redispatchIfLost(env, chall, now);
+    return "waiting" as const;
+  }
   await decide(db, cycle, spec, holdout, champ.id, chall.id, now);
   return "advanced" as const;
 }
