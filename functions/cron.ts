@@ -1,5 +1,6 @@
 import { createDb } from "../db/client";
 import { reconcile } from "./jobs";
+import { retrainingCron } from "./lib/cycles";
 import { feedbackOutbox } from "./lib/feedback";
 import { advanceSearchingSweeps } from "./lib/sweep-search";
 
@@ -17,6 +18,8 @@ export const CRON_TASKS: CronTask[] = [
   { name: "reconcile-runs", run: (env, now) => reconcile(env, now) },
   { name: "advance-sweeps", run: (env, now) => advanceSearchingSweeps(createDb(env.DB), env, now) },
   { name: "feedback-outbox", run: async (env, now) => void (await feedbackOutbox(env, now)) },
+  // After reconciliation, so that a run it just failed ends its cycle in the same tick.
+  { name: "retraining", run: (env, now) => retrainingCron(env, now) },
 ];
 
 export async function runCron(env: Env, now = Date.now(), tasks: CronTask[] = CRON_TASKS): Promise<void> {

@@ -7,6 +7,7 @@ import { PermanentDispatchError } from "../gpu-jobs/backend";
 import { createBackend } from "../gpu-jobs/backends";
 import { DispatchUnavailableError } from "../gpu-jobs/backends/aws-batch";
 import type { Resources, RftSpec } from "../gpu-jobs/spec";
+import { advanceCycle } from "./lib/cycles";
 import { handleFeedbackMessages } from "./lib/feedback";
 import { advanceSweep } from "./lib/sweep-search";
 import { issueRunToken, type JobMessage } from "./lib/training";
@@ -169,6 +170,7 @@ export async function handleQueue(batch: MessageBatch<JobMessage>, env: Env) {
       else if (body.type === "dispatch-sweep") outcome = await dispatchSweep(db, env, body.sweepId, msg.attempts);
       else if (body.type === "terminate") await terminate(db, env, body.runId, body.reason);
       else if (body.type === "sweep-advance") await advanceSweep(db, env, body.sweepId);
+      else if (body.type === "cycle") await advanceCycle(env, body.cycleId, Date.now(), { poll: true });
       if (outcome === "retry") msg.retry({ delaySeconds: Math.min(300, 10 * 2 ** msg.attempts) });
       else msg.ack();
     } catch (err) {

@@ -12,11 +12,16 @@
  * Flags: --api URL (default ASSAY_API_URL or http://127.0.0.1:8787), --no-runner (leave the run queued for a
  * runner you started yourself), --verbose (show the trainer's own log). The key is ASSAY_API_KEY, or the admin
  * key from .dev.vars.
+ *
+ * `npm run demo -- --loop` shows the retraining loop instead (scripts/demo-loop.ts): a champion, corrected
+ * feedback, a cycle that curates, trains a warm-started challenger, evaluates both on a frozen holdout and
+ * decides; `--noise` makes the feedback noise, `--persist-to DIR` names the dev server's local state.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { devVarsAdminKey } from "../gpu-jobs/runner/runner";
+import { runLoopDemo } from "./demo-loop";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const DEMO = join(ROOT, "gpu-jobs", "demo");
@@ -210,6 +215,24 @@ async function main() {
   if (!apiKey) {
     console.error("no API key: set ASSAY_API_KEY, or run `npm run dev` once so that .dev.vars holds the admin key");
     process.exit(2);
+  }
+  if (flag("--loop")) {
+    const p = argv.indexOf("--persist-to");
+    try {
+      const result = await runLoopDemo({
+        api: api.replace(/\/+$/, ""),
+        apiKey,
+        noise: flag("--noise"),
+        persistTo: p >= 0 ? argv[p + 1] : undefined,
+        verbose: flag("--verbose"),
+      });
+      process.exitCode = result.cycle.status === "succeeded" ? 0 : 1;
+    } catch (e) {
+      const cause = (e as Error).cause;
+      console.error(`demo: ${(e as Error).message}${cause ? ` (${String(cause)})` : ""}`);
+      process.exitCode = 1;
+    }
+    return;
   }
   try {
     const result = await runDemo({

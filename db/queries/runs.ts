@@ -19,6 +19,22 @@ export async function insertRun(db: Db, row: NewRun & { status: RunStatus; creat
 }
 
 /**
+ * Inserts a run unless one with its id exists; the history entry is written only with a new row. Answers
+ * whether this call created it (a caller that reserved the id beforehand may call it again safely).
+ */
+export async function insertRunOnce(db: Db, row: NewRun & { status: RunStatus; createdAt: number }, reason?: string) {
+  const d1 = db.$client;
+  const ins = db.insert(runs).values(row).onConflictDoNothing().toSQL();
+  const [res] = await d1.batch([
+    d1.prepare(ins.sql).bind(...ins.params),
+    d1
+      .prepare("insert into run_status_history (run_id, status, reason, at) select ?, ?, ?, ? where changes() > 0")
+      .bind(row.id, row.status, reason ?? null, row.createdAt),
+  ]);
+  return (res?.meta.changes ?? 0) > 0;
+}
+
+/**
  * A run of the project. Without `projectId` (queue and cron work, which act on ids they were given by a
  * project-scoped request) any run.
  */

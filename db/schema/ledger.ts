@@ -23,7 +23,7 @@ export const runs = sqliteTable(
     experimentId: text("experiment_id")
       .notNull()
       .references(() => experiments.id),
-    kind: text("kind").$type<"rft" | "eval" | "sft" | "dpo">().notNull(),
+    kind: text("kind").$type<"rft" | "eval" | "sft" | "dpo" | "kto">().notNull(),
     status: text("status").$type<RunStatus>().notNull(),
     name: text("name"),
     params: text("params", { mode: "json" }).$type<Record<string, unknown>>().notNull(),

@@ -4,7 +4,7 @@ import { isTerminal, type RunRow } from "../../db/queries/runs";
 import { series } from "../../db/queries/training";
 import { runStatusHistory, runs, sweepRungs, sweeps } from "../../db/schema";
 import { decideAtRung, rungSteps, valueAtRung } from "../../gpu-jobs/asha";
-import { RftSpec } from "../../gpu-jobs/spec";
+import { type DispatchSpec, SPEC_OF_KIND } from "../../gpu-jobs/spec";
 import type { StopDecision } from "../../gpu-jobs/stopping";
 import { applyPoint, pointOf, type SearchSpace, startupRuns } from "../../gpu-jobs/sweep";
 import { proposeTpe } from "../../gpu-jobs/tpe";
@@ -24,27 +24,35 @@ export interface SweepSpec {
 
 const specOf = (sweep: SweepRow) => sweep.spec as unknown as SweepSpec;
 
+/** A training run's spec: what a sweep's points are (eval runs do not sweep). */
+export type TrainingSpec = Exclude<DispatchSpec, { kind: "eval" }>;
+
 /**
- * The rft spec of a sweep's point, or the zod issues that make it invalid. The base was checked when the
- * sweep was created; a point can still break it (a range reaching a value the spec refuses).
+ * The run spec of a sweep's point (its kind is the base's, rft by default), or the zod issues that make it
+ * invalid. The base was checked when the sweep was created; a point can still break it (a range reaching a
+ * value the spec refuses).
  */
 export function pointSpec(base: Record<string, unknown>, point: Record<string, number | string | boolean>) {
-  return RftSpec.safeParse(applyPoint({ kind: "rft", ...base }, point));
+  const kind = ((base.kind as string | undefined) ?? "rft") as TrainingSpec["kind"];
+  const schema = SPEC_OF_KIND[kind] ?? SPEC_OF_KIND.rft;
+  return schema.safeParse(applyPoint({ ...base, kind }, point)) as
+    | { success: true; data: TrainingSpec }
+    | { success: false; error: { issues: import("zod").core.$ZodIssue[] } };
 }
 
 /** The run rows of a sweep's points, from index `first` on. */
 export function sweepRunRows(
   sweep: Pick<SweepRow, "id" | "projectId" | "experimentId" | "name" | "backend">,
-  specs: RftSpec[],
+  specs: TrainingSpec[],
   first: number,
-  pinned: { datasetSha256: string; graderRef: string },
+  pinned: { datasetSha256: string; graderRef: string | null },
   now: number,
 ) {
   return specs.map((s, j) => ({
     id: newId("run", now),
     projectId: sweep.projectId,
     experimentId: sweep.experimentId,
-    kind: "rft" as const,
+    kind: s.kind,
     status: "queued" as const,
     name: `${sweep.name ?? sweep.id} #${first + j}`,
     params: s.hyperparams,
@@ -102,7 +110,7 @@ export async function advanceSweep(db: Db, env: Env, sweepId: string, now = Date
   const history = members
     .filter((m) => isTerminal(m.status) && typeof best.get(m.id) === "number")
     .map((m) => ({ point: pointOf(m.spec ?? {}, search), value: sign * (best.get(m.id) as number) }));
-  const specs: RftSpec[] = [];
+  const specs: TrainingSpec[] = [];
   for (let j = 0; j < room; j++) {
     const point = proposeTpe(search.parameters, history, {
       seed: search.seed,

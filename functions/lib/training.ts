@@ -1,13 +1,15 @@
-import { and, eq } from "drizzle-orm";
-import type { RunRow } from "../../db/queries/runs";
+import { and, desc, eq, inArray } from "drizzle-orm";
+import { getRun, insertRunOnce, type RunRow } from "../../db/queries/runs";
 import { latestCertificate, runProgress, series } from "../../db/queries/training";
-import { datasets, runs } from "../../db/schema";
-import type { RftSpec } from "../../gpu-jobs/spec";
+import { artifacts, datasets, runs } from "../../db/schema";
+import { rowMismatch } from "../../gpu-jobs/row-formats";
+import type { DispatchSpec, RftSpec } from "../../gpu-jobs/spec";
 import { checkHacking, checkLimits, checkRule, type StopDecision } from "../../gpu-jobs/stopping";
 import { validateGrader } from "../../rewards/graders";
 import type { Db } from "../env";
 import { RUN_TOKEN_PREFIX } from "../middleware/auth";
 import { randomSecret, sha256Hex } from "./crypto";
+import { readRows } from "./datasets-rows";
 import { ApiError } from "./errors";
 import { cachedGrader, graderHash } from "./scoring";
 import { ashaDecision } from "./sweep-search";
@@ -19,7 +21,9 @@ export type JobMessage =
   | { type: "terminate"; runId: string; reason: string }
   | { type: "sweep-advance"; sweepId: string }
   /** Follow-up work for a stored feedback event (functions/lib/feedback.ts). */
-  | { type: "feedback"; eventId: string };
+  | { type: "feedback"; eventId: string }
+  | { type: "cycle"; cycleId: string }
+  | { type: "curate"; curationId: string };
 
 /** Seconds a stopped aws-batch container gets to exit on its own before TerminateJob. */
 export const STOP_GRACE_SECONDS = 120;
@@ -80,6 +84,116 @@ export async function prepareRft(db: Db, projectId: string, spec: RftSpec): Prom
   return { graderRef: grader.ref, datasetSha256: ds.sha256 };
 }
 
+/** Artifact kinds a trainer can start from. */
+export const ADAPTER_KINDS = ["adapter", "lora-adapter"] as const;
+
+/** The newest adapter artifact of a run, or null. */
+export async function adapterOf(db: Db, runId: string) {
+  const [a] = await db
+    .select({ kind: artifacts.kind, uri: artifacts.uri })
+    .from(artifacts)
+    .where(and(eq(artifacts.runId, runId), inArray(artifacts.kind, [...ADAPTER_KINDS])))
+    .orderBy(desc(artifacts.id))
+    .limit(1);
+  return a ?? null;
+}
+
+/** Why `runId` cannot be started from (as a warm start or an evaluated adapter), or its adapter. */
+export async function usableAdapter(db: Db, projectId: string, runId: string, path: (string | number)[]) {
+  const run = await getRun(db, projectId, runId);
+  const refuse = (message: string) => {
+    throw new ApiError("BAD_REQUEST", `${path.join(".")}: ${message}`, [{ path, message }]);
+  };
+  if (!run) return refuse(`run ${runId} does not exist`);
+  if (run.status !== "succeeded") return refuse(`run ${runId} is ${run.status}, not succeeded`);
+  const adapter = await adapterOf(db, runId);
+  if (!adapter) return refuse(`run ${runId} has no adapter or lora-adapter artifact`);
+  return { run, adapter };
+}
+
+/** How many rows from the top of a split are checked against the run kind's format. */
+export const ROW_CHECK_LIMIT = 200;
+
+/**
+ * Checks the first rows of the split a run reads against its kind's row format (gpu-jobs/row-formats.ts),
+ * and refuses the run naming the first row that does not fit.
+ */
+export async function checkRows(
+  env: Env,
+  ds: { id: string; trainKey: string; holdoutKey: string },
+  kind: "sft" | "dpo" | "kto" | "eval",
+  split: "train" | "holdout",
+) {
+  const page = await readRows(env.BLOBS, split === "train" ? ds.trainKey : ds.holdoutKey, split, {
+    limit: ROW_CHECK_LIMIT,
+  });
+  if (!page) throw new ApiError("NOT_FOUND", `the ${split} file of dataset ${ds.id} is missing from storage`);
+  if (page.data.length === 0) {
+    throw new ApiError("BAD_REQUEST", `dataset ${ds.id} has no ${split} rows for a ${kind} run`, [
+      { path: ["dataset"], message: `empty ${split} split` },
+    ]);
+  }
+  for (const [i, row] of page.data.entries()) {
+    const why = rowMismatch(kind, row);
+    if (why) {
+      const label = typeof row.id === "string" || typeof row.id === "number" ? ` (id ${row.id})` : "";
+      throw new ApiError(
+        "BAD_REQUEST",
+        `row ${i}${label} of the ${split} split of dataset ${ds.id} does not fit a ${kind} run: it ${why}`,
+        [{ path: ["dataset"], message: `row ${i} ${why}` }],
+        { row: i, rowPreview: JSON.stringify(row).slice(0, 300) },
+      );
+    }
+  }
+}
+
+export interface PreparedRun {
+  graderRef: string | null;
+  datasetSha256: string;
+}
+
+/**
+ * What any dispatched run needs: `rft` as before (certificate and all); the other kinds a valid grader
+ * when they name one, a dataset whose rows fit the kind, and a usable warm start / evaluated adapter.
+ */
+export async function prepareRun(db: Db, env: Env, projectId: string, spec: DispatchSpec): Promise<PreparedRun> {
+  if (spec.kind === "rft") {
+    const p = await prepareRft(db, projectId, spec);
+    if (spec.warmStart) await usableAdapter(db, projectId, spec.warmStart, ["warmStart"]);
+    return p;
+  }
+  let graderRef: string | null = null;
+  if (spec.grader) {
+    const outcome = validateGrader(spec.grader);
+    if (!outcome.valid) {
+      throw new ApiError(
+        "BAD_REQUEST",
+        "invalid grader config",
+        outcome.errors.map((e) => ({ path: ["grader", ...e.path], message: e.message })),
+      );
+    }
+    graderRef = cachedGrader(spec.grader, projectId).ref;
+  }
+  const [ds] = await db
+    .select()
+    .from(datasets)
+    .where(and(eq(datasets.projectId, projectId), eq(datasets.id, spec.dataset)))
+    .limit(1);
+  if (!ds)
+    throw new ApiError("BAD_REQUEST", `dataset ${spec.dataset} does not exist`, [
+      { path: ["dataset"], message: "unknown dataset" },
+    ]);
+  if (spec.kind === "eval") {
+    if (spec.model.adapterOf) await usableAdapter(db, projectId, spec.model.adapterOf, ["model", "adapterOf"]);
+    await checkRows(env, ds, "eval", spec.split);
+  } else {
+    const warm = spec.warmStart ?? spec.hyperparams.warmStart;
+    if (warm) await usableAdapter(db, projectId, warm, ["warmStart"]);
+    await checkRows(env, ds, spec.kind, "train");
+  }
+  return { graderRef, datasetSha256: ds.sha256 };
+}
+
 const spec = (run: RunRow) => run.spec as unknown as RftSpec | null;
 
 /**
@@ -90,13 +204,13 @@ const spec = (run: RunRow) => run.spec as unknown as RftSpec | null;
 export async function evaluateStop(db: Db, env: Env, run: RunRow): Promise<{ stop: boolean; stopReason?: string }> {
   if (run.stopRequested) return { stop: true, stopReason: run.stopReason ?? undefined };
   const s = spec(run);
-  if (!s || run.kind !== "rft") return { stop: false };
+  if (!s) return { stop: false };
   let decision: StopDecision | null = null;
   for (const rule of s.earlyStopping ?? []) {
     decision = checkRule(rule, await series(db, run.id, rule.metric));
     if (decision) break;
   }
-  if (!decision && s.hackingAlarm) {
+  if (!decision && s.hackingAlarm && run.kind === "rft") {
     const a = s.hackingAlarm;
     decision = checkHacking(a, await series(db, run.id, a.trainMetric), await series(db, run.id, a.holdoutMetric));
   }
@@ -122,4 +236,48 @@ export async function requestStop(db: Db, env: Env, run: RunRow, reason: string)
       delaySeconds: STOP_GRACE_SECONDS,
     });
   }
+}
+
+/**
+ * Validates a dispatchable spec against what is stored (grader, dataset rows, warm start), inserts the run as
+ * queued and hands it to dispatch. Used by run creation and by retraining cycles (which pass their own id,
+ * reserved beforehand, so that a redelivered step creates the run once: a second insert of the id is ignored).
+ */
+export async function createDispatchedRun(
+  db: Db,
+  env: Env,
+  opts: { id: string; projectId: string; experimentId: string; spec: DispatchSpec; now: number; reason?: string },
+): Promise<boolean> {
+  const { id, spec, now } = opts;
+  const prepared = await prepareRun(db, env, opts.projectId, spec);
+  const baseModel = spec.kind === "eval" ? spec.model.baseModel : spec.baseModel;
+  const warm =
+    spec.kind === "eval"
+      ? spec.model.adapterOf
+      : (spec.warmStart ?? (spec.hyperparams as { warmStart?: string }).warmStart);
+  const inserted = await insertRunOnce(
+    db,
+    {
+      id,
+      projectId: opts.projectId,
+      experimentId: opts.experimentId,
+      kind: spec.kind,
+      status: "queued",
+      name: spec.name ?? null,
+      params: spec.hyperparams as Record<string, unknown>,
+      spec: spec as unknown as Record<string, unknown>,
+      datasetId: spec.dataset,
+      datasetSha256: prepared.datasetSha256,
+      baseModel,
+      graderRef: prepared.graderRef,
+      backend: spec.backend,
+      parentRunId: spec.parentRunId ?? warm ?? null,
+      createdAt: now,
+      updatedAt: now,
+    },
+    opts.reason,
+  );
+  // Dispatch goes through the queue, so a slow or failing AWS call never fails this request.
+  if (inserted) await env.JOBS.send({ type: "dispatch", runId: id } satisfies JobMessage);
+  return inserted;
 }

@@ -111,6 +111,18 @@ export const ROUTE_PERMISSIONS: Record<string, Permission> = {
   "GET /v1/fixtures": "read",
   "GET /v1/fixtures/:name": "read",
 
+  // Changes nothing, but the read role is GET only.
+  "POST /v1/compare": "write",
+  "GET /v1/experiments/:id/champion": "read",
+  "PUT /v1/experiments/:id/champion": "write",
+  "POST /v1/experiments/:id/retraining-policies": "write",
+  "GET /v1/experiments/:id/retraining-policies": "read",
+  "GET /v1/retraining-policies/:id": "read",
+  "POST /v1/retraining-policies/:id/trigger": "write",
+  "GET /v1/retraining-policies/:id/cycles": "read",
+  "GET /v1/runs/:id/base-adapter": "run",
+  "GET /v1/runs/:id/items": "read",
+
   "POST /v1/feedback-sources": "write",
   "GET /v1/feedback-sources": "read",
   "GET /v1/feedback-sources/:id": "read",

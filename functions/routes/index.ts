@@ -9,6 +9,7 @@ import { fixtureRoutes } from "./fixtures";
 import { healthRoutes } from "./health";
 import { metricRoutes } from "./metrics";
 import { projectRoutes } from "./projects";
+import { retrainingRoutes } from "./retraining";
 import { runRoutes } from "./runs";
 import { schemaRoutes } from "./schemas";
 import { scoringRoutes } from "./scoring";
@@ -26,6 +27,7 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>) {
   scoringRoutes(app);
   trainingRoutes(app);
   sweepRoutes(app);
+  retrainingRoutes(app);
   schemaRoutes(app);
   fixtureRoutes(app);
   feedbackSourceRoutes(app);

@@ -3,14 +3,14 @@ import { and, eq } from "drizzle-orm";
 import { getExperiment } from "../../db/queries/experiments";
 import { getRun, getRunDetail, insertRun, isTerminal, listRuns, updateRun } from "../../db/queries/runs";
 import { datasets, type RunStatus } from "../../db/schema";
-import { RftSpec } from "../../gpu-jobs/spec";
+import { type DispatchSpec, DpoSpec, EvalSpec, KtoSpec, RftSpec, SftSpec } from "../../gpu-jobs/spec";
 import type { AppEnv } from "../env";
-import { ApiError, conflict, notFound } from "../lib/errors";
+import { ApiError, conflict, notFound, zodIssues } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { bearer, Cursor, errors, json, jsonBody, Limit, ListOf } from "../lib/openapi";
 import { page } from "../lib/pagination";
 import { projectOf } from "../lib/project";
-import { type JobMessage, prepareRft } from "../lib/training";
+import { createDispatchedRun } from "../lib/training";
 import { requireAuth } from "../middleware/auth";
 import { idempotent } from "../middleware/idempotency";
 
@@ -23,7 +23,7 @@ export const RUN_STATUSES = [
   "cancelled",
   "stopped",
 ] as const;
-export const RunKind = z.enum(["rft", "eval", "sft", "dpo"]);
+export const RunKind = z.enum(["rft", "eval", "sft", "dpo", "kto"]);
 
 export const Artifact = z
   .object({
@@ -41,7 +41,7 @@ const JsonObject = z.record(z.string(), z.unknown());
 
 export const CreateRecordRun = z
   .object({
-    kind: z.enum(["eval", "sft", "dpo"]),
+    kind: z.enum(["eval", "sft", "dpo", "kto"]),
     name: z.string().trim().min(1).max(200).optional(),
     params: JsonObject.optional().openapi({ description: "Hyperparameters and other settings, recorded as given" }),
     dataset: z
@@ -61,11 +61,44 @@ export const CreateRecordRun = z
   .strict()
   .openapi("CreateRecordRun");
 
-/** An `rft` run carries the whole training spec and is dispatched on creation; other kinds are records. */
+const OTHER_SPECS = { sft: SftSpec, dpo: DpoSpec, kto: KtoSpec, eval: EvalSpec } as const;
+
+/**
+ * Other kinds: with a `backend`, the kind's spec (SftSpec, DpoSpec, KtoSpec, EvalSpec), dispatched like rft;
+ * without one, a ledger-only record (CreateRecordRun). Checked in the handler, so that a refusal names the
+ * exact field of the spec that was meant.
+ */
+const OtherKind = (kind: keyof typeof OTHER_SPECS) =>
+  z
+    .object({ kind: z.literal(kind), backend: z.enum(["local", "aws-batch"]).optional() })
+    .passthrough()
+    .openapi(`Create${kind[0]!.toUpperCase()}${kind.slice(1)}Run`, {
+      description: `With backend: ${kind === "eval" ? "EvalSpec" : `${kind[0]!.toUpperCase()}${kind.slice(1)}Spec`}, dispatched; without: CreateRecordRun, a ledger-only record`,
+    });
+
+/** An `rft` run carries the whole training spec and is dispatched on creation; other kinds when they name a backend. */
 export const CreateRun = z
-  .discriminatedUnion("kind", [RftSpec.openapi("RftSpec"), CreateRecordRun])
+  .discriminatedUnion("kind", [
+    RftSpec.openapi("RftSpec"),
+    OtherKind("sft"),
+    OtherKind("dpo"),
+    OtherKind("kto"),
+    OtherKind("eval"),
+  ])
   .openapi("CreateRun");
 export type CreateRun = z.infer<typeof CreateRun>;
+
+/** The validated body: a dispatchable spec, or a record run. */
+export function parseCreateRun(body: CreateRun): DispatchSpec | CreateRecordRun {
+  if (body.kind === "rft") return body as RftSpec;
+  const schema = "backend" in body && body.backend !== undefined ? OTHER_SPECS[body.kind] : CreateRecordRun;
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) {
+    throw new ApiError("BAD_REQUEST", "request failed validation", zodIssues(parsed.error.issues));
+  }
+  return parsed.data as DispatchSpec | CreateRecordRun;
+}
+export type CreateRecordRun = z.infer<typeof CreateRecordRun>;
 
 export const PatchRun = z
   .object({
@@ -229,7 +262,7 @@ const patch = createRoute({
 export function runRoutes(app: OpenAPIHono<AppEnv>) {
   app.openapi(create, async (c) => {
     const { id: experimentId } = c.req.valid("param");
-    const body = c.req.valid("json");
+    const body = parseCreateRun(c.req.valid("json"));
     const db = c.var.db;
     const projectId = projectOf(c);
     if (!(await getExperiment(db, projectId, experimentId))) throw notFound("experiment", experimentId);
@@ -240,39 +273,20 @@ export function runRoutes(app: OpenAPIHono<AppEnv>) {
     }
     const now = Date.now();
     const id = newId("run");
-    if (body.kind === "rft") {
-      const prepared = await prepareRft(db, projectId, body);
-      await insertRun(db, {
-        id,
-        projectId,
-        experimentId,
-        kind: "rft",
-        status: "queued",
-        name: body.name ?? null,
-        params: body.hyperparams,
-        spec: body as unknown as Record<string, unknown>,
-        datasetId: body.dataset,
-        datasetSha256: prepared.datasetSha256,
-        baseModel: body.baseModel,
-        graderRef: prepared.graderRef,
-        backend: body.backend,
-        parentRunId: body.parentRunId ?? null,
-        createdAt: now,
-        updatedAt: now,
-      });
-      // Dispatch goes through the queue, so a slow or failing AWS call never fails this request.
-      await c.env.JOBS.send({ type: "dispatch", runId: id } satisfies JobMessage);
+    if ("hyperparams" in body && "backend" in body && body.backend) {
+      await createDispatchedRun(db, c.env, { id, projectId, experimentId, spec: body, now });
       return c.json(await runDetailView(db, projectId, id), 201);
     }
+    const record = body as CreateRecordRun;
     let datasetSha256: string | null = null;
-    if (body.dataset) {
+    if (record.dataset) {
       const [ds] = await db
         .select({ sha256: datasets.sha256 })
         .from(datasets)
-        .where(and(eq(datasets.projectId, projectId), eq(datasets.id, body.dataset)))
+        .where(and(eq(datasets.projectId, projectId), eq(datasets.id, record.dataset)))
         .limit(1);
       if (!ds)
-        throw new ApiError("BAD_REQUEST", `dataset ${body.dataset} does not exist`, [
+        throw new ApiError("BAD_REQUEST", `dataset ${record.dataset} does not exist`, [
           { path: ["dataset"], message: "unknown dataset" },
         ]);
       datasetSha256 = ds.sha256;
@@ -281,14 +295,14 @@ export function runRoutes(app: OpenAPIHono<AppEnv>) {
       id,
       projectId,
       experimentId,
-      kind: body.kind,
+      kind: record.kind,
       status: "queued",
-      name: body.name ?? null,
-      params: body.params ?? {},
-      datasetId: body.dataset ?? null,
+      name: record.name ?? null,
+      params: record.params ?? {},
+      datasetId: record.dataset ?? null,
       datasetSha256,
-      baseModel: body.baseModel ?? null,
-      parentRunId: body.parentRunId ?? null,
+      baseModel: record.baseModel ?? null,
+      parentRunId: record.parentRunId ?? null,
       createdAt: now,
       updatedAt: now,
     });

@@ -3,6 +3,7 @@ import { and, asc, eq } from "drizzle-orm";
 import { getExperiment } from "../../db/queries/experiments";
 import { metricStandings, rankStandings } from "../../db/queries/metrics";
 import { runStatusHistory, runs, sweepRungs, sweeps } from "../../db/schema";
+import type { DispatchSpec } from "../../gpu-jobs/spec";
 import { type Point, pointOf, points, SearchSpace, startupRuns } from "../../gpu-jobs/sweep";
 import { proposeTpe } from "../../gpu-jobs/tpe";
 import type { AppEnv } from "../env";
@@ -11,7 +12,7 @@ import { newId } from "../lib/ids";
 import { bearer, errors, json, jsonBody } from "../lib/openapi";
 import { projectOf } from "../lib/project";
 import { pointSpec, type SweepSpec, sweepRunRows } from "../lib/sweep-search";
-import { type JobMessage, prepareRft } from "../lib/training";
+import { type JobMessage, prepareRun } from "../lib/training";
 import { requireAuth } from "../middleware/auth";
 import { idempotent } from "../middleware/idempotency";
 import { MetricName, Standing } from "./experiments";
@@ -19,9 +20,10 @@ import { MetricName, Standing } from "./experiments";
 const CreateSweep = z
   .object({
     name: z.string().trim().min(1).max(200).optional(),
-    base: z
-      .record(z.string(), z.unknown())
-      .openapi({ description: "An rft run spec (see RftSpec); each point overrides some of it" }),
+    base: z.record(z.string(), z.unknown()).openapi({
+      description:
+        "A run spec of kind rft (the default), sft, dpo or kto (see RftSpec, SftSpec…); each point overrides some of it",
+    }),
     search: SearchSpace,
     metric: MetricName.default("reward/mean").openapi({ description: "The metric that ranks the sweep's runs" }),
     mode: z.enum(["max", "min"]).default("max"),
@@ -189,6 +191,12 @@ export function sweepRoutes(app: OpenAPIHono<AppEnv>) {
     const projectId = projectOf(c);
     if (!(await getExperiment(db, projectId, experimentId))) throw notFound("experiment", experimentId);
     const search = body.search;
+    const kind = (body.base.kind ?? "rft") as string;
+    if (kind !== "rft" && kind !== "sft" && kind !== "dpo" && kind !== "kto") {
+      throw new ApiError("BAD_REQUEST", `a sweep trains: base.kind must be rft, sft, dpo or kto, not ${kind}`, [
+        { path: ["base", "kind"], message: "one of rft, sft, dpo, kto" },
+      ]);
+    }
     const initial =
       search.method === "bayes"
         ? Array.from({ length: Math.min(search.parallelism, search.maxRuns) }, (_, index) =>
@@ -202,14 +210,14 @@ export function sweepRoutes(app: OpenAPIHono<AppEnv>) {
       if (!parsed.success) {
         throw new ApiError(
           "BAD_REQUEST",
-          `point ${i} of the sweep (${JSON.stringify(p)}) is not a valid rft spec`,
+          `point ${i} of the sweep (${JSON.stringify(p)}) is not a valid ${kind} spec`,
           zodIssues(parsed.error.issues).map((iss) => ({ ...iss, path: ["base", ...iss.path] })),
         );
       }
-      return parsed.data;
+      return parsed.data as Exclude<DispatchSpec, { kind: "eval" }>;
     });
     // Every point shares the grader and dataset, so one check covers them all.
-    const prepared = await prepareRft(db, projectId, specs[0]!);
+    const prepared = await prepareRun(db, c.env, projectId, specs[0]!);
     const sweepId = newId("swp");
     const now = Date.now();
     const backend = specs[0]!.backend;

@@ -1,21 +1,23 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import { and, asc, eq } from "drizzle-orm";
+import { and, asc, eq, isNotNull } from "drizzle-orm";
 import { getDataset } from "../../db/queries/datasets";
+import { itemPage, recordItemScores } from "../../db/queries/eval-items";
 import { getRun, isTerminal, updateRun } from "../../db/queries/runs";
 import { recordRewardBatch } from "../../db/queries/training";
 import { runs } from "../../db/schema";
-import type { ContainerSpec, RftSpec } from "../../gpu-jobs/spec";
+import type { AdapterRef, ContainerSpec, DispatchSpec, RftSpec } from "../../gpu-jobs/spec";
 import { canonicalJson } from "../../rewards/core/canonical";
 import { scoreBatch } from "../../rewards/core/engine";
 import type { RewardResult, Sample } from "../../rewards/core/types";
 import type { AppEnv } from "../env";
 import { sha256Hex } from "../lib/crypto";
+import { notifyCyclesOfRun } from "../lib/cycles";
 import { readRows } from "../lib/datasets-rows";
 import { ApiError, conflict, notFound } from "../lib/errors";
 import { bearer, Cursor, errors, json, jsonBody } from "../lib/openapi";
 import { projectOf } from "../lib/project";
 import { cachedGrader, scoringContext } from "../lib/scoring";
-import { evaluateStop, issueRunToken, type JobMessage, requestStop } from "../lib/training";
+import { adapterOf, evaluateStop, issueRunToken, type JobMessage, requestStop } from "../lib/training";
 import { requireAuth } from "../middleware/auth";
 import { Artifact, Run, runDetailView } from "./runs";
 import { Result, SampleIn, Summary } from "./scoring";
@@ -63,10 +65,18 @@ const rowsRoute = createRoute({
   },
 });
 
+const RewardSample = SampleIn.extend({
+  itemId: z
+    .string()
+    .regex(/^[\w.:@/-]{1,200}$/)
+    .optional()
+    .openapi({ description: "The dataset item this sample answers; required on eval runs (per-item scores)" }),
+});
+
 const RewardsRequest = z
   .object({
     step: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-    samples: z.array(SampleIn).min(1).max(10_000),
+    samples: z.array(RewardSample).min(1).max(10_000),
     batchKey: z
       .string()
       .regex(/^[\w.:-]{1,128}$/)
@@ -130,6 +140,49 @@ const artifactRoute = createRoute({
   responses: {
     201: json(z.object({ uri: z.string(), bytes: z.number(), etag: z.string() }).openapi("StoredArtifact"), "Stored"),
     ...errors(400, 401, 403, 404, 413),
+  },
+});
+
+const baseAdapterRoute = createRoute({
+  method: "get",
+  path: "/v1/runs/{id}/base-adapter",
+  tags: ["container"],
+  summary: "The adapter this run starts from: a training run's warmStart, an eval run's model.adapterOf (run token)",
+  security: bearer,
+  middleware: [runToken] as const,
+  request: { params: IdParam },
+  responses: {
+    200: {
+      description: "The adapter's bytes",
+      content: { "application/octet-stream": { schema: z.string().openapi({ format: "binary" }) } },
+    },
+    ...errors(400, 401, 403, 404),
+  },
+});
+
+const ItemView = z
+  .object({
+    itemId: z.string(),
+    scores: z.array(z.number()).openapi({ description: "The item's valid scores, in the order they were stored" }),
+    mean: z.number().nullable(),
+    invalid: z.number().int().openapi({ description: "Samples of the item whose evaluation failed (valid: false)" }),
+  })
+  .openapi("EvalItem");
+
+const itemsRoute = createRoute({
+  method: "get",
+  path: "/v1/runs/{id}/items",
+  tags: ["runs"],
+  summary: "Per-item scores of an eval run, in item-id order",
+  security: bearer,
+  middleware: [requireAuth("key")] as const,
+  request: {
+    params: IdParam,
+    query: z.object({ cursor: Cursor, limit: z.coerce.number().int().min(1).max(1000).default(100) }),
+  },
+  responses: {
+    200: json(z.object({ data: z.array(ItemView), nextCursor: z.string().nullable() }), "A page of items"),
+    ...errors(400, 401, 404),
   },
 });
 
@@ -255,21 +308,34 @@ function telemetry(samples: Sample[], results: RewardResult[], latencies: number
   };
 }
 
+/** The run whose adapter a run starts from: a training run's warm start, an eval run's evaluated adapter. */
+export function startingAdapterRun(spec: DispatchSpec): string | undefined {
+  if (spec.kind === "eval") return spec.model.adapterOf;
+  return spec.warmStart ?? (spec.hyperparams as { warmStart?: string }).warmStart;
+}
+
 export function trainingRoutes(app: OpenAPIHono<AppEnv>) {
   app.openapi(specRoute, async (c) => {
     const run = await liveRun(c.var.db, projectOf(c), c.req.valid("param").id);
-    const spec = run.spec as unknown as RftSpec | null;
-    if (!spec || run.kind !== "rft") throw new ApiError("BAD_REQUEST", `run ${run.id} is not an rft run with a spec`);
+    const spec = run.spec as unknown as DispatchSpec | null;
+    if (!spec) throw new ApiError("BAD_REQUEST", `run ${run.id} is a ledger-only record without a spec`);
     const ds = await getDataset(c.var.db, run.projectId, spec.dataset);
     if (!ds) throw notFound("dataset", spec.dataset);
     const base = `/v1/runs/${run.id}/dataset/rows`;
+    const warm = startingAdapterRun(spec);
+    const adapter = warm ? await adapterOf(c.var.db, warm) : null;
+    const warmStart: AdapterRef | null =
+      warm && adapter ? { run: warm, ...adapter, download: `/v1/runs/${run.id}/base-adapter` } : null;
     const body: ContainerSpec = {
       runId: run.id,
       experimentId: run.experimentId,
-      baseModel: spec.baseModel,
-      grader: { ref: run.graderRef ?? "", config: spec.grader },
-      hyperparams: spec.hyperparams,
-      earlyStopping: spec.earlyStopping,
+      kind: spec.kind,
+      baseModel: spec.kind === "eval" ? spec.model.baseModel : spec.baseModel,
+      grader: spec.grader ? { ref: run.graderRef ?? "", config: spec.grader } : null,
+      hyperparams: spec.hyperparams as Record<string, unknown>,
+      warmStart,
+      ...(spec.kind === "eval" ? { eval: { split: spec.split, samplesPerItem: spec.samplesPerItem } } : {}),
+      earlyStopping: "earlyStopping" in spec ? spec.earlyStopping : [],
       limits: spec.limits,
       dataset: {
         id: ds.id,
@@ -299,9 +365,18 @@ export function trainingRoutes(app: OpenAPIHono<AppEnv>) {
   app.openapi(rewardsRoute, async (c) => {
     const db = c.var.db;
     const run = await liveRun(db, projectOf(c), c.req.valid("param").id);
-    const { step, samples, batchKey } = c.req.valid("json");
+    const { step, samples: withIds, batchKey } = c.req.valid("json");
     const spec = run.spec as unknown as RftSpec | null;
-    if (!spec) throw new ApiError("BAD_REQUEST", `run ${run.id} has no grader`);
+    if (!spec?.grader) throw new ApiError("BAD_REQUEST", `run ${run.id} has no grader`);
+    if (run.kind === "eval") {
+      const missing = withIds.findIndex((s) => s.itemId === undefined);
+      if (missing >= 0) {
+        throw new ApiError("BAD_REQUEST", "an eval run's samples must each name their itemId", [
+          { path: ["samples", missing, "itemId"], message: "required on eval runs" },
+        ]);
+      }
+    }
+    const samples: Sample[] = withIds.map(({ itemId: _, ...s }) => s);
     const grader = cachedGrader(spec.grader, run.projectId);
     if (run.graderRef && grader.ref !== run.graderRef) {
       throw conflict(
@@ -309,10 +384,31 @@ export function trainingRoutes(app: OpenAPIHono<AppEnv>) {
       );
     }
     const out = await scoreBatch(grader.score, samples, { context: scoringContext(c.env, run.projectId) });
+    const key = batchKey ?? (await sha256Hex(canonicalJson(withIds))).slice(0, 32);
+    if (run.kind === "eval") {
+      const now = Date.now();
+      await recordItemScores(
+        db,
+        withIds.map((s, i) => {
+          const r = out.results[i]!;
+          const cluster = s.item.cluster;
+          return {
+            runId: run.id,
+            projectId: run.projectId,
+            itemId: s.itemId!,
+            sampleKey: `${step}:${key}:${i}`,
+            score: r.valid ? r.score : 0,
+            valid: r.valid,
+            cluster: typeof cluster === "string" || typeof cluster === "number" ? String(cluster) : null,
+            createdAt: now,
+          };
+        }),
+      );
+    }
     await recordRewardBatch(db, {
       runId: run.id,
       step,
-      batchKey: batchKey ?? (await sha256Hex(canonicalJson(samples))).slice(0, 32),
+      batchKey: key,
       createdAt: Date.now(),
       ...telemetry(samples, out.results, out.latencies),
     });
@@ -374,8 +470,37 @@ export function trainingRoutes(app: OpenAPIHono<AppEnv>) {
       );
       // A searching sweep proposes its next point when one of its runs ends.
       if (run.sweepId) await c.env.JOBS.send({ type: "sweep-advance", sweepId: run.sweepId } satisfies JobMessage);
+      await notifyCyclesOfRun(db, c.env, run.id);
     }
     return c.json(await runDetailView(db, run.projectId, run.id), 200);
+  });
+
+  app.openapi(baseAdapterRoute, async (c) => {
+    const run = await liveRun(c.var.db, projectOf(c), c.req.valid("param").id);
+    const warm = run.spec ? startingAdapterRun(run.spec as unknown as DispatchSpec) : undefined;
+    if (!warm) throw new ApiError("NOT_FOUND", `run ${run.id} starts from no adapter`);
+    const adapter = await adapterOf(c.var.db, warm);
+    if (!adapter) throw new ApiError("NOT_FOUND", `run ${warm} has no adapter artifact`);
+    const prefix = "r2://assay-blobs/";
+    if (!adapter.uri.startsWith(prefix)) {
+      throw new ApiError(
+        "BAD_REQUEST",
+        `the adapter of ${warm} is not stored here (${adapter.uri}): read it at its URI`,
+      );
+    }
+    const obj = await c.env.BLOBS.get(adapter.uri.slice(prefix.length));
+    if (!obj) throw new ApiError("NOT_FOUND", `the adapter of ${warm} is missing from storage`);
+    return new Response(obj.body, {
+      status: 200,
+      headers: { "content-type": "application/octet-stream", "content-length": String(obj.size) },
+    }) as never;
+  });
+
+  app.openapi(itemsRoute, async (c) => {
+    const run = await liveRun(c.var.db, projectOf(c), c.req.valid("param").id);
+    const { cursor, limit } = c.req.valid("query");
+    const page = await itemPage(c.var.db, run.id, { cursor, limit });
+    return c.json({ data: page.data.map(({ cluster: _, ...it }) => it), nextCursor: page.nextCursor }, 200);
   });
 
   app.openapi(claimRoute, async (c) => {
@@ -388,7 +513,7 @@ export function trainingRoutes(app: OpenAPIHono<AppEnv>) {
           eq(runs.projectId, projectOf(c)),
           eq(runs.backend, "local"),
           eq(runs.status, "queued"),
-          eq(runs.kind, "rft"),
+          isNotNull(runs.spec),
         ),
       )
       .orderBy(asc(runs.id))

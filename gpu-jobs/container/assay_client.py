@@ -253,6 +253,10 @@ class AssayClient:
                 return None
             raise
 
+    def get_json(self, path: str) -> Any:
+        """GETs a path of the run's own (e.g. the spec's `warmStart.download`, an adapter file) as JSON."""
+        return self._request("GET", path)
+
     def raise_if_stopped(self) -> None:
         if self.stop_requested:
             raise StopRequested(self.stop_reason)

@@ -98,6 +98,9 @@ class Adam:
 
 
 class BagOfWordsPolicy:
+    #: The per-choice bias's feature name in the adapter file (no prompt word can be spelled so).
+    BIAS = "<bias>"
+
     def __init__(self, weights: Optional[Dict[str, float]] = None) -> None:
         self.weights: Dict[str, float] = dict(weights or {})
 
@@ -115,10 +118,27 @@ class BagOfWordsPolicy:
             if v == 0.0:
                 continue
             feature, choice = k.rsplit(_SEP, 1)
-            table.setdefault(feature.replace(_SEP, "") if feature.startswith(_SEP) else feature, {})[choice] = round(
-                v, 8
-            )
+            table.setdefault(self.BIAS if feature.startswith(_SEP) else feature, {})[choice] = round(v, 8)
         return {"features": "distinct lowercase words of the prompt, plus a per-choice 'bias'", "weights": table}
+
+
+def lr_at(hp: JsonObject, step: int, total: int) -> float:
+    """The learning rate of 1-based `step` of `total`: a linear warmup over `warmupRatio` of the steps, then
+    `lrScheduler` (constant, linear or cosine decay to 0), as Hugging Face's schedulers compute it."""
+    base = float(hp.get("learningRate", 1e-2))
+    kind = hp.get("lrScheduler", "constant")
+    warmup = math.ceil(float(hp.get("warmupRatio", 0.0)) * total)
+    current = step - 1  # Hugging Face counts optimizer steps from 0
+    if warmup > 0 and current < warmup:
+        return base * current / warmup
+    if kind == "constant":
+        return base
+    progress = (current - warmup) / max(1, total - warmup)
+    if kind == "linear":
+        return base * max(0.0, 1.0 - progress)
+    if kind == "cosine":
+        return base * max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
+    raise ValueError(f"unknown lrScheduler {kind!r}")
 
 
 def kl_and_grad(p: Sequence[float], q: Sequence[float]) -> Tuple[float, List[float]]:
@@ -253,9 +273,17 @@ class GRPO:
         return pg_loss + beta * kl_mean, kl_mean, grads
 
     def update(
-        self, batch: Sequence[Prompt], picks: Sequence[Tuple[int, int]], results: Sequence[JsonObject]
+        self,
+        batch: Sequence[Prompt],
+        picks: Sequence[Tuple[int, int]],
+        results: Sequence[JsonObject],
+        step: Optional[int] = None,
+        total: Optional[int] = None,
     ) -> JsonObject:
-        """One GRPO step from the scored samples; answers the step's KPIs (from the trainer's side)."""
+        """One GRPO step from the scored samples; answers the step's KPIs (from the trainer's side). With
+        `step` and `total` the learning rate follows the run's schedule."""
+        if step is not None and total is not None:
+            self.optimizer.lr = lr_at(self.hp, step, total)
         scores, advantages, zero_std = self.advantages(len(batch), picks, results)
         probs = [self.probs(p) for p in batch]
         loss, kl_mean, grads = self.objective(batch, picks, advantages)
@@ -342,7 +370,14 @@ def train(
         hp = spec["hyperparams"]
         client.heartbeat(step=0, message=f"cpu trainer starting on {spec.get('baseModel')}")
         prompts = load_prompts(list(client.rows("train", spec)))
-        trainer = GRPO(hp)
+        warm = spec.get("warmStart")
+        start_policy = None
+        if warm:
+            from cpu_pref import policy_from_adapter  # noqa: PLC0415 (cpu_pref imports this module)
+
+            start_policy = policy_from_adapter(client.get_json(warm["download"]))
+            log(f"warm start from {warm.get('run')}")
+        trainer = GRPO(hp, start_policy)
         plan = schedule(len(prompts), hp, trainer.rng)
         log(
             f"run {client.run_id}: {len(prompts)} training prompts, {len(plan)} steps planned "
@@ -354,7 +389,7 @@ def train(
             batch = [prompts[i] for i in indices]
             samples, picks = trainer.sample(batch)
             answer = client.rewards(step, samples)
-            kpis = trainer.update(batch, picks, answer["results"])
+            kpis = trainer.update(batch, picks, answer["results"], step, len(plan))
             kpis["step_time_s"] = clock() - t0
             last_kpis = kpis
             client.metrics([{"name": k, "step": step, "value": float(v)} for k, v in sorted(kpis.items())])
@@ -415,6 +450,26 @@ def train(
     return 0 if status == "succeeded" or final == "cancelled" else 1
 
 
+def run(client: AssayClient, interrupted: Optional[Interrupted] = None) -> int:
+    """Runs whatever the run's kind asks: GRPO for rft, cpu_pref's trainers for sft/dpo/kto, its evaluator for eval."""
+    try:
+        spec = client.spec()
+    except AssayError as e:
+        log(f"cannot read the run's spec: {e}")
+        return 1
+    kind = spec.get("kind", "rft")
+    if kind == "rft":
+        return train(client, interrupted)
+    import cpu_pref  # noqa: PLC0415
+
+    if kind == "eval":
+        return cpu_pref.evaluate(client, spec, interrupted)
+    if kind in ("sft", "dpo", "kto"):
+        return cpu_pref.train_offline(client, spec, interrupted)
+    client.complete("failed", error=f"the CPU reference has no trainer for kind {kind!r}")
+    return 1
+
+
 def main() -> int:
     interrupted = Interrupted()
     interrupted.install()
@@ -423,7 +478,7 @@ def main() -> int:
     except ValueError as e:
         print(f"cpu_trainer: {e}", file=sys.stderr)
         return 2
-    return train(client, interrupted)
+    return run(client, interrupted)
 
 
 if __name__ == "__main__":

@@ -34,10 +34,10 @@ for (const [id, outcome] of Object.entries(outcomes)) {
 const sentence = (method: string) => method.replace(/^test_/, "").replaceAll("_", " ");
 
 describe("container Python tests", () => {
-  it("runs every suite: the client, the CPU trainer, the TRL glue and GRPO runs, the SFT/DPO/KTO trainers", () => {
+  it("runs every suite: the client, the CPU trainers, the TRL glue and GRPO runs, the SFT/DPO/KTO trainers", () => {
     expect(run.status, `${run.error ?? ""}\n${run.stderr}`).toBe(0);
     const modules = [...new Set(Object.keys(outcomes).map((id) => id.split(".")[0]))].sort();
-    expect(modules).toEqual(["test_client", "test_cpu_trainer", "test_trl_glue", "test_trl_pref"]);
+    expect(modules).toEqual(["test_client", "test_cpu_pref", "test_cpu_trainer", "test_trl_glue", "test_trl_pref"]);
   });
 
   for (const [cls, tests] of byClass) {

@@ -116,6 +116,46 @@ describe("dispatch to AWS Batch through the queue", () => {
     expect((await getRun(run.id)).status).toBe("running");
   });
 
+  it("submits dpo and eval runs that name aws-batch the same way, each with its own run token", async () => {
+    const exp = await call("POST", "/v1/experiments", { body: { name: "dispatch kinds" }, key: apiKey });
+    const pairs = Array.from({ length: 8 }, (_, i) =>
+      JSON.stringify({ prompt: `p${i}`, chosen: "a", rejected: "b", answer: "a" }),
+    );
+    const ds = await call("POST", "/v1/datasets", {
+      raw: pairs.join("\n"),
+      headers: { "content-type": "application/x-ndjson" },
+    });
+    const ids: string[] = [];
+    for (const body of [
+      { kind: "dpo", baseModel: "Qwen/Qwen2.5-0.5B-Instruct", dataset: ds.json.id, hyperparams: { beta: 0.1 } },
+      {
+        kind: "eval",
+        model: { baseModel: "Qwen/Qwen2.5-0.5B-Instruct" },
+        dataset: ds.json.id,
+        grader: GRADER,
+        split: "train",
+      },
+    ]) {
+      const res = await call("POST", `/v1/experiments/${exp.json.id}/runs`, {
+        key: apiKey,
+        body: { ...body, backend: "aws-batch", resources: { gpus: 1 } },
+      });
+      expectStatus(res, 201);
+      ids.push(res.json.id);
+    }
+    for (const id of ids) await until(`the job id of ${id}`, async () => (await getRun(id)).jobId);
+    const submits = await requests("SubmitJob");
+    const runIds = submits.map(
+      (s) => s.body.containerOverrides.environment.find((e: { name: string }) => e.name === "ASSAY_RUN_ID").value,
+    );
+    expect(runIds.sort()).toEqual([...ids].sort());
+    for (const s of submits) {
+      expect(s.body.containerOverrides.resourceRequirements).toEqual(
+        expect.arrayContaining([{ type: "GPU", value: "1" }]),
+      );
+    }
+  });
+
   it("retries throttling and then succeeds", async () => {
     await control("POST", "script", { operation: "SubmitJob", failures: [{ kind: "throttle" }, { kind: "throttle" }] });
     const run = await createBatchRun();

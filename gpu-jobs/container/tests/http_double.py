@@ -144,9 +144,14 @@ class PlatformDouble(_Server):
         fail_first: int = 0,
         cancel_after_step: Optional[int] = None,
         spec_overrides: Optional[Dict[str, Any]] = None,
+        spec_extra: Optional[Dict[str, Any]] = None,
+        files: Optional[Dict[str, Any]] = None,
     ) -> None:
         self.rows, self.hp, self.run_id, self.token = rows, hyperparams, run_id, token
-        self.spec_overrides = dict(spec_overrides or {})
+        # Both are merged into the spec (baseModel, kind, warmStart, eval); `files` maps run paths to JSON
+        # answers and `downloads` to raw bytes.
+        self.spec_overrides = {**(spec_extra or {}), **(spec_overrides or {})}
+        self.files = files or {}
         self.downloads: Dict[str, bytes] = {}
         self.page_size, self.invalid, self.stop_after_step = page_size, invalid, stop_after_step
         self.fail_first = fail_first
@@ -191,6 +196,8 @@ class PlatformDouble(_Server):
                 return self.reply(h, 503, error_body("INTERNAL", "warming up"))
         if req.method == "GET" and tail == "spec":
             return self.reply(h, 200, self.spec())
+        if req.method == "GET" and url.path in self.files:
+            return self.reply(h, 200, self.files[url.path])
         if req.method == "GET" and tail == "dataset/rows":
             q = urllib.parse.parse_qs(url.query)
             start = int(q.get("cursor", ["0"])[0])
