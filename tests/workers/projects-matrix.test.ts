@@ -70,6 +70,8 @@ const REQUESTS: Record<string, Req> = {
   "PUT /v1/runs/:id/artifacts/:name": { raw: "adapter bytes", contentType: "application/octet-stream" },
   // A valid body would end the run and its token with it: the run-token cells need it alive.
   "POST /v1/runs/:id/complete": { body: () => ({ status: "bogus" }), ok: 400 },
+  // The token's run starts from no adapter: its own token gets past the guard to a 404.
+  "GET /v1/runs/:id/base-adapter": { ok: 404 },
   "POST /v1/experiments/:id/sweeps": {
     body: () => ({
       base: { baseModel: "tiny", dataset: A.dataset, grader: STRING_CHECK, backend: "local", force: true },
@@ -91,7 +93,9 @@ function concrete(route: string): { path: string; namesResource: boolean } {
   // A PUT by name creates the caller's own fixture (201, then 200 replacing it): a name of its own keeps
   // A's fixture out of the other projects' answers.
   if (route === "PUT /v1/fixtures/:name") return { path: "/v1/fixtures/matrix_put", namesResource: false };
-  const container = /^\/v1\/runs\/:id\/(spec|dataset|rewards|heartbeat|artifacts|complete|metrics)/.test(path);
+  const container = /^\/v1\/runs\/:id\/(spec|dataset|rewards|heartbeat|artifacts|complete|metrics|base-adapter)/.test(
+    path,
+  );
   const ids: [RegExp, string][] = [
     [/^\/v1\/api-keys\/:id/, spareKeyId],
     [/^\/v1\/datasets\/:id/, A.dataset],
@@ -142,8 +146,10 @@ function expected(
   const req = REQUESTS[route];
   const okStatuses = req?.ok ? [req.ok] : loose ? PAST_THE_GUARD : success;
   const pass = (why: string): Expect => ({ status: okStatuses, why });
+  // Without a valid example body, another project's caller may be refused by validation before the lookup
+  // that would answer 404: either way it learns nothing of A's resource.
   const other = (why: string): Expect =>
-    namesResource ? { status: 404, why: `${why}; A's resource is invisible` } : pass(why);
+    namesResource ? { status: loose ? [400, 404] : 404, why: `${why}; A's resource is invisible` } : pass(why);
   if (perm === "public") return pass("public route");
   // The matrix sends no webhook signature: every caller is refused, whatever key it holds.
   if (perm === "signed") return { status: 401, why: "needs the route's own signature, not a key" };
