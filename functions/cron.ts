@@ -1,4 +1,6 @@
+import { createDb } from "../db/client";
 import { reconcile } from "./jobs";
+import { resumeStalledCurations } from "./lib/curation/job";
 
 /**
  * One scheduled task: what the every-minute cron does besides the others. Each task runs on its own, so
@@ -10,7 +12,10 @@ export interface CronTask {
 }
 
 /** Every task the cron runs, in order. A capability with periodic work adds its task here. */
-export const CRON_TASKS: CronTask[] = [{ name: "reconcile-runs", run: (env, now) => reconcile(env, now) }];
+export const CRON_TASKS: CronTask[] = [
+  { name: "reconcile-runs", run: (env, now) => reconcile(env, now) },
+  { name: "resume-curations", run: (env, now) => resumeStalledCurations(createDb(env.DB), env, now) },
+];
 
 export async function runCron(env: Env, now = Date.now(), tasks: CronTask[] = CRON_TASKS): Promise<void> {
   for (const task of tasks) {

@@ -7,6 +7,7 @@ import { PermanentDispatchError } from "../gpu-jobs/backend";
 import { createBackend } from "../gpu-jobs/backends";
 import { DispatchUnavailableError } from "../gpu-jobs/backends/aws-batch";
 import type { Resources, RftSpec } from "../gpu-jobs/spec";
+import { runCurationStep } from "./lib/curation/job";
 import { issueRunToken, type JobMessage } from "./lib/training";
 
 /** Queue deliveries of one message before a transient AWS failure fails the run. */
@@ -148,6 +149,7 @@ export async function handleQueue(batch: MessageBatch<JobMessage>, env: Env) {
       if (body.type === "dispatch") outcome = await dispatchRun(db, env, body.runId, msg.attempts);
       else if (body.type === "dispatch-sweep") outcome = await dispatchSweep(db, env, body.sweepId, msg.attempts);
       else if (body.type === "terminate") await terminate(db, env, body.runId, body.reason);
+      else if (body.type === "curate") await runCurationStep(db, env, body.curationId, body.chunk);
       if (outcome === "retry") msg.retry({ delaySeconds: Math.min(300, 10 * 2 ** msg.attempts) });
       else msg.ack();
     } catch (err) {

@@ -124,6 +124,8 @@ describe("POST /v1/datasets", () => {
           schema: 1,
         },
       },
+      parent: null,
+      curation: null,
     });
     expect(ds.splits.train + ds.splits.holdout).toBe(10);
 
