@@ -645,7 +645,9 @@ export function curate(files: ChunkFile[], spec: CurationSpec): CurateResult {
   report.format = format;
   const built = buildRows(keptEvents, format);
   const sourcesById = new Map<string, string>();
-  for (const k of kept) k.feedback.forEach((f, i) => sourcesById.set(f, k.sources[i]!));
+  for (const k of kept) {
+    for (let i = 0; i < k.feedback.length; i++) sourcesById.set(k.feedback[i]!, k.sources[i]!);
+  }
   for (const [reason, n] of Object.entries(built.invalid)) {
     report.invalidReasons[reason] = n;
     report.dropped.invalid += n;

@@ -42,15 +42,10 @@ export const CurationSpec = z
     feedback: CurationFeedback.default({}),
     into: z.enum(["sft", "dpo", "kto", "rft", "auto"]),
     dedup: CurationDedup.default({ exact: true, near: { ...DEFAULT_NEAR } }),
-    holdoutOf: z
-      .string()
-      .min(1)
-      .max(64)
-      .optional()
-      .openapi({
-        description:
-          "Drop rows whose prompt duplicates (exactly or nearly) a prompt of this dataset's holdout; defaults to `base`",
-      }),
+    holdoutOf: z.string().min(1).max(64).optional().openapi({
+      description:
+        "Drop rows whose prompt duplicates (exactly or nearly) a prompt of this dataset's holdout; defaults to `base`",
+    }),
     base: z
       .string()
       .min(1)
