@@ -149,7 +149,10 @@ export async function handleQueue(batch: MessageBatch<JobMessage>, env: Env) {
       if (body.type === "dispatch") outcome = await dispatchRun(db, env, body.runId, msg.attempts);
       else if (body.type === "dispatch-sweep") outcome = await dispatchSweep(db, env, body.sweepId, msg.attempts);
       else if (body.type === "terminate") await terminate(db, env, body.runId, body.reason);
-      else if (body.type === "curate") await runCurationStep(db, env, body.curationId, body.chunk);
+      else if (body.type === "curate") {
+        const next = await runCurationStep(db, env, body.curationId, body.chunk);
+        if (next) await env.JOBS.send(next);
+      }
       if (outcome === "retry") msg.retry({ delaySeconds: Math.min(300, 10 * 2 ** msg.attempts) });
       else msg.ack();
     } catch (err) {

@@ -251,21 +251,28 @@ async function fail(db: Db, id: string, message: string) {
 
 /**
  * One Queue delivery of `{ type: "curate", curationId, chunk? }`: scans the next chunk, or finishes.
- * A message for a chunk that already advanced, or for a job that ended, is a no-op.
+ * Returns the message for the next step (the caller sends it), or null when there is none: the job
+ * ended, or this delivery was stale (its chunk already advanced) or lost the race to a concurrent one.
  */
-export async function runCurationStep(db: Db, env: Pick<Env, "JOBS" | "BLOBS">, id: string, chunk?: number) {
+export async function runCurationStep(
+  db: Db,
+  env: Pick<Env, "BLOBS">,
+  id: string,
+  chunk?: number,
+): Promise<JobMessage | null> {
   const [cur] = await db.select().from(curations).where(eq(curations.id, id)).limit(1);
-  if (!cur || (cur.status !== "queued" && cur.status !== "running")) return;
+  if (!cur || (cur.status !== "queued" && cur.status !== "running")) return null;
   const state = cur.state as unknown as CurationState;
-  if (chunk !== undefined && state.phase === "scan" && chunk < state.chunk) return;
+  if (chunk !== undefined && state.phase === "scan" && chunk < state.chunk) return null;
   const spec = CurationSpec.parse(cur.spec);
   try {
-    if (state.phase === "scan") await scanChunk(db, env, cur, spec, state);
-    else await finish(db, env, cur, spec, state);
+    if (state.phase === "scan") return await scanChunk(db, env, cur, spec, state);
+    await finish(db, env, cur, spec, state);
+    return null;
   } catch (err) {
     if (err instanceof PermanentCurationError) {
       await fail(db, id, err.message);
-      return;
+      return null;
     }
     throw err;
   }
@@ -273,11 +280,11 @@ export async function runCurationStep(db: Db, env: Pick<Env, "JOBS" | "BLOBS">, 
 
 async function scanChunk(
   db: Db,
-  env: Pick<Env, "JOBS" | "BLOBS">,
+  env: Pick<Env, "BLOBS">,
   cur: CurationRow,
   spec: CurationSpec,
   state: CurationState,
-) {
+): Promise<JobMessage | null> {
   const events = await db
     .select()
     .from(feedbackEvents)
@@ -301,7 +308,7 @@ async function scanChunk(
     progressTotal: Math.max(cur.progressTotal, cur.progressDone + events.length),
     state: next as unknown as Record<string, unknown>,
   });
-  if (won) await env.JOBS.send({ type: "curate", curationId: cur.id, chunk: next.chunk } satisfies JobMessage);
+  return won ? { type: "curate", curationId: cur.id, chunk: next.chunk } : null;
 }
 
 type EventRow = typeof feedbackEvents.$inferSelect;
