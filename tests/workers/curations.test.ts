@@ -3,7 +3,7 @@ import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { createDb } from "../../db/client";
 import { curations } from "../../db/schema";
-import { prepareCuration, runCurationStep } from "../../functions/lib/curation/job";
+import { prepareCuration, resumeStalledCurations, runCurationStep } from "../../functions/lib/curation/job";
 import { freshSource, type Msg, seedFeedback, seedSource, words } from "./feedback-seed";
 import { call, expectError, expectStatus } from "./helpers";
 
@@ -444,5 +444,31 @@ describe("curation errors", () => {
       report: { input: 1, output: 0, dropped: dropped({ noSignal: 1 }) },
     });
     expect(cur.dataset).toBeUndefined();
+  });
+});
+
+describe("the resume-curations cron task", () => {
+  it("re-sends the step of a stalled job, which the Queue then finishes, and fails one that kept stalling", async () => {
+    const source = freshSource();
+    await seedFeedback([{ input: "Stalled question", output: "ok", rating: "up" }], { sourceId: source });
+    const stalled = await prepareCuration(db(), "prj_default", { feedback: { source }, into: "sft" });
+    const hopeless = await prepareCuration(db(), "prj_default", { feedback: { source }, into: "sft" });
+    const old = Date.now() - 10 * 60_000;
+    await db().update(curations).set({ updatedAt: old }).where(eq(curations.id, stalled.id));
+    await db()
+      .update(curations)
+      .set({ updatedAt: old, state: { ...(hopeless.state as object), resumes: 5 } })
+      .where(eq(curations.id, hopeless.id));
+    await resumeStalledCurations(db(), env);
+    const done = await until("the resumed curation", async () => {
+      const got = await call("GET", `/v1/curations/${stalled.id}`);
+      return got.json.status === "succeeded" ? got.json : null;
+    });
+    expect(done).toMatchObject({ progress: { done: 1, total: 1 }, report: { output: 1 } });
+    const failed = await call("GET", `/v1/curations/${hopeless.id}`);
+    expect(failed.json).toMatchObject({
+      status: "failed",
+      error: expect.stringContaining("stopped advancing 5 times"),
+    });
   });
 });

@@ -500,6 +500,7 @@ async function finish(db: Db, env: Pick<Env, "BLOBS">, cur: CurationRow, spec: C
         updatedAt: Date.now(),
       })
       .where(and(eq(curations.id, cur.id), inArray(curations.status, ["queued", "running"])));
+    await env.BLOBS.delete(files.map((_, k) => chunkKey(cur.id, k))).catch(() => {});
     return;
   }
   const rows: RowToStore[] = [
