@@ -263,7 +263,8 @@ export async function runCurationStep(
   const [cur] = await db.select().from(curations).where(eq(curations.id, id)).limit(1);
   if (!cur || (cur.status !== "queued" && cur.status !== "running")) return null;
   const state = cur.state as unknown as CurationState;
-  if (chunk !== undefined && state.phase === "scan" && chunk < state.chunk) return null;
+  // A message sent for an earlier chunk was already handled (a redelivery): only the current step runs.
+  if (chunk !== undefined && chunk < state.chunk) return null;
   const spec = CurationSpec.parse(cur.spec);
   try {
     if (state.phase === "scan") return await scanChunk(db, env, cur, spec, state);
