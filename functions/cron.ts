@@ -1,5 +1,6 @@
 import { createDb } from "../db/client";
 import { reconcile } from "./jobs";
+import { resumeStalledCurations } from "./lib/curation/job";
 import { retrainingCron } from "./lib/cycles";
 import { feedbackOutbox } from "./lib/feedback";
 import { advanceSearchingSweeps } from "./lib/sweep-search";
@@ -20,6 +21,7 @@ export const CRON_TASKS: CronTask[] = [
   { name: "feedback-outbox", run: async (env, now) => void (await feedbackOutbox(env, now)) },
   // After reconciliation, so that a run it just failed ends its cycle in the same tick.
   { name: "retraining", run: (env, now) => retrainingCron(env, now) },
+  { name: "resume-curations", run: (env, now) => resumeStalledCurations(createDb(env.DB), env, now) },
 ];
 
 export async function runCron(env: Env, now = Date.now(), tasks: CronTask[] = CRON_TASKS): Promise<void> {

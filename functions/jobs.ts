@@ -7,6 +7,7 @@ import { PermanentDispatchError } from "../gpu-jobs/backend";
 import { createBackend } from "../gpu-jobs/backends";
 import { DispatchUnavailableError } from "../gpu-jobs/backends/aws-batch";
 import type { Resources, RftSpec } from "../gpu-jobs/spec";
+import { runCurationStep } from "./lib/curation/job";
 import { advanceCycle } from "./lib/cycles";
 import { handleFeedbackMessages } from "./lib/feedback";
 import { advanceSweep } from "./lib/sweep-search";
@@ -171,6 +172,10 @@ export async function handleQueue(batch: MessageBatch<JobMessage>, env: Env) {
       else if (body.type === "terminate") await terminate(db, env, body.runId, body.reason);
       else if (body.type === "sweep-advance") await advanceSweep(db, env, body.sweepId);
       else if (body.type === "cycle") await advanceCycle(env, body.cycleId, Date.now(), { poll: true });
+      else if (body.type === "curate") {
+        const next = await runCurationStep(db, env, body.curationId, body.chunk);
+        if (next) await env.JOBS.send(next);
+      }
       if (outcome === "retry") msg.retry({ delaySeconds: Math.min(300, 10 * 2 ** msg.attempts) });
       else msg.ack();
     } catch (err) {

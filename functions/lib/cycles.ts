@@ -14,6 +14,7 @@ import {
   retrainingPolicies,
 } from "../../db/schema";
 import { type DispatchSpec, SPEC_OF_KIND } from "../../gpu-jobs/spec";
+import { prepareCuration } from "./curation/job";
 import { ApiError, zodIssues } from "./errors";
 import { newId } from "./ids";
 import { comparePaired } from "./stats";
@@ -240,11 +241,7 @@ async function curateStep(db: Db, env: Env, cycle: CycleRow, spec: RetrainingPol
   if (!cur) {
     const request = {
       ...(spec.curation.name ? { name: spec.curation.name } : {}),
-      feedback: {
-        ...(spec.feedback.sources.length === 1 ? { source: spec.feedback.sources[0] } : {}),
-        sources: spec.feedback.sources,
-        since: new Date(cycle.feedbackSince).toISOString(),
-      },
+      feedback: { sources: spec.feedback.sources, since: new Date(cycle.feedbackSince).toISOString() },
       into: spec.curation.into,
       ...(spec.curation.dedup ? { dedup: spec.curation.dedup } : {}),
       // The contamination guard: nothing that (nearly) repeats a prompt of the frozen holdout.
@@ -252,28 +249,15 @@ async function curateStep(db: Db, env: Env, cycle: CycleRow, spec: RetrainingPol
         ? { holdoutOf: spec.curation.holdoutOf ?? cycle.holdoutDatasetId }
         : {}),
       ...(spec.curation.base ? { base: spec.curation.base } : {}),
-      cycle: cycle.id,
     };
-    const created = await db
-      .insert(curations)
-      .values({
-        id: curationId,
-        projectId: cycle.projectId,
-        name: spec.curation.name ?? `${spec.name}: ${cycle.id}`,
-        spec: request,
-        status: "queued",
-        createdAt: now,
-        updatedAt: now,
-      })
-      .onConflictDoNothing()
-      .returning({ id: curations.id });
-    if (created.length) {
-      await env.JOBS.send({ type: "curate", curationId } satisfies JobMessage);
-      await db
-        .update(retrainingCycles)
-        .set({ log: logEntry("curation queued", curationId, now) as never, updatedAt: now })
-        .where(eq(retrainingCycles.id, cycle.id));
-    }
+    // The curation job itself (functions/lib/curation/job.ts), under the id the cycle reserved: a redelivered
+    // step prepares nothing twice. A refusal (a bad request, an unknown dataset) ends the cycle below.
+    await prepareCuration(db, cycle.projectId, request, now, { id: curationId });
+    await env.JOBS.send({ type: "curate", curationId, chunk: 0 } satisfies JobMessage);
+    await db
+      .update(retrainingCycles)
+      .set({ log: logEntry("curation queued", curationId, now) as never, updatedAt: now })
+      .where(eq(retrainingCycles.id, cycle.id));
     [cur] = await db.select().from(curations).where(eq(curations.id, curationId)).limit(1);
   }
   if (!cur) return "waiting" as const;

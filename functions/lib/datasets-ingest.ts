@@ -185,3 +185,63 @@ export async function ingestJsonl(
     stats: stats.stats,
   };
 }
+
+/** One row for `storeRows`: `split` pins it (a base dataset's rows keep theirs); otherwise it is hashed. */
+export interface RowToStore {
+  row: Record<string, unknown>;
+  split?: "train" | "holdout";
+}
+
+/**
+ * Writes a dataset built in the Worker (a curation's output) through the same store as an upload: one
+ * JSONL line per row into the original object, each row into its split, SHA-256 over the original's
+ * bytes, stats gathered as it goes. A pinned row keeps its split; any other row lands where `rowBucket`
+ * of the row without its `meta` puts it, so the same example gets the same split whichever feedback
+ * events it was merged from.
+ */
+export async function storeRows(
+  rows: Iterable<RowToStore>,
+  opts: { bucket: R2Bucket; keys: IngestKeys; holdoutFraction: number },
+): Promise<IngestResult> {
+  const writers = {
+    original: new R2PartWriter(opts.bucket, opts.keys.original, { httpMetadata: JSONL }),
+    train: new R2PartWriter(opts.bucket, opts.keys.train, { httpMetadata: JSONL }),
+    holdout: new R2PartWriter(opts.bucket, opts.keys.holdout, { httpMetadata: JSONL }),
+  };
+  const encoder = new TextEncoder();
+  const hash = createHash("sha256");
+  const stats = new StatsCollector();
+  let bytes = 0;
+  let count = 0;
+  let holdoutRows = 0;
+  const put = async (w: R2PartWriter, data: Uint8Array) => {
+    const p = w.write(data);
+    if (p) await p;
+  };
+  try {
+    for (const { row, split } of rows) {
+      const line = encoder.encode(`${JSON.stringify(row)}\n`);
+      const { meta: _meta, ...content } = row;
+      const holdout = split ? split === "holdout" : rowBucket(content) < opts.holdoutFraction;
+      count++;
+      bytes += line.length;
+      if (holdout) holdoutRows++;
+      stats.add(row);
+      hash.update(line);
+      await put(writers.original, line);
+      await put(holdout ? writers.holdout : writers.train, line);
+    }
+    await Promise.all([writers.original.finish(), writers.train.finish(), writers.holdout.finish()]);
+  } catch (err) {
+    await Promise.all(Object.values(writers).map((w) => w.abort())).catch(() => {});
+    throw err;
+  }
+  return {
+    sha256: hash.digest("hex"),
+    rows: count,
+    bytes,
+    trainRows: count - holdoutRows,
+    holdoutRows,
+    stats: stats.stats,
+  };
+}

@@ -23,7 +23,8 @@ export type JobMessage =
   /** Follow-up work for a stored feedback event (functions/lib/feedback.ts). */
   | { type: "feedback"; eventId: string }
   | { type: "cycle"; cycleId: string }
-  | { type: "curate"; curationId: string };
+  /** One step of a curation job; `chunk` is the chunk it was sent for (a stale one is a no-op). */
+  | { type: "curate"; curationId: string; chunk?: number };
 
 /** Seconds a stopped aws-batch container gets to exit on its own before TerminateJob. */
 export const STOP_GRACE_SECONDS = 120;

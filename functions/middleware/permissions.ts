@@ -123,6 +123,11 @@ export const ROUTE_PERMISSIONS: Record<string, Permission> = {
   "GET /v1/runs/:id/base-adapter": "run",
   "GET /v1/runs/:id/items": "read",
 
+  "POST /v1/curations": "write",
+  "GET /v1/curations/:id": "read",
+  "GET /v1/curations": "read",
+  "GET /v1/datasets/:id/lineage": "read",
+
   "POST /v1/feedback-sources": "write",
   "GET /v1/feedback-sources": "read",
   "GET /v1/feedback-sources/:id": "read",

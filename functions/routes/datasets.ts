@@ -44,6 +44,8 @@ export const Dataset = z
     holdoutFraction: z.number(),
     createdAt: z.string(),
     stats: DatasetStats,
+    parent: z.string().nullable().openapi({ description: "The dataset this version was built on (a curation's base)" }),
+    curation: z.string().nullable().openapi({ description: "The curation that made this dataset (cur_…)" }),
   })
   .openapi("Dataset");
 export type Dataset = z.infer<typeof Dataset>;
@@ -89,7 +91,7 @@ const DatasetParams = z.object({ id: z.string().min(1).max(64) });
 // it takes "application/jsonl" for JSON and would read the whole body to parse it.
 const binary = { type: "string" as const, format: "binary" };
 
-function toDataset(row: DatasetRow): Dataset {
+export function toDataset(row: DatasetRow): Dataset {
   return {
     id: row.id,
     name: row.name,
@@ -100,6 +102,8 @@ function toDataset(row: DatasetRow): Dataset {
     holdoutFraction: row.holdoutFraction,
     createdAt: new Date(row.createdAt).toISOString(),
     stats: row.stats,
+    parent: row.parentId ?? null,
+    curation: row.curationId ?? null,
   };
 }
 

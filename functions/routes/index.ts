@@ -1,6 +1,7 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../env";
 import { apiKeyRoutes } from "./api-keys";
+import { curationRoutes } from "./curations";
 import { datasetRoutes } from "./datasets";
 import { experimentRoutes } from "./experiments";
 import { feedbackRoutes } from "./feedback";
@@ -21,6 +22,7 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>) {
   projectRoutes(app);
   apiKeyRoutes(app);
   datasetRoutes(app);
+  curationRoutes(app);
   experimentRoutes(app);
   runRoutes(app);
   metricRoutes(app);

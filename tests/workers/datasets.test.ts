@@ -124,6 +124,8 @@ describe("POST /v1/datasets", () => {
           schema: 1,
         },
       },
+      parent: null,
+      curation: null,
     });
     expect(ds.splits.train + ds.splits.holdout).toBe(10);
 
@@ -678,7 +680,13 @@ describe("dataset access", () => {
       Object.keys(paths)
         .filter((p) => p.startsWith("/v1/datasets"))
         .sort(),
-    ).toEqual(["/v1/datasets", "/v1/datasets/{id}", "/v1/datasets/{id}/recommendation", "/v1/datasets/{id}/rows"]);
+    ).toEqual([
+      "/v1/datasets",
+      "/v1/datasets/{id}",
+      "/v1/datasets/{id}/lineage",
+      "/v1/datasets/{id}/recommendation",
+      "/v1/datasets/{id}/rows",
+    ]);
     expect(Object.keys(paths["/v1/datasets"].post.requestBody.content)).toEqual([
       "application/x-ndjson",
       "application/jsonl",

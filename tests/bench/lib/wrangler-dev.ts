@@ -31,7 +31,9 @@ async function freePort(): Promise<number> {
  * Starts the Worker under `wrangler dev` on loopback with its own fresh local state (migrations applied),
  * the way `npm run dev` does, and waits until /healthz answers.
  */
-export async function startDev(opts: { port?: number } = {}): Promise<DevServer> {
+export async function startDev(
+  opts: { port?: number; beforeStart?: (persistTo: string) => Promise<void> } = {},
+): Promise<DevServer> {
   const persistTo = mkdtempSync(join(tmpdir(), "assay-bench-"));
   const adminKey = "bench-admin-key";
   const migrate = spawnSync(WRANGLER, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo], {
@@ -40,6 +42,8 @@ export async function startDev(opts: { port?: number } = {}): Promise<DevServer>
     encoding: "utf8",
   });
   if (migrate.status !== 0) throw new Error(`migrations failed: ${migrate.stderr}`);
+  // Seeding the local state before the server starts (e.g. rows no route writes yet).
+  if (opts.beforeStart) await opts.beforeStart(persistTo);
   const port = opts.port ?? (await freePort());
   const child: ChildProcess = spawn(
     WRANGLER,
