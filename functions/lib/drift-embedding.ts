@@ -34,6 +34,10 @@ function fnv1a(s: string, seed = 0x811c9dc5): number {
   return h >>> 0;
 }
 
+function fnv1aStep(h: number, code: number): number {
+  return Math.imul((h ^ code) >>> 0, 0x01000193) >>> 0;
+}
+
 export interface SparseVector {
   index: Uint16Array;
   value: Float32Array;
@@ -44,6 +48,7 @@ export class HashedEmbedder {
   private readonly acc = new Float64Array(HASH_DIMENSION);
   private readonly touched = new Uint8Array(HASH_DIMENSION);
   private readonly list: number[] = [];
+  private codes = new Uint16Array(64);
 
   private add(h: number, w: number) {
     const i = h & (HASH_DIMENSION - 1);
@@ -55,13 +60,27 @@ export class HashedEmbedder {
   }
 
   embed(text: string): SparseVector {
-    const words = text.slice(0, MAX_EMBED_CHARS).toLowerCase().split(WORD_SPLIT).filter(Boolean);
+    const words = text.slice(0, MAX_EMBED_CHARS).toLowerCase().split(WORD_SPLIT);
+    let prev = -1;
     for (let i = 0; i < words.length; i++) {
       const w = words[i]!;
-      this.add(fnv1a(w), 1);
-      if (i + 1 < words.length) this.add(fnv1a(`${w} ${words[i + 1]}`), 1);
-      const padded = `<${w}>`;
-      for (let j = 0; j + CHAR_NGRAM <= padded.length; j++) this.add(fnv1a(padded.slice(j, j + CHAR_NGRAM)), CHAR_WEIGHT);
+      if (w.length === 0) continue;
+      const h = fnv1a(w);
+      this.add(h, 1);
+      // The bigram "w1 w2": FNV-1a continued over " w2" from the state after w1, the same as hashing the joined string.
+      if (prev >= 0) this.add(fnv1a(w, fnv1aStep(prev, 32)), 1);
+      prev = h;
+      // Character 3-grams of "<w>", hashed from the code units without building substrings.
+      const len = w.length + 2;
+      const code = this.codes.length >= len ? this.codes : (this.codes = new Uint16Array(len * 2));
+      code[0] = 60; // "<"
+      for (let k = 0; k < w.length; k++) code[k + 1] = w.charCodeAt(k);
+      code[len - 1] = 62; // ">"
+      for (let j = 0; j + CHAR_NGRAM <= len; j++) {
+        let g = 0x811c9dc5;
+        for (let k = j; k < j + CHAR_NGRAM; k++) g = Math.imul(g ^ code[k]!, 0x01000193) >>> 0;
+        this.add(g, CHAR_WEIGHT);
+      }
     }
     this.list.sort((a, b) => a - b);
     const index = Uint16Array.from(this.list);
