@@ -14,6 +14,9 @@ export default defineConfig({
               bindings: {
                 TEST_MIGRATIONS: await readD1Migrations("db/migrations"),
                 ASSAY_ADMIN_KEY: "test-admin-key",
+                ASSAY_ENCRYPTION_KEY: "test-encryption-key",
+                // Tests deliver events to loopback receivers; a test turns it off to check the refusal.
+                ASSAY_ALLOW_PRIVATE_WEBHOOKS: "1",
                 // Started by tests/global-setup.ts before the pool: AWS Batch is a local fake in tests.
                 AWS_BATCH_ENDPOINT: process.env.ASSAY_TEST_BATCH_URL ?? "",
                 AWS_ACCESS_KEY_ID: "AKIDASSAYTEST0000001",

@@ -1,4 +1,7 @@
+import { createDb } from "../db/client";
 import { reconcile } from "./jobs";
+import { runDriftChecks } from "./lib/drift-check";
+import { enqueueDueDeliveries } from "./lib/events";
 
 /**
  * One scheduled task: what the every-minute cron does besides the others. Each task runs on its own, so
@@ -10,7 +13,13 @@ export interface CronTask {
 }
 
 /** Every task the cron runs, in order. A capability with periodic work adds its task here. */
-export const CRON_TASKS: CronTask[] = [{ name: "reconcile-runs", run: (env, now) => reconcile(env, now) }];
+export const CRON_TASKS: CronTask[] = [
+  { name: "reconcile-runs", run: (env, now) => reconcile(env, now) },
+  // One drift check per window per monitored experiment (idempotent per window), at most one per minute.
+  { name: "drift-checks", run: async (env, now) => void (await runDriftChecks(env, createDb(env.DB), now)) },
+  // Outgoing event deliveries that are due but have no queue message on the way.
+  { name: "event-deliveries", run: async (env, now) => void (await enqueueDueDeliveries(createDb(env.DB), env, now)) },
+];
 
 export async function runCron(env: Env, now = Date.now(), tasks: CronTask[] = CRON_TASKS): Promise<void> {
   for (const task of tasks) {

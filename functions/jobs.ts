@@ -7,6 +7,8 @@ import { PermanentDispatchError } from "../gpu-jobs/backend";
 import { createBackend } from "../gpu-jobs/backends";
 import { DispatchUnavailableError } from "../gpu-jobs/backends/aws-batch";
 import type { Resources, RftSpec } from "../gpu-jobs/spec";
+import { deliver } from "./lib/events";
+import { announceRunFinished } from "./lib/run-events";
 import { issueRunToken, type JobMessage } from "./lib/training";
 
 /** Queue deliveries of one message before a transient AWS failure fails the run. */
@@ -148,6 +150,7 @@ export async function handleQueue(batch: MessageBatch<JobMessage>, env: Env) {
       if (body.type === "dispatch") outcome = await dispatchRun(db, env, body.runId, msg.attempts);
       else if (body.type === "dispatch-sweep") outcome = await dispatchSweep(db, env, body.sweepId, msg.attempts);
       else if (body.type === "terminate") await terminate(db, env, body.runId, body.reason);
+      else if (body.type === "deliver") await deliver(db, env, body.deliveryId);
       if (outcome === "retry") msg.retry({ delaySeconds: Math.min(300, 10 * 2 ** msg.attempts) });
       else msg.ack();
     } catch (err) {
@@ -177,6 +180,7 @@ export async function reconcile(env: Env, now = Date.now()) {
       await updateRun(db, run.id, { status: "failed", reason, fields: { error: reason } }, ["dispatching", "running"])
     ) {
       log("reconciled lost run", { runId: run.id });
+      await announceRunFinished(db, env, run.id);
       if (run.backend === "aws-batch" && run.jobId) {
         await createBackend("aws-batch", env)
           .terminate(run.jobId, reason)
@@ -212,10 +216,14 @@ async function syncBatchJobs(db: Db, env: Env) {
     } else if (ended) {
       const reason = `AWS Batch job ${s.state}${s.reason ? `: ${s.reason}` : ""} without the container completing the run`;
       const status = ended === "succeeded" ? (run.stopRequested ? "stopped" : "failed") : "failed";
-      await updateRun(db, run.id, { status, reason, fields: { error: status === "failed" ? reason : null } }, [
-        "dispatching",
-        "running",
-      ]);
+      if (
+        await updateRun(db, run.id, { status, reason, fields: { error: status === "failed" ? reason : null } }, [
+          "dispatching",
+          "running",
+        ])
+      ) {
+        await announceRunFinished(db, env, run.id);
+      }
     }
   }
 }

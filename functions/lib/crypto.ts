@@ -32,3 +32,74 @@ export function randomSecret(prefix: string): string {
   for (const b of bytes) bin += String.fromCharCode(b);
   return `${prefix}${btoa(bin).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "")}`;
 }
+
+function toBase64(bytes: Uint8Array): string {
+  let bin = "";
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return btoa(bin);
+}
+
+function fromBase64(s: string): Uint8Array {
+  const bin = atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+const aesKeys = new Map<string, Promise<CryptoKey>>();
+
+/** The AES-256-GCM key for ASSAY_ENCRYPTION_KEY: the SHA-256 of its text, so any long random string works. */
+function aesKey(secret: string | undefined): Promise<CryptoKey> {
+  if (!secret) throw new Error("ASSAY_ENCRYPTION_KEY is not set: secrets cannot be stored");
+  let key = aesKeys.get(secret);
+  if (!key) {
+    key = crypto.subtle
+      .digest("SHA-256", encoder.encode(secret))
+      .then((raw) => crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["encrypt", "decrypt"]));
+    aesKeys.set(secret, key);
+  }
+  return key;
+}
+
+/** Encrypts a secret at rest: base64(12-byte random iv ‖ AES-GCM ciphertext and tag). */
+export async function encryptSecret(encryptionKey: string | undefined, plaintext: string): Promise<string> {
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const ct = new Uint8Array(
+    await crypto.subtle.encrypt({ name: "AES-GCM", iv }, await aesKey(encryptionKey), encoder.encode(plaintext)),
+  );
+  const out = new Uint8Array(iv.length + ct.length);
+  out.set(iv);
+  out.set(ct, iv.length);
+  return toBase64(out);
+}
+
+export async function decryptSecret(encryptionKey: string | undefined, stored: string): Promise<string> {
+  const bytes = fromBase64(stored);
+  const pt = await crypto.subtle.decrypt(
+    { name: "AES-GCM", iv: bytes.subarray(0, 12) },
+    await aesKey(encryptionKey),
+    bytes.subarray(12),
+  );
+  return new TextDecoder().decode(pt);
+}
+
+/** A Standard Webhooks signing secret: `whsec_` + 32 random bytes in standard base64 (what the spec's libraries decode). */
+export function webhookSecret(): string {
+  return `whsec_${toBase64(crypto.getRandomValues(new Uint8Array(32)))}`;
+}
+
+/**
+ * The Standard Webhooks signature of a message: `v1,` + base64(HMAC-SHA256(key, "id.timestamp.body")),
+ * the key being the base64 after `whsec_`.
+ */
+export async function signWebhook(secret: string, id: string, timestampS: number, body: string): Promise<string> {
+  const key = await crypto.subtle.importKey(
+    "raw",
+    fromBase64(secret.replace(/^whsec_/, "")),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
+  const mac = await crypto.subtle.sign("HMAC", key, encoder.encode(`${id}.${timestampS}.${body}`));
+  return `v1,${toBase64(new Uint8Array(mac))}`;
+}

@@ -72,7 +72,8 @@ export class HashedEmbedder {
       prev = h;
       // Character 3-grams of "<w>", hashed from the code units without building substrings.
       const len = w.length + 2;
-      const code = this.codes.length >= len ? this.codes : (this.codes = new Uint16Array(len * 2));
+      if (this.codes.length < len) this.codes = new Uint16Array(len * 2);
+      const code = this.codes;
       code[0] = 60; // "<"
       for (let k = 0; k < w.length; k++) code[k + 1] = w.charCodeAt(k);
       code[len - 1] = 62; // ">"

@@ -216,8 +216,24 @@ export function compareDrift(reference: DriftInput[], current: DriftInput[], opt
     const [mR, mC] = mergeSparseBins(hR, hC);
     const chi = chiSquareHomogeneity(mR, mC);
     const test = `chi-square homogeneity, ${chi.df} df`;
-    pending.push({ name: "length", statistic: "js_distance", value: jsDistance(mR, mC), threshold: th.jsDistance, pValue: chi.pValue, test, n });
-    pending.push({ name: "length", statistic: "psi", value: psi(mR, mC), threshold: th.psi, pValue: chi.pValue, test, n });
+    pending.push({
+      name: "length",
+      statistic: "js_distance",
+      value: jsDistance(mR, mC),
+      threshold: th.jsDistance,
+      pValue: chi.pValue,
+      test,
+      n,
+    });
+    pending.push({
+      name: "length",
+      statistic: "psi",
+      value: psi(mR, mC),
+      threshold: th.psi,
+      pValue: chi.pValue,
+      test,
+      n,
+    });
   }
 
   // Ratings and labels, among the inputs that carry one.
@@ -253,7 +269,9 @@ export function compareDrift(reference: DriftInput[], current: DriftInput[], opt
   let componentsCompared = 0;
   if (nR >= 4 && nC >= 4) {
     const components =
-      D <= MAX_COMPONENTS ? Array.from({ length: D }, (_, d) => d) : Array.from({ length: MAX_COMPONENTS }, (_, k) => Math.floor((k * D) / MAX_COMPONENTS));
+      D <= MAX_COMPONENTS
+        ? Array.from({ length: D }, (_, d) => d)
+        : Array.from({ length: MAX_COMPONENTS }, (_, k) => Math.floor((k * D) / MAX_COMPONENTS));
     const slotOf = new Int32Array(D).fill(-1);
     components.forEach((d, k) => {
       slotOf[d] = k;

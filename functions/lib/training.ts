@@ -15,7 +15,9 @@ import { cachedGrader, graderHash } from "./scoring";
 export type JobMessage =
   | { type: "dispatch"; runId: string }
   | { type: "dispatch-sweep"; sweepId: string }
-  | { type: "terminate"; runId: string; reason: string };
+  | { type: "terminate"; runId: string; reason: string }
+  /** One outgoing event delivery attempt (functions/lib/events.ts). */
+  | { type: "deliver"; deliveryId: string };
 
 /** Seconds a stopped aws-batch container gets to exit on its own before TerminateJob. */
 export const STOP_GRACE_SECONDS = 120;

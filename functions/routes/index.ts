@@ -2,10 +2,12 @@ import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../env";
 import { apiKeyRoutes } from "./api-keys";
 import { datasetRoutes } from "./datasets";
+import { eventSubscriptionRoutes } from "./event-subscriptions";
 import { experimentRoutes } from "./experiments";
 import { fixtureRoutes } from "./fixtures";
 import { healthRoutes } from "./health";
 import { metricRoutes } from "./metrics";
+import { monitoringRoutes } from "./monitoring";
 import { runRoutes } from "./runs";
 import { schemaRoutes } from "./schemas";
 import { scoringRoutes } from "./scoring";
@@ -24,4 +26,6 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>) {
   sweepRoutes(app);
   schemaRoutes(app);
   fixtureRoutes(app);
+  monitoringRoutes(app);
+  eventSubscriptionRoutes(app);
 }

@@ -13,6 +13,8 @@ import { sha256Hex } from "../lib/crypto";
 import { readRows } from "../lib/datasets-rows";
 import { ApiError, conflict, notFound } from "../lib/errors";
 import { bearer, Cursor, errors, json, jsonBody } from "../lib/openapi";
+import { projectOf } from "../lib/project";
+import { announceRunFinished } from "../lib/run-events";
 import { cachedGrader, scoringContext } from "../lib/scoring";
 import { evaluateStop, issueRunToken, type JobMessage, requestStop } from "../lib/training";
 import { requireAuth } from "../middleware/auth";
@@ -359,7 +361,7 @@ export function trainingRoutes(app: OpenAPIHono<AppEnv>) {
     const body = c.req.valid("json");
     if (!isTerminal(run.status)) {
       const status = body.status === "succeeded" && run.stopRequested ? "stopped" : body.status;
-      await updateRun(
+      const finished = await updateRun(
         db,
         run.id,
         {
@@ -371,6 +373,7 @@ export function trainingRoutes(app: OpenAPIHono<AppEnv>) {
         },
         ["queued", "dispatching", "running"],
       );
+      if (finished) await announceRunFinished(db, c.env, run.id, projectOf(c));
     }
     return c.json(await runDetailView(db, run.id), 200);
   });
@@ -409,7 +412,9 @@ export function trainingRoutes(app: OpenAPIHono<AppEnv>) {
     if (isTerminal(run.status))
       throw conflict(`run ${run.id} has already ended (${run.status})`, { status: run.status });
     await requestStop(db, c.env, run, reason);
-    await updateRun(db, run.id, { status: "cancelled", reason }, ["queued", "dispatching", "running"]);
+    if (await updateRun(db, run.id, { status: "cancelled", reason }, ["queued", "dispatching", "running"])) {
+      await announceRunFinished(db, c.env, run.id, projectOf(c));
+    }
     if (run.backend === "aws-batch" && run.jobId) {
       await c.env.JOBS.send({ type: "terminate", runId: run.id, reason } satisfies JobMessage);
     }

@@ -20,10 +20,13 @@ function alarmRate(n: number, shift: number) {
   for (let s = 0; s < SEEDS; s++) {
     const report = compareDrift(generate(n, 10_000 + s), generate(n, 20_000 + s, shift), { seed: s + 1 });
     if (report.drifted) alarms++;
-    for (const f of report.features) if (f.drifted) byFeature[`${f.name}/${f.statistic}`] = (byFeature[`${f.name}/${f.statistic}`] ?? 0) + 1;
+    for (const f of report.features)
+      if (f.drifted) byFeature[`${f.name}/${f.statistic}`] = (byFeature[`${f.name}/${f.statistic}`] ?? 0) + 1;
   }
   const rate = alarms / SEEDS;
-  console.log(`drift n=${n} per side, shift=${shift}: alarm rate ${rate} (${alarms}/${SEEDS}) by feature ${JSON.stringify(byFeature)}`);
+  console.log(
+    `drift n=${n} per side, shift=${shift}: alarm rate ${rate} (${alarms}/${SEEDS}) by feature ${JSON.stringify(byFeature)}`,
+  );
   return rate;
 }
 
@@ -129,7 +132,10 @@ describe("drift detection", () => {
   it("uses the events' own embeddings when every input on both sides has one of the same dimension", () => {
     const rand = seededRandom(9);
     const withEmb = (n: number, offset: number) =>
-      Array.from({ length: n }, () => ({ text: "x", embedding: Array.from({ length: 16 }, (_, d) => rand() + (d === 0 ? offset : 0)) }));
+      Array.from({ length: n }, () => ({
+        text: "x",
+        embedding: Array.from({ length: 16 }, (_, d) => rand() + (d === 0 ? offset : 0)),
+      }));
     const same = compareDrift(withEmb(600, 0), withEmb(600, 0), { seed: 1 });
     expect(same.embedding).toEqual({ kind: "provided", dimension: 16, componentsCompared: 16 });
     expect(same.drifted).toBe(false);
