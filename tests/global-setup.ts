@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import { join, normalize, resolve } from "node:path";
 import type { TestProject } from "vitest/node";
 import { FakeBatch } from "./fakes/fake-batch";
+import { WebhookReceiver } from "./fakes/webhook-receiver";
 
 /** The shared conformance corpora (JSON Schema suite, HumanEval, Spider), one level above the repo. */
 export const CORPORA_DIR = resolve(__dirname, "../../shared/corpora");
@@ -16,6 +17,8 @@ declare module "vitest" {
     fakeBatchUrl: string;
     /** The fake AWS Batch that the Worker under test dispatches to (its AWS_BATCH_ENDPOINT). */
     platformBatchUrl: string;
+    /** Base URL of a real loopback webhook receiver (tests/fakes/webhook-receiver.ts) for outgoing events. */
+    webhookReceiverUrl: string;
   }
 }
 
@@ -38,11 +41,14 @@ export default async function setup(project: TestProject) {
   const platformBatch = await FakeBatch.start();
   process.env.ASSAY_TEST_BATCH_URL = platformBatch.url;
   project.provide("platformBatchUrl", platformBatch.url);
+  const receiver = await WebhookReceiver.start();
+  project.provide("webhookReceiverUrl", receiver.url);
   if (!existsSync(CORPORA_DIR)) {
     project.provide("corporaUrl", "");
     return async () => {
       await fakeBatch.close();
       await platformBatch.close();
+      await receiver.close();
     };
   }
   const server: Server = createServer((req, res) => {
@@ -64,6 +70,7 @@ export default async function setup(project: TestProject) {
   return async () => {
     await fakeBatch.close();
     await platformBatch.close();
+    await receiver.close();
     await new Promise<void>((ok) => server.close(() => ok()));
   };
 }
