@@ -2,6 +2,7 @@ import { createDb } from "../db/client";
 import { reconcile } from "./jobs";
 import { runDriftChecks } from "./lib/drift-check";
 import { enqueueDueDeliveries } from "./lib/events";
+import { runNightlyEvaluations } from "./lib/nightly";
 
 /**
  * One scheduled task: what the every-minute cron does besides the others. Each task runs on its own, so
@@ -17,6 +18,11 @@ export const CRON_TASKS: CronTask[] = [
   { name: "reconcile-runs", run: (env, now) => reconcile(env, now) },
   // One drift check per window per monitored experiment (idempotent per window), at most one per minute.
   { name: "drift-checks", run: async (env, now) => void (await runDriftChecks(env, createDb(env.DB), now)) },
+  // Each monitored experiment's nightly evaluation, once per UTC night (scaffolding: see lib/nightly.ts).
+  {
+    name: "nightly-evaluations",
+    run: async (env, now) => void (await runNightlyEvaluations(env, createDb(env.DB), now)),
+  },
   // Outgoing event deliveries that are due but have no queue message on the way.
   { name: "event-deliveries", run: async (env, now) => void (await enqueueDueDeliveries(createDb(env.DB), env, now)) },
 ];

@@ -73,4 +73,21 @@ CREATE TABLE `experiment_monitoring` (
 	`updated_at` integer NOT NULL
 );
 --> statement-breakpoint
-CREATE INDEX `experiment_monitoring_project_idx` ON `experiment_monitoring` (`project_id`,`experiment_id`);
+CREATE INDEX `experiment_monitoring_project_idx` ON `experiment_monitoring` (`project_id`,`experiment_id`);--> statement-breakpoint
+CREATE TABLE `nightly_evaluations` (
+	`id` text PRIMARY KEY NOT NULL,
+	`project_id` text DEFAULT 'prj_default' NOT NULL,
+	`experiment_id` text NOT NULL,
+	`night` text NOT NULL,
+	`status` text NOT NULL,
+	`reason` text,
+	`champion_run_id` text,
+	`eval_run_id` text,
+	`grader_version` text,
+	`kpis` text,
+	`created_at` integer NOT NULL,
+	`updated_at` integer NOT NULL
+);
+--> statement-breakpoint
+CREATE UNIQUE INDEX `nightly_evaluations_night_idx` ON `nightly_evaluations` (`experiment_id`,`night`);--> statement-breakpoint
+CREATE INDEX `nightly_evaluations_project_idx` ON `nightly_evaluations` (`project_id`,`experiment_id`,`night`);

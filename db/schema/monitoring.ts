@@ -117,3 +117,33 @@ export const eventDeliveryAttempts = sqliteTable(
   },
   (t) => [uniqueIndex("event_delivery_attempts_idx").on(t.deliveryId, t.attempt)],
 );
+
+export type NightlyStatus = "dispatched" | "skipped" | "failed";
+
+/**
+ * One nightly evaluation per experiment and UTC night. The row is claimed before anything is
+ * dispatched (unique experiment + night), so a re-run cron, a redelivered message or two overlapping
+ * crons start one evaluation. The eval run and its KPIs are filled in by the evaluator.
+ */
+export const nightlyEvaluations = sqliteTable(
+  "nightly_evaluations",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id").notNull().default("prj_default"),
+    experimentId: text("experiment_id").notNull(),
+    /** The UTC date of the night, "YYYY-MM-DD". */
+    night: text("night").notNull(),
+    status: text("status").$type<NightlyStatus>().notNull(),
+    reason: text("reason"),
+    championRunId: text("champion_run_id"),
+    evalRunId: text("eval_run_id"),
+    graderVersion: text("grader_version"),
+    kpis: text("kpis", { mode: "json" }).$type<Record<string, number>>(),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [
+    uniqueIndex("nightly_evaluations_night_idx").on(t.experimentId, t.night),
+    index("nightly_evaluations_project_idx").on(t.projectId, t.experimentId, t.night),
+  ],
+);

@@ -323,6 +323,8 @@ export async function runDriftChecks(env: Env, db: Db, now = Date.now(), maxChec
   for (const config of configs) {
     if (done.length >= maxChecks) break;
     const windowEnd = Math.floor(now / config.windowMs) * config.windowMs;
+    // Nothing to compare with yet (no reference named, no champion): not an error every minute.
+    if (!config.referenceDataset && !(await championTrainingDataset(db, config.experimentId))) continue;
     try {
       const stored = await storeDriftCheck(env, db, config, windowEnd, "cron", now);
       if (stored) done.push(stored.id);
