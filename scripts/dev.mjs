@@ -2,7 +2,7 @@
 // `npm run dev [-- <wrangler dev flags>]`: prepares a fresh clone (local secrets, local D1 migrations)
 // and then runs the Worker in workerd with local D1, R2, Queues and cron under .wrangler/.
 import { spawn, spawnSync } from "node:child_process";
-import { copyFileSync, existsSync } from "node:fs";
+import { appendFileSync, copyFileSync, existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -13,6 +13,13 @@ const wrangler = join(root, "node_modules", ".bin", "wrangler");
 if (!existsSync(join(root, ".dev.vars"))) {
   copyFileSync(join(root, ".dev.vars.example"), join(root, ".dev.vars"));
   console.log("[assay] created .dev.vars from .dev.vars.example (admin key: see ASSAY_ADMIN_KEY there)");
+}
+
+// A .dev.vars made before secrets were stored encrypted lacks the key: add the example's local one.
+const vars = readFileSync(join(root, ".dev.vars"), "utf8");
+if (!/^ASSAY_ENCRYPTION_KEY=/m.test(vars)) {
+  const line = readFileSync(join(root, ".dev.vars.example"), "utf8").match(/^ASSAY_ENCRYPTION_KEY=.*$/m)?.[0];
+  if (line) appendFileSync(join(root, ".dev.vars"), `${vars.endsWith("\n") ? "" : "\n"}${line}\n`);
 }
 
 const migrate = spawnSync(wrangler, ["d1", "migrations", "apply", "DB", "--local"], {

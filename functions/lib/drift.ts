@@ -112,13 +112,28 @@ interface VectorSource {
   visit(i: number, fn: (index: ArrayLike<number> | null, value: ArrayLike<number>) => void): void;
 }
 
+/**
+ * Nonzero entries of hashed vectors kept per side between passes (6 bytes each: ~12 MB). Past it the
+ * remaining inputs are embedded again in each pass, so memory stays bounded at any n.
+ */
+const CACHE_NONZEROS = 2_000_000;
+
 function hashedSource(inputs: DriftInput[]): VectorSource {
   const embedder = new HashedEmbedder();
+  const cache: (SparseVector | undefined)[] = [];
+  let cached = 0;
   return {
     dimension: HASH_DIMENSION,
     kind: "hashed",
     visit(i, fn) {
-      const v: SparseVector = embedder.embed(inputs[i]!.text);
+      let v = cache[i];
+      if (!v) {
+        v = embedder.embed(inputs[i]!.text);
+        if (cached + v.index.length <= CACHE_NONZEROS) {
+          cache[i] = v;
+          cached += v.index.length;
+        }
+      }
       fn(v.index, v.value);
     },
   };

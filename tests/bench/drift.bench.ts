@@ -59,5 +59,5 @@ console.log(
 );
 console.log(
   `CPU vs the cron's default limit of ${CRON_CPU_LIMIT_MS / 1000} s: ${((100 * cpu) / CRON_CPU_LIMIT_MS).toFixed(0)}% ` +
-    `(heap in use after: ${heap.toFixed(0)} MiB)`,
+    `(process heap after, including the 100,000 generated inputs: ${heap.toFixed(0)} MiB)`,
 );
