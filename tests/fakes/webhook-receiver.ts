@@ -11,7 +11,8 @@ export interface ReceivedRequest {
 
 /**
  * A real loopback HTTP server standing in for a customer's webhook endpoint. Any path receives; each
- * path (a test's own "endpoint") answers `failures` times with `status` (or hangs) and then 204.
+ * path (a test's own "endpoint") answers `failures` times with `status` and then 204; status 0 never
+ * answers, a 3xx redirects to `<path>/redirected`.
  * Control API under /__ctl/: POST script { path, failures, status }, GET requests?path=, POST reset.
  */
 export class WebhookReceiver {
@@ -67,10 +68,18 @@ export class WebhookReceiver {
     const flat: Record<string, string> = {};
     for (const [k, v] of Object.entries(headers)) flat[k] = Array.isArray(v) ? v.join(", ") : (v ?? "");
     this.received.push({ path: url.pathname, method, headers: flat, body, status });
+    // 0: never answer (the sender's timeout must end the attempt); 3xx: a redirect to another path here.
+    if (status === 0) return;
+    if (status >= 300 && status < 400) {
+      res.writeHead(status, { location: `${this.url}${url.pathname}/redirected` });
+      res.end();
+      return;
+    }
     reply(status);
   }
 
   close(): Promise<void> {
+    this.server.closeAllConnections();
     return new Promise((ok) => this.server.close(() => ok()));
   }
 }

@@ -388,6 +388,47 @@ describe("event delivery", () => {
     await call("DELETE", `/v1/event-subscriptions/${dead.id}`);
   });
 
+  it("does not follow a redirect: the attempt fails and the redirect target is never called", async () => {
+    const path = newPath("redirect");
+    await script(path, 1, 302);
+    const sub = await subscribe(path, ["drift.detected"]);
+    const id = await emitTo(sub.id, "drift.detected", { experimentId: "exp_r" });
+    await until(
+      "the first attempt",
+      async () => (await deliveryRow(id)).attempts >= 1 && (await deliveryRow(id)).leaseUntil === null,
+    );
+    const [d] = await deliveriesOf(sub.id);
+    expect(d.attempts[0]).toMatchObject({
+      outcome: "failed",
+      responseCode: 302,
+      error: "HTTP 302: redirects are not followed",
+    });
+    expect(await received(`${path}/redirected`)).toEqual([]);
+    await call("DELETE", `/v1/event-subscriptions/${sub.id}`);
+  });
+
+  it("ends an attempt at a receiver that never answers after 15 s and schedules a retry", async () => {
+    const path = newPath("hang");
+    await script(path, 1, 0);
+    const sub = await subscribe(path, ["drift.detected"]);
+    const id = await emitTo(sub.id, "drift.detected", { experimentId: "exp_h" });
+    await until(
+      "the timed-out attempt",
+      async () => (await deliveryRow(id)).attempts >= 1 && (await deliveryRow(id)).leaseUntil === null,
+      40_000,
+    );
+    const [d] = await deliveriesOf(sub.id);
+    expect(d.attempts[0]).toMatchObject({
+      attempt: 1,
+      outcome: "failed",
+      responseCode: null,
+      error: "no response within 15 s",
+    });
+    expect(d.attempts[0].durationMs).toBeGreaterThanOrEqual(15_000);
+    expect(Date.parse(d.attempts[0].nextRetryAt) - Date.parse(d.attempts[0].at)).toBe(RETRY_DELAYS_MS[0]);
+    await call("DELETE", `/v1/event-subscriptions/${sub.id}`);
+  });
+
   it("sends a delivery once when its queue message arrives twice", async () => {
     const path = newPath("dup");
     const sub = await subscribe(path, ["drift.detected"]);
