@@ -38,9 +38,14 @@ async function enqueue(env: Env, deliveryIds: string[], delayMs = 0) {
   if (deliveryIds.length === 0) return;
   const delaySeconds = Math.min(QUEUE_MAX_DELAY_S, Math.max(0, Math.ceil(delayMs / 1000)));
   try {
-    await env.JOBS.sendBatch(
-      deliveryIds.map((deliveryId) => ({ body: { type: "deliver", deliveryId } satisfies JobMessage, delaySeconds })),
-    );
+    // Queues take at most 100 messages per sendBatch.
+    for (let i = 0; i < deliveryIds.length; i += 100) {
+      await env.JOBS.sendBatch(
+        deliveryIds
+          .slice(i, i + 100)
+          .map((deliveryId) => ({ body: { type: "deliver", deliveryId } satisfies JobMessage, delaySeconds })),
+      );
+    }
   } catch (err) {
     // The rows are the outbox: the cron's sweep of due deliveries sends what the queue did not take.
     log("error", "enqueueing deliveries failed", { deliveryIds, error: String(err) });
