@@ -36,6 +36,8 @@ export default defineConfig({
                 // Test-only fault injection (functions/lib/feedback.ts) and immediate feedback retries.
                 ASSAY_FAULT_INJECTION: "feedback-processing",
                 FEEDBACK_RETRY_BASE_S: "0",
+                // Tests deliver events to loopback receivers; a test turns it off to check the refusal.
+                ASSAY_ALLOW_PRIVATE_WEBHOOKS: "1",
                 // Started by tests/global-setup.ts before the pool: AWS Batch is a local fake in tests.
                 AWS_BATCH_ENDPOINT: process.env.ASSAY_TEST_BATCH_URL ?? "",
                 AWS_ACCESS_KEY_ID: "AKIDASSAYTEST0000001",

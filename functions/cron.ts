@@ -2,7 +2,10 @@ import { createDb } from "../db/client";
 import { reconcile } from "./jobs";
 import { resumeStalledCurations } from "./lib/curation/job";
 import { retrainingCron } from "./lib/cycles";
+import { runDriftChecks } from "./lib/drift-check";
+import { enqueueDueDeliveries } from "./lib/events";
 import { feedbackOutbox } from "./lib/feedback";
+import { runNightlyEvaluations } from "./lib/nightly";
 import { advanceSearchingSweeps } from "./lib/sweep-search";
 
 /**
@@ -22,6 +25,15 @@ export const CRON_TASKS: CronTask[] = [
   // After reconciliation, so that a run it just failed ends its cycle in the same tick.
   { name: "retraining", run: (env, now) => retrainingCron(env, now) },
   { name: "resume-curations", run: (env, now) => resumeStalledCurations(createDb(env.DB), env, now) },
+  // One drift check per window per monitored experiment (idempotent per window), at most one per minute.
+  { name: "drift-checks", run: async (env, now) => void (await runDriftChecks(env, createDb(env.DB), now)) },
+  // Each monitored experiment's nightly evaluation, once per UTC night (scaffolding: see lib/nightly.ts).
+  {
+    name: "nightly-evaluations",
+    run: async (env, now) => void (await runNightlyEvaluations(env, createDb(env.DB), now)),
+  },
+  // Outgoing event deliveries that are due but have no queue message on the way.
+  { name: "event-deliveries", run: async (env, now) => void (await enqueueDueDeliveries(createDb(env.DB), env, now)) },
 ];
 
 export async function runCron(env: Env, now = Date.now(), tasks: CronTask[] = CRON_TASKS): Promise<void> {

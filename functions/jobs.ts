@@ -9,7 +9,9 @@ import { DispatchUnavailableError } from "../gpu-jobs/backends/aws-batch";
 import type { Resources, RftSpec } from "../gpu-jobs/spec";
 import { runCurationStep } from "./lib/curation/job";
 import { advanceCycle } from "./lib/cycles";
+import { deliver } from "./lib/events";
 import { handleFeedbackMessages } from "./lib/feedback";
+import { announceRunFinished } from "./lib/run-events";
 import { advanceSweep } from "./lib/sweep-search";
 import { issueRunToken, type JobMessage } from "./lib/training";
 
@@ -175,7 +177,7 @@ export async function handleQueue(batch: MessageBatch<JobMessage>, env: Env) {
       else if (body.type === "curate") {
         const next = await runCurationStep(db, env, body.curationId, body.chunk);
         if (next) await env.JOBS.send(next);
-      }
+      } else if (body.type === "deliver") await deliver(db, env, body.deliveryId);
       if (outcome === "retry") msg.retry({ delaySeconds: Math.min(300, 10 * 2 ** msg.attempts) });
       else msg.ack();
     } catch (err) {
@@ -205,6 +207,7 @@ export async function reconcile(env: Env, now = Date.now()) {
       await updateRun(db, run.id, { status: "failed", reason, fields: { error: reason } }, ["dispatching", "running"])
     ) {
       log("reconciled lost run", { runId: run.id });
+      await announceRunFinished(db, env, run.id);
       if (run.backend === "aws-batch" && run.jobId) {
         await createBackend("aws-batch", env)
           .terminate(run.jobId, reason)
@@ -240,10 +243,14 @@ async function syncBatchJobs(db: Db, env: Env) {
     } else if (ended) {
       const reason = `AWS Batch job ${s.state}${s.reason ? `: ${s.reason}` : ""} without the container completing the run`;
       const status = ended === "succeeded" ? (run.stopRequested ? "stopped" : "failed") : "failed";
-      await updateRun(db, run.id, { status, reason, fields: { error: status === "failed" ? reason : null } }, [
-        "dispatching",
-        "running",
-      ]);
+      if (
+        await updateRun(db, run.id, { status, reason, fields: { error: status === "failed" ? reason : null } }, [
+          "dispatching",
+          "running",
+        ])
+      ) {
+        await announceRunFinished(db, env, run.id);
+      }
     }
   }
 }

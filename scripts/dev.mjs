@@ -22,7 +22,9 @@ if (migrate.status !== 0) {
   process.exit(migrate.status ?? 1);
 }
 
-const args = ["dev", "--test-scheduled", ...process.argv.slice(2)];
+// Outgoing webhooks may reach loopback and private addresses only here: a local receiver is the point of
+// local development, and production never sets this variable.
+const args = ["dev", "--test-scheduled", "--var", "ASSAY_ALLOW_PRIVATE_WEBHOOKS:1", ...process.argv.slice(2)];
 const child = spawn(wrangler, args, { cwd: root, env, stdio: "inherit" });
 for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => child.kill(sig));
 child.on("exit", (code, signal) => process.exit(signal ? 1 : (code ?? 0)));

@@ -5,6 +5,7 @@ import { join, normalize, resolve } from "node:path";
 import type { TestProject } from "vitest/node";
 import { FakeBatch } from "./fakes/fake-batch";
 import { FakeJudge } from "./fakes/fake-judge";
+import { WebhookReceiver } from "./fakes/webhook-receiver";
 
 /** The shared conformance corpora (JSON Schema suite, HumanEval, Spider), one level above the repo. */
 export const CORPORA_DIR = resolve(__dirname, "../../shared/corpora");
@@ -17,6 +18,8 @@ declare module "vitest" {
     fakeBatchUrl: string;
     /** The fake AWS Batch that the Worker under test dispatches to (its AWS_BATCH_ENDPOINT). */
     platformBatchUrl: string;
+    /** Base URL of a real loopback webhook receiver (tests/fakes/webhook-receiver.ts) for outgoing events. */
+    webhookReceiverUrl: string;
   }
 }
 
@@ -43,10 +46,14 @@ export default async function setup(project: TestProject) {
   // answering as the prompt directs (tests/fakes/fake-judge.ts).
   const judge = await FakeJudge.start();
   process.env.ASSAY_TEST_JUDGE_URL = judge.url;
+  // A loopback receiver for outgoing event deliveries (tests/fakes/webhook-receiver.ts).
+  const receiver = await WebhookReceiver.start();
+  project.provide("webhookReceiverUrl", receiver.url);
   const closeFakes = async () => {
     await fakeBatch.close();
     await platformBatch.close();
     await judge.close();
+    await receiver.close();
   };
   if (!existsSync(CORPORA_DIR)) {
     project.provide("corporaUrl", "");

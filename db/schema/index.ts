@@ -2,6 +2,7 @@ export * from "./auth";
 export * from "./datasets";
 export * from "./feedback";
 export * from "./ledger";
+export * from "./monitoring";
 export * from "./projects";
 export * from "./retraining";
 export * from "./scoring";

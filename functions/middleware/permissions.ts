@@ -123,6 +123,16 @@ export const ROUTE_PERMISSIONS: Record<string, Permission> = {
   "GET /v1/runs/:id/base-adapter": "run",
   "GET /v1/runs/:id/items": "read",
 
+  "POST /v1/event-subscriptions": "write",
+  "GET /v1/event-subscriptions": "read",
+  "GET /v1/event-subscriptions/:id": "read",
+  "DELETE /v1/event-subscriptions/:id": "write",
+  "GET /v1/event-subscriptions/:id/deliveries": "read",
+  "PUT /v1/experiments/:id/monitoring": "write",
+  "GET /v1/experiments/:id/monitoring": "read",
+  "GET /v1/experiments/:id/drift": "read",
+  "GET /v1/experiments/:id/drift/checks": "read",
+
   "POST /v1/curations": "write",
   "GET /v1/curations/:id": "read",
   "GET /v1/curations": "read",

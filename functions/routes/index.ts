@@ -3,12 +3,14 @@ import type { AppEnv } from "../env";
 import { apiKeyRoutes } from "./api-keys";
 import { curationRoutes } from "./curations";
 import { datasetRoutes } from "./datasets";
+import { eventSubscriptionRoutes } from "./event-subscriptions";
 import { experimentRoutes } from "./experiments";
 import { feedbackRoutes } from "./feedback";
 import { feedbackSourceRoutes } from "./feedback-sources";
 import { fixtureRoutes } from "./fixtures";
 import { healthRoutes } from "./health";
 import { metricRoutes } from "./metrics";
+import { monitoringRoutes } from "./monitoring";
 import { projectRoutes } from "./projects";
 import { retrainingRoutes } from "./retraining";
 import { runRoutes } from "./runs";
@@ -34,4 +36,6 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>) {
   fixtureRoutes(app);
   feedbackSourceRoutes(app);
   feedbackRoutes(app);
+  monitoringRoutes(app);
+  eventSubscriptionRoutes(app);
 }

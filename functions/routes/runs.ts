@@ -10,6 +10,7 @@ import { newId } from "../lib/ids";
 import { bearer, Cursor, errors, json, jsonBody, Limit, ListOf } from "../lib/openapi";
 import { page } from "../lib/pagination";
 import { projectOf } from "../lib/project";
+import { announceRunFinished } from "../lib/run-events";
 import { createDispatchedRun } from "../lib/training";
 import { requireAuth } from "../middleware/auth";
 import { idempotent } from "../middleware/idempotency";
@@ -343,6 +344,7 @@ export function runRoutes(app: OpenAPIHono<AppEnv>) {
       statusChange ? allowedFrom(statusChange) : undefined,
     );
     if (!ok) throw conflict(`run ${id} changed concurrently; fetch it and retry`);
+    if (statusChange && isTerminal(statusChange)) await announceRunFinished(db, c.env, id, projectOf(c));
     return c.json(await runDetailView(db, projectOf(c), id), 200);
   });
 }

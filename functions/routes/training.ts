@@ -16,6 +16,7 @@ import { readRows } from "../lib/datasets-rows";
 import { ApiError, conflict, notFound } from "../lib/errors";
 import { bearer, Cursor, errors, json, jsonBody } from "../lib/openapi";
 import { projectOf } from "../lib/project";
+import { announceRunFinished } from "../lib/run-events";
 import { cachedGrader, scoringContext } from "../lib/scoring";
 import { adapterOf, evaluateStop, issueRunToken, type JobMessage, requestStop } from "../lib/training";
 import { requireAuth } from "../middleware/auth";
@@ -456,7 +457,7 @@ export function trainingRoutes(app: OpenAPIHono<AppEnv>) {
     const body = c.req.valid("json");
     if (!isTerminal(run.status)) {
       const status = body.status === "succeeded" && run.stopRequested ? "stopped" : body.status;
-      await updateRun(
+      const finished = await updateRun(
         db,
         run.id,
         {
@@ -471,6 +472,7 @@ export function trainingRoutes(app: OpenAPIHono<AppEnv>) {
       // A searching sweep proposes its next point when one of its runs ends.
       if (run.sweepId) await c.env.JOBS.send({ type: "sweep-advance", sweepId: run.sweepId } satisfies JobMessage);
       await notifyCyclesOfRun(db, c.env, run.id);
+      if (finished) await announceRunFinished(db, c.env, run.id, run.projectId);
     }
     return c.json(await runDetailView(db, run.projectId, run.id), 200);
   });
@@ -544,7 +546,9 @@ export function trainingRoutes(app: OpenAPIHono<AppEnv>) {
     if (isTerminal(run.status))
       throw conflict(`run ${run.id} has already ended (${run.status})`, { status: run.status });
     await requestStop(db, c.env, run, reason);
-    await updateRun(db, run.id, { status: "cancelled", reason }, ["queued", "dispatching", "running"]);
+    if (await updateRun(db, run.id, { status: "cancelled", reason }, ["queued", "dispatching", "running"])) {
+      await announceRunFinished(db, c.env, run.id, projectOf(c));
+    }
     if (run.backend === "aws-batch" && run.jobId) {
       await c.env.JOBS.send({ type: "terminate", runId: run.id, reason } satisfies JobMessage);
     }
