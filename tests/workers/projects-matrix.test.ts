@@ -72,6 +72,8 @@ const REQUESTS: Record<string, Req> = {
   "POST /v1/runs/:id/complete": { body: () => ({ status: "bogus" }), ok: 400 },
   // The token's run starts from no adapter: its own token gets past the guard to a 404.
   "GET /v1/runs/:id/base-adapter": { ok: 404 },
+  // A's experiment names no drift reference and has no champion: past the guard, a 409 says so.
+  "GET /v1/experiments/:id/drift": { ok: 409 },
   "POST /v1/experiments/:id/sweeps": {
     body: () => ({
       base: { baseModel: "tiny", dataset: A.dataset, grader: STRING_CHECK, backend: "local", force: true },
