@@ -1,4 +1,3 @@
-import { swaggerUI } from "@hono/swagger-ui";
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
 import { createDb } from "../db/client";
@@ -7,6 +6,7 @@ import { ApiError, errorBody, zodIssues } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { bodyLimits } from "./middleware/limits";
 import { registerRoutes } from "./routes";
+import { uiRoutes } from "./ui/routes";
 
 export const API_VERSION = "0.1.0";
 
@@ -75,7 +75,7 @@ export function createApp() {
     },
     servers: [{ url: "/" }],
   });
-  app.get("/docs", swaggerUI({ url: "/openapi.json", title: "Assay API reference" }));
+  uiRoutes(app);
   return app;
 }
 

@@ -4,6 +4,7 @@ import { apiKeys, runs } from "../../db/schema";
 import type { AppEnv, Principal } from "../env";
 import { secretsEqual, sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
+import { sessionKeyOf } from "../ui/session";
 
 export const API_KEY_PREFIX = "ak_";
 export const RUN_TOKEN_PREFIX = "rt_";
@@ -17,7 +18,7 @@ function bearerToken(header: string | undefined): string | null {
   return m?.[1] ?? null;
 }
 
-async function authenticateKey(token: string, env: Env, db: AppEnv["Variables"]["db"]): Promise<Principal> {
+export async function authenticateKey(token: string, env: Env, db: AppEnv["Variables"]["db"]): Promise<Principal> {
   if (token.startsWith(RUN_TOKEN_PREFIX)) {
     throw new ApiError("FORBIDDEN", "a run token is accepted only on its own run's container endpoints");
   }
@@ -60,7 +61,8 @@ type Accepts = "admin" | "key" | "runToken" | "keyOrRunToken";
  */
 export function requireAuth(accepts: Accepts, opts: { allowEndedRun?: boolean } = {}) {
   return createMiddleware<AppEnv>(async (c, next) => {
-    const token = bearerToken(c.req.header("authorization"));
+    // The dashboard's session cookie stands in for the bearer key (same lookup below); a bearer header wins.
+    const token = bearerToken(c.req.header("authorization")) ?? (await sessionKeyOf(c));
     if (!token) throw new ApiError("UNAUTHORIZED", "missing bearer token: send Authorization: Bearer <key>");
     const db = c.var.db;
     let principal: Principal;

@@ -9,6 +9,7 @@ import { metricRoutes } from "./metrics";
 import { runRoutes } from "./runs";
 import { schemaRoutes } from "./schemas";
 import { scoringRoutes } from "./scoring";
+import { stepSampleRoutes } from "./step-samples";
 import { sweepRoutes } from "./sweeps";
 import { trainingRoutes } from "./training";
 
@@ -21,6 +22,7 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>) {
   metricRoutes(app);
   scoringRoutes(app);
   trainingRoutes(app);
+  stepSampleRoutes(app);
   sweepRoutes(app);
   schemaRoutes(app);
   fixtureRoutes(app);

@@ -14,6 +14,7 @@ import { readRows } from "../lib/datasets-rows";
 import { ApiError, conflict, notFound } from "../lib/errors";
 import { bearer, Cursor, errors, json, jsonBody } from "../lib/openapi";
 import { cachedGrader, scoringContext } from "../lib/scoring";
+import { keepStepSamples, MAX_SAMPLES_PER_STEP, stepBudget } from "../lib/step-samples";
 import { evaluateStop, issueRunToken, type JobMessage, requestStop } from "../lib/training";
 import { requireAuth } from "../middleware/auth";
 import { Artifact, Run, runDetailView } from "./runs";
@@ -73,6 +74,15 @@ const RewardsRequest = z
       .openapi({
         description: "Names this batch within the step, so a retry is recorded once; default: a hash of the samples",
       }),
+    keepSamples: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_SAMPLES_PER_STEP)
+      .optional()
+      .openapi({
+        description: `How many of this step's samples to keep for inspection (GET …/steps/{step}/samples); default and most: ASSAY_SAMPLES_PER_STEP (${MAX_SAMPLES_PER_STEP})`,
+      }),
   })
   .strict()
   .openapi("RewardsRequest");
@@ -83,7 +93,7 @@ const rewardsRoute = createRoute({
   tags: ["container"],
   summary: "Score a training step's samples with the run's pinned grader (run token)",
   description:
-    "Exactly one result per sample. Per-step telemetry lands in the run's metrics: reward/mean, reward/std, reward/invalid_rate, reward/samples, frac_reward_zero_std, rewards/<sub-grader>/mean, verifier/latency_p50_ms and verifier/latency_p99_ms. A retried batch (same step and batchKey) is recorded once.",
+    "Exactly one result per sample. Per-step telemetry lands in the run's metrics: reward/mean, reward/std, reward/invalid_rate, reward/samples, frac_reward_zero_std, rewards/<sub-grader>/mean, verifier/latency_p50_ms and verifier/latency_p99_ms. A retried batch (same step and batchKey) is recorded once. The step's samples are kept for inspection (GET /v1/runs/{id}/steps/{step}/samples), up to ASSAY_SAMPLES_PER_STEP.",
   security: bearer,
   middleware: [runToken] as const,
   request: { params: IdParam, body: jsonBody(RewardsRequest) },
@@ -298,7 +308,7 @@ export function trainingRoutes(app: OpenAPIHono<AppEnv>) {
   app.openapi(rewardsRoute, async (c) => {
     const db = c.var.db;
     const run = await liveRun(db, c.req.valid("param").id);
-    const { step, samples, batchKey } = c.req.valid("json");
+    const { step, samples, batchKey, keepSamples } = c.req.valid("json");
     const spec = run.spec as unknown as RftSpec | null;
     if (!spec) throw new ApiError("BAD_REQUEST", `run ${run.id} has no grader`);
     const grader = cachedGrader(spec.grader);
@@ -308,13 +318,17 @@ export function trainingRoutes(app: OpenAPIHono<AppEnv>) {
       );
     }
     const out = await scoreBatch(grader.score, samples, { context: scoringContext(c.env) });
-    await recordRewardBatch(db, {
+    const key = batchKey ?? (await sha256Hex(canonicalJson(samples))).slice(0, 32);
+    const recorded = await recordRewardBatch(db, {
       runId: run.id,
       step,
-      batchKey: batchKey ?? (await sha256Hex(canonicalJson(samples))).slice(0, 32),
+      batchKey: key,
       createdAt: Date.now(),
       ...telemetry(samples, out.results, out.latencies),
     });
+    if (recorded) {
+      await keepStepSamples(c.env.BLOBS, run.id, step, key, samples, out.results, stepBudget(c.env, keepSamples));
+    }
     const stop = await evaluateStop(db, c.env, run);
     return c.json({ results: out.results, summary: out.summary, ...stop }, 200);
   });
