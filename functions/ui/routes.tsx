@@ -161,6 +161,12 @@ export function uiRoutes(app: OpenAPIHono<AppEnv>) {
     path: "/ui/logout",
     tags: ["dashboard"],
     summary: "Clear the dashboard's session cookie",
+    request: {
+      body: {
+        required: false,
+        content: { "application/json": { schema: { type: "object", description: "Ignored; send {} or nothing" } } },
+      },
+    },
     responses: {
       200: {
         description: "Logged out (JSON callers)",
