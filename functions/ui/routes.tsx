@@ -81,7 +81,8 @@ export function uiRoutes(app: OpenAPIHono<AppEnv>) {
   const page =
     (kind: PageKind, withId = false) =>
     async (c: Context<AppEnv>) => {
-      if (!(await loggedIn(c))) return render(c, <LoginPage next={safeNext(c.req.path)} />, 401);
+      // 200, not 401: the login form is the page a browser should show here (and a 401 logs a console error).
+      if (!(await loggedIn(c))) return render(c, <LoginPage next={safeNext(c.req.path)} />);
       const id = withId ? c.req.param("id") : undefined;
       if (id !== undefined && !/^[\w.-]{1,64}$/.test(id)) throw new ApiError("BAD_REQUEST", "malformed id");
       return render(c, <DashboardPage page={kind} id={id} />);

@@ -177,8 +177,12 @@ describe.skipIf(!CHROMIUM)("the dashboard in Chromium", () => {
     );
     expect(scores).toHaveLength(GROUP * GROUPS - 1);
     expect(scores).toEqual([...scores].sort((a, b) => b - a));
-    expect(await page.locator("#samples article.sample .metrics li").first().textContent()).toMatch(/^format: 1/);
+    expect(await page.locator("#samples article.sample .metrics").first().textContent()).toMatch(
+      /^format 1 · correct 1 · length /,
+    );
+    expect(await page.locator("#samples article.sample .item code").first().textContent()).toMatch(/"answer":/);
     await expectAccessible(page);
+    await page.evaluate(() => document.getElementById("samples")!.scrollIntoView());
     await shot(page, "run-samples");
 
     await page.click("#samples button:has-text('Zero-variance groups')");

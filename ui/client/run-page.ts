@@ -63,8 +63,15 @@ function controls(opts: ChartOptions, onChange: () => void) {
   );
 }
 
+const preview = (x: unknown, n = 240) => {
+  const t = JSON.stringify(x);
+  return t.length > n ? `${t.slice(0, n)}…` : t;
+};
+
 function sampleCard(s: StepSample) {
-  const metrics = Object.entries(s.metrics);
+  const metrics = Object.entries(s.metrics)
+    .map(([k, m]) => `${k} ${fmt(m.score)}${m.reason ? ` (${m.reason})` : ""}`)
+    .join(" · ");
   return h(
     "article",
     { class: `sample ${s.valid ? "" : "invalid"}` },
@@ -73,22 +80,15 @@ function sampleCard(s: StepSample) {
       {},
       h("strong", {}, s.valid ? `score ${fmt(s.score)}` : `invalid: ${s.error?.code ?? "error"}`),
       s.group !== null ? h("span", { class: "tag" }, `group ${s.group}`) : null,
+      metrics ? h("span", { class: "metrics" }, metrics) : null,
       h("span", { class: "muted" }, `batch ${s.batch.slice(0, 8)} #${s.index}`),
     ),
     h("p", { class: "reason" }, s.reason ?? s.error?.message ?? ""),
-    metrics.length
-      ? h(
-          "ul",
-          { class: "metrics" },
-          ...metrics.map(([k, m]) => h("li", {}, `${k}: ${fmt(m.score)}`, m.reason ? ` (${m.reason})` : "")),
-        )
-      : null,
-    h("details", {}, h("summary", {}, "Item"), h("pre", {}, JSON.stringify(s.item, null, 2))),
+    h("p", { class: "item" }, h("span", { class: "muted" }, "item "), h("code", {}, preview(s.item))),
     h(
-      "details",
-      { open: true },
-      h("summary", {}, `Completion (${s.completionChars} chars${s.truncated ? ", cut" : ""})`),
-      h("pre", {}, s.completion),
+      "pre",
+      { class: "completion", title: `${s.completionChars} characters${s.truncated ? " (cut)" : ""}` },
+      s.completion,
     ),
   );
 }
