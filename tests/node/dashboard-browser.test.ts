@@ -82,7 +82,7 @@ async function charts(page: Page) {
         const data = canvas.getContext("2d")!.getImageData(0, 0, canvas.width, canvas.height).data;
         for (let i = 3; i < data.length; i += 4) if (data[i]! > 0) inked++;
       }
-      return { chart: (f as HTMLElement).dataset.chart, series: Number((f as HTMLElement).dataset.series), inked };
+      return { chart: f.getAttribute("data-chart"), series: Number(f.getAttribute("data-series")), inked };
     }),
   );
 }
@@ -182,7 +182,7 @@ describe.skipIf(!CHROMIUM)("the dashboard in Chromium", () => {
     );
     expect(await page.locator("#samples article.sample .item code").first().textContent()).toMatch(/"answer":/);
     await expectAccessible(page);
-    await page.evaluate(() => document.getElementById("samples")!.scrollIntoView());
+    await page.locator("#samples").evaluate((el) => el.scrollIntoView());
     await shot(page, "run-samples");
 
     await page.click("#samples button:has-text('Zero-variance groups')");
