@@ -1,8 +1,10 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { getRun } from "../../db/queries/runs";
+import { latestCertificate } from "../../db/queries/training";
 import type { AppEnv } from "../env";
 import { notFound } from "../lib/errors";
 import { bearer, Cursor, errors, json } from "../lib/openapi";
+import { graderHash } from "../lib/scoring";
 import {
   decodeOffset,
   encodeOffset,
@@ -14,6 +16,7 @@ import {
   zeroVarianceGroups,
 } from "../lib/step-samples";
 import { requireAuth } from "../middleware/auth";
+import { Certificate } from "./scoring";
 
 export const StepSampleView = z
   .object({
@@ -76,7 +79,28 @@ const route = createRoute({
   responses: { 200: json(StepSamples, "A page of the step's samples"), ...errors(400, 401, 404) },
 });
 
+const certificateRoute = createRoute({
+  method: "get",
+  path: "/v1/runs/{id}/certificate",
+  tags: ["runs"],
+  summary: "The latest pre-flight certificate of the grader config the run is pinned to",
+  security: bearer,
+  middleware: [requireAuth("key")] as const,
+  request: { params: z.object({ id: z.string().min(1).max(64) }) },
+  responses: { 200: json(Certificate, "The certificate"), ...errors(401, 404) },
+});
+
 export function stepSampleRoutes(app: OpenAPIHono<AppEnv>) {
+  app.openapi(certificateRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const run = await getRun(c.var.db, id);
+    if (!run) throw notFound("run", id);
+    const grader = (run.spec as { grader?: unknown } | null)?.grader;
+    const cert = grader ? await latestCertificate(c.var.db, await graderHash(grader)) : null;
+    if (!cert) throw notFound("certificate for the grader of run", id);
+    return c.json(cert.report as z.infer<typeof Certificate>, 200);
+  });
+
   app.openapi(route, async (c) => {
     const { id, step } = c.req.valid("param");
     const { filter, cursor, limit } = c.req.valid("query");

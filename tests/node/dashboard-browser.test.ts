@@ -9,7 +9,7 @@ import AxeBuilder from "@axe-core/playwright";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DevServer, ROOT, startDev } from "../bench/lib/wrangler-dev";
-import { GROUP, GROUPS, type Seeded, STEPS, seed } from "./dashboard/seed";
+import { client, GROUP, GROUPS, LIVE_STEPS, rng, type Seeded, STEPS, seed, trainStep } from "./dashboard/seed";
 
 const CANDIDATES = [
   process.env.CHROMIUM_PATH,
@@ -124,7 +124,7 @@ describe.skipIf(!CHROMIUM)("the dashboard in Chromium", () => {
     const rows = await page.locator("tbody tr").allInnerTexts();
     expect(rows).toHaveLength(1);
     expect(rows[0]).toContain("arithmetic-grpo");
-    expect(rows[0]).toContain("3 succeeded");
+    expect(rows[0]).toContain("1 running, 3 succeeded");
     // The best reward/mean of the experiment's runs, linked to its run.
     expect(await page.locator("tbody tr a[href^='/ui/runs/']").count()).toBe(1);
     const cookies = await context.cookies();
@@ -142,7 +142,7 @@ describe.skipIf(!CHROMIUM)("the dashboard in Chromium", () => {
 
   it("ranks an experiment's runs and links its sweep", async () => {
     const { page, problems } = await visit(`/ui/experiments/${seeded.experimentId}`);
-    expect(await page.locator("section[aria-label^='Runs ranked'] tbody tr").count()).toBe(3);
+    expect(await page.locator("section[aria-label^='Runs ranked'] tbody tr").count()).toBe(4);
     expect(await page.locator(`a[href='/ui/sweeps/${seeded.sweepId}']`).count()).toBe(1);
     await expectAccessible(page);
     await shot(page, "experiment");
@@ -161,10 +161,16 @@ describe.skipIf(!CHROMIUM)("the dashboard in Chromium", () => {
       ["trainer-kpis", 2],
     ]);
     for (const c of drawn) expect(c.inked, `${c.chart} has ink`).toBeGreaterThan(1000);
+    expect(await page.locator(".certificate h3").textContent()).toBe("Pre-flight certificate: pass");
     await shot(page, "run");
 
-    // A click in the middle of the reward chart picks the step under the cursor.
+    // Hovering shows the values under the cursor in the legend.
     const over = (await page.locator("figure[data-chart=reward] .u-over").boundingBox())!;
+    await page.mouse.move(over.x + over.width / 2, over.y + over.height / 2);
+    const values = await page.locator("figure[data-chart=reward] .u-legend .u-value").allTextContents();
+    expect(values[0]).toMatch(/^\d+$/);
+    expect(values.slice(1).every((v) => /^-?\d/.test(v))).toBe(true);
+    // A click in the middle of the reward chart picks the step under the cursor.
     await page.mouse.click(over.x + over.width / 2, over.y + over.height / 2);
     await page.waitForSelector("#samples article.sample");
     const step = Number(await page.getAttribute("#samples", "data-step"));
@@ -217,6 +223,18 @@ describe.skipIf(!CHROMIUM)("the dashboard in Chromium", () => {
     expect(readFileSync((await png.path())!).subarray(0, 8)).toEqual(
       Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
     );
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
+  it("redraws a live run's curves as its trainer posts new steps", async () => {
+    const { page, problems } = await visit(`/ui/runs/${seeded.liveRunId}`);
+    expect(await page.locator(".status").textContent()).toBe("running");
+    expect(await page.getAttribute("figure[data-chart=reward]", "data-points")).toBe(String(LIVE_STEPS));
+    const api = client(server.url);
+    await trainStep(api, seeded.liveRunId, seeded.liveToken, LIVE_STEPS, rng(3));
+    // The page polls every 5 s while the run is live.
+    await page.waitForSelector(`figure[data-chart=reward][data-points="${LIVE_STEPS + 1}"]`, { timeout: 15_000 });
     expect(problems).toEqual([]);
     await page.close();
   });

@@ -223,6 +223,29 @@ describe("per-step samples", () => {
   });
 });
 
+describe("a run's certificate", () => {
+  it("is the latest pre-flight certificate of the run's grader config, and 404 without one", async () => {
+    const { id } = await claimedRun();
+    const grader = { type: "reward", name: "format-answer" };
+    const samples = Array.from({ length: 12 }, (_, i) => ({
+      completion: good(i % 2 ? 1 : 2),
+      item: { answer: 1 },
+      group: i % 3,
+    }));
+    const pre = await call("POST", "/v1/graders/preflight", { body: { grader, samples } });
+    expectStatus(pre, 200);
+    const res = await call("GET", `/v1/runs/${id}/certificate`, { key: apiKey });
+    expectStatus(res, 200);
+    expect(res.json).toEqual(pre.json);
+    expectError(await call("GET", "/v1/runs/run_nope/certificate", { key: apiKey }), 404, "NOT_FOUND");
+    expectError(await call("GET", `/v1/runs/${id}/certificate`, { key: null }), 401, "UNAUTHORIZED");
+    const exp = await call("POST", "/v1/experiments", { body: { name: "records" }, key: apiKey });
+    const record = await call("POST", `/v1/experiments/${exp.json.id}/runs`, { key: apiKey, body: { kind: "eval" } });
+    expectStatus(record, 201);
+    expectError(await call("GET", `/v1/runs/${record.json.id}/certificate`, { key: apiKey }), 404, "NOT_FOUND");
+  });
+});
+
 describe("downsampled metric series", () => {
   it("gives one point per bucket: the last value with the bucket's min, max and count", async () => {
     const { id, token } = await claimedRun();

@@ -103,6 +103,7 @@ export class MetricChart {
     this.plot = null;
     this.el.dataset.series = String(series.length);
     this.aligned = align(series, opts.x);
+    this.el.dataset.points = String(this.aligned.steps.length);
     if (series.length === 0 || this.aligned.steps.length === 0) {
       this.plotEl.replaceChildren(h("p", { class: "empty" }, "No points yet."));
       return;

@@ -166,6 +166,17 @@ export async function runPage(main: HTMLElement, id: string) {
   const head = h("div", { class: "run-head" });
   const details = h("div", { class: "run-details" });
   let series: Series[] = [];
+  const certEl = h("div", { class: "certificate" });
+  get<{ id: string; verdict: string; reasons?: string[]; createdAt: string }>(`/v1/runs/${id}/certificate`)
+    .then((cert) =>
+      replace(
+        certEl,
+        h("h3", {}, `Pre-flight certificate: ${cert.verdict}`),
+        h("p", { class: "muted" }, `${cert.id} · ${when(cert.createdAt)}`),
+        cert.reasons?.length ? h("ul", {}, ...cert.reasons.map((r) => h("li", {}, r))) : null,
+      ),
+    )
+    .catch(() => replace(certEl, h("p", { class: "muted" }, "No pre-flight certificate for this grader config.")));
 
   const renderHead = () => {
     replace(
@@ -204,6 +215,7 @@ export async function runPage(main: HTMLElement, id: string) {
       section(
         "Pinned grader",
         h("pre", {}, JSON.stringify((run.spec as { grader?: unknown } | null)?.grader ?? null, null, 2)),
+        certEl,
       ),
       run.summary ? section("Summary", h("pre", {}, JSON.stringify(run.summary, null, 2))) : null,
     );

@@ -6,6 +6,7 @@ export const GRADER = { type: "reward", name: "format-answer" };
 export const STEPS = 8;
 export const GROUP = 4;
 export const GROUPS = 4;
+export const LIVE_STEPS = 3;
 
 const good = (a: number) => `<think>working it out</think><answer>${a}</answer>`;
 
@@ -13,13 +14,16 @@ export interface Seeded {
   apiKey: string;
   experimentId: string;
   runId: string;
+  /** A run left running after LIVE_STEPS steps, with its token, so a test can post more. */
+  liveRunId: string;
+  liveToken: string;
   sweepId: string;
   sweepRunIds: string[];
   datasetId: string;
 }
 
 /** mulberry32, so the seeded curves are the same on every run. */
-function rng(seed: number) {
+export function rng(seed: number) {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -61,19 +65,38 @@ function stepSamples(step: number, skill: number, rand: () => number) {
   return samples;
 }
 
-async function train(api: ReturnType<typeof client>, runId: string, token: string, seed: number, lr: number) {
+/** Posts what a trainer posts for one step: the step's samples for rewards, then its own KPIs. */
+export async function trainStep(
+  api: ReturnType<typeof client>,
+  runId: string,
+  token: string,
+  step: number,
+  rand: () => number,
+  lr = 1e-5,
+) {
+  const skill = Math.min(0.95, 0.2 + step * lr * 1e4 + rand() * 0.1);
+  await api("POST", `/v1/runs/${runId}/rewards`, token, { step, samples: stepSamples(step, skill, rand) });
+  await api("POST", `/v1/runs/${runId}/metrics`, token, {
+    points: [
+      { name: "train/loss", step, value: 1.5 / (1 + step * 0.4) + rand() * 0.05 },
+      { name: "train/kl", step, value: 0.002 * step + rand() * 0.001 },
+    ],
+  });
+}
+
+async function train(
+  api: ReturnType<typeof client>,
+  runId: string,
+  token: string,
+  seed: number,
+  lr: number,
+  steps = STEPS,
+  complete = true,
+) {
   const rand = rng(seed);
   await api("POST", `/v1/runs/${runId}/heartbeat`, token, { step: 0 });
-  for (let step = 0; step < STEPS; step++) {
-    const skill = Math.min(0.95, 0.2 + step * lr * 1e4 + rand() * 0.1);
-    await api("POST", `/v1/runs/${runId}/rewards`, token, { step, samples: stepSamples(step, skill, rand) });
-    await api("POST", `/v1/runs/${runId}/metrics`, token, {
-      points: [
-        { name: "train/loss", step, value: 1.5 / (1 + step * 0.4) + rand() * 0.05 },
-        { name: "train/kl", step, value: 0.002 * step + rand() * 0.001 },
-      ],
-    });
-  }
+  for (let step = 0; step < steps; step++) await trainStep(api, runId, token, step, rand, lr);
+  if (!complete) return;
   await api("POST", `/v1/runs/${runId}/complete`, token, {
     status: "succeeded",
     summary: { steps: STEPS },
@@ -110,6 +133,13 @@ export async function seed(base: string, adminKey: string): Promise<Seeded> {
     hyperparams: { learningRate: 1e-5, groupSize: GROUP },
   });
   await train(api, run.id, await claim(api, apiKey, run.id), 1, 1e-5);
+  const live = await api("POST", `/v1/experiments/${exp.id}/runs`, apiKey, {
+    kind: "rft",
+    name: "live",
+    ...base_,
+  });
+  const liveToken = await claim(api, apiKey, live.id);
+  await train(api, live.id, liveToken, 2, 1e-5, LIVE_STEPS, false);
   const sweep = await api("POST", `/v1/experiments/${exp.id}/sweeps`, apiKey, {
     name: "learning-rate",
     base: base_,
@@ -123,5 +153,14 @@ export async function seed(base: string, adminKey: string): Promise<Seeded> {
       1e-5) as number;
     await train(api, id, await claim(api, apiKey, id), s++, lr);
   }
-  return { apiKey, experimentId: exp.id, runId: run.id, sweepId: sweep.id, sweepRunIds, datasetId: ds.id };
+  return {
+    apiKey,
+    experimentId: exp.id,
+    runId: run.id,
+    liveRunId: live.id,
+    liveToken,
+    sweepId: sweep.id,
+    sweepRunIds,
+    datasetId: ds.id,
+  };
 }
