@@ -12,14 +12,21 @@ import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { build } from "esbuild";
 
+function walk(dir) {
+  return readdirSync(dir).flatMap((f) => (statSync(join(dir, f)).isDirectory() ? walk(join(dir, f)) : [join(dir, f)]));
+}
+
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const OUT = join(ROOT, "dist", "ui");
 const ASSETS = join(OUT, "assets");
 
-rmSync(OUT, { recursive: true, force: true });
+// Files are replaced in place, never the folder: a running `wrangler dev` watches it and loses it if it is removed.
 mkdirSync(join(ASSETS, "swagger"), { recursive: true });
+const before = new Set(walk(OUT));
 
-await build({
+const produced = new Set();
+const result = await build({
+  metafile: true,
   absWorkingDir: ROOT,
   entryPoints: { dashboard: "ui/client/dashboard.ts", docs: "ui/client/docs.ts" },
   outdir: ASSETS,
@@ -32,11 +39,15 @@ await build({
 });
 
 const swagger = join(ROOT, "node_modules", "swagger-ui-dist");
-for (const f of ["swagger-ui-bundle.js", "swagger-ui.css"]) copyFileSync(join(swagger, f), join(ASSETS, "swagger", f));
-for (const f of readdirSync(join(ROOT, "ui", "static"))) copyFileSync(join(ROOT, "ui", "static", f), join(ASSETS, f));
+for (const out of Object.keys(result.metafile.outputs)) produced.add(resolve(ROOT, out));
+const copy = (from, to) => {
+  copyFileSync(from, to);
+  produced.add(to);
+};
+for (const f of ["swagger-ui-bundle.js", "swagger-ui.css"]) copy(join(swagger, f), join(ASSETS, "swagger", f));
+for (const f of readdirSync(join(ROOT, "ui", "static"))) copy(join(ROOT, "ui", "static", f), join(ASSETS, f));
 
-const walk = (dir) =>
-  readdirSync(dir).flatMap((f) => (statSync(join(dir, f)).isDirectory() ? walk(join(dir, f)) : [join(dir, f)]));
+for (const stale of before) if (!produced.has(stale)) rmSync(stale);
 for (const file of walk(OUT).sort()) {
   const raw = readFileSync(file);
   const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;

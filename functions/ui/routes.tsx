@@ -1,6 +1,7 @@
 /** @jsxImportSource hono/jsx */
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { getCookie } from "hono/cookie";
 import type { JSXNode } from "hono/jsx";
 import type { HtmlEscapedString } from "hono/utils/html";
@@ -12,6 +13,13 @@ import { DashboardPage, DocsPage, LoginPage, type PageKind } from "./pages";
 import { clearSessionCookie, openSession, SESSION_COOKIE, setSessionCookie } from "./session";
 
 const MAX_KEY = 512;
+/** A login or logout body is a key and a path: anything bigger is refused before it is read. */
+const smallBody = bodyLimit({
+  maxSize: 16 * 1024,
+  onError: () => {
+    throw new ApiError("PAYLOAD_TOO_LARGE", "a login body is at most 16 KiB");
+  },
+});
 
 /** An HTML answer with the doctype hono/jsx leaves out (without it browsers render in quirks mode). */
 async function render(
@@ -128,14 +136,14 @@ export function uiRoutes(app: OpenAPIHono<AppEnv>) {
       },
       303: { description: "Form post: logged in, go to `next`" },
       ...Object.fromEntries(
-        [400, 401, 403, 415].map((s) => [
+        [400, 401, 403, 413, 415].map((s) => [
           s,
           { description: "Error", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
         ]),
       ),
     },
   });
-  app.post("/ui/login", pageHeaders, async (c) => {
+  app.post("/ui/login", smallBody, pageHeaders, async (c) => {
     checkOrigin(c);
     const { key, next, form } = await readLogin(c);
     if (typeof key !== "string" || key.length < 1 || key.length > MAX_KEY) {
@@ -176,7 +184,7 @@ export function uiRoutes(app: OpenAPIHono<AppEnv>) {
       303: { description: "Form post: logged out, back to the login page" },
     },
   });
-  app.post("/ui/logout", pageHeaders, (c) => {
+  app.post("/ui/logout", smallBody, pageHeaders, (c) => {
     clearSessionCookie(c);
     const type = c.req.header("content-type") ?? "";
     if (type.startsWith("application/json")) return c.json({ ok: true }, 200);

@@ -178,7 +178,7 @@ describe("logging in", () => {
     expect(res.headers.get("set-cookie")).toBeNull();
   });
 
-  it("refuses a wrong key, a run token, a missing key, a cross-origin post and a body that is not JSON or a form", async () => {
+  it("refuses a wrong key, a run token, a missing key, a cross-origin post, a body that is not JSON or a form, and a big one", async () => {
     expectError(await login("ak_nope"), 401, "UNAUTHORIZED");
     expectError(await login("rt_sometoken"), 403, "FORBIDDEN");
     expectError(await call("POST", "/ui/login", { key: null, body: {} }), 400, "BAD_REQUEST");
@@ -193,6 +193,11 @@ describe("logging in", () => {
       await call("POST", "/ui/login", { key: null, raw: "key", headers: { "content-type": "text/plain" } }),
       415,
       "UNSUPPORTED_MEDIA_TYPE",
+    );
+    expectError(
+      await call("POST", "/ui/login", { key: null, body: { key: "x".repeat(20_000) } }),
+      413,
+      "PAYLOAD_TOO_LARGE",
     );
   });
 });

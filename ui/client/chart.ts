@@ -144,7 +144,13 @@ export class MetricChart {
         hooks: {
           ready: [
             (u) => {
-              u.over.addEventListener("click", () => {
+              // A drag zooms; only a click that did not move picks a step.
+              let downX = 0;
+              u.over.addEventListener("mousedown", (e) => {
+                downX = e.clientX;
+              });
+              u.over.addEventListener("click", (e) => {
+                if (Math.abs(e.clientX - downX) > 3) return;
                 const idx = u.cursor.idx;
                 if (idx !== null && idx !== undefined && steps[idx] !== undefined) this.opts.onStep?.(steps[idx]);
               });
