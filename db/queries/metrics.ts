@@ -165,9 +165,11 @@ export async function bucketedMetricPoints(
          select name, step, value, ts from metrics
          where run_id = ?1 and (?2 is null or name in (select value from json_each(?2)))
            and (?3 is null or step >= ?3) and (?4 is null or step <= ?4)),
-       span as (select min(step) as lo, max(step) as hi from pts),
+       -- Scalar subqueries, not a joined CTE: SQLite evaluates a non-correlated scalar subquery once, while
+       -- "from pts, span" re-ran span's scan for every point (100k points took over 5 minutes).
        -- D1 binds JS numbers as REAL: cast, so the division is integer division.
-       b as (select p.*, ((p.step - span.lo) * cast(?5 as integer)) / (span.hi - span.lo + 1) as bucket from pts p, span),
+       b as (select p.*, ((p.step - (select min(step) from pts)) * cast(?5 as integer))
+               / ((select max(step) from pts) - (select min(step) from pts) + 1) as bucket from pts p),
        w as (select name, step, value, ts,
                row_number() over (partition by name, bucket order by step desc) as rn,
                min(value) over (partition by name, bucket) as mn,
