@@ -1,4 +1,3 @@
-import { swaggerUI } from "@hono/swagger-ui";
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
 import { createDb } from "../db/client";
@@ -9,6 +8,7 @@ import { errors } from "./lib/openapi";
 import { bodyLimits } from "./middleware/limits";
 import { documentPermissions } from "./middleware/permissions";
 import { registerRoutes } from "./routes";
+import { uiRoutes } from "./ui/routes";
 
 export const API_VERSION = "0.1.0";
 
@@ -78,7 +78,7 @@ export function createApp() {
     },
     servers: [{ url: "/" }],
   });
-  app.get("/docs", swaggerUI({ url: "/openapi.json", title: "Assay API reference" }));
+  uiRoutes(app);
   return app;
 }
 

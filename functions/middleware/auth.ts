@@ -6,6 +6,7 @@ import type { AppEnv, Principal } from "../env";
 import { secretsEqual, sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { DEFAULT_PROJECT_ID } from "../lib/project";
+import { sessionKeyOf } from "../ui/session";
 import { describeNeed, GRANTS, type Permission, permissionOf, type Role } from "./permissions";
 
 export const API_KEY_PREFIX = "ak_";
@@ -186,7 +187,8 @@ export function requireAuth(
     const route = `${c.req.method} ${c.req.routePath}`;
     const permission = permissionOf(c.req.method, c.req.routePath);
     if (permission === "public" || permission === "signed") return next();
-    const token = bearerToken(c.req.header("authorization"));
+    // The dashboard's session cookie stands in for the bearer key (same lookup below); a bearer header wins.
+    const token = bearerToken(c.req.header("authorization")) ?? (await sessionKeyOf(c));
     if (!token) throw new ApiError("UNAUTHORIZED", "missing bearer token: send Authorization: Bearer <key>");
     const db = c.var.db;
     let principal: Principal;

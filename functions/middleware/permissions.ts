@@ -122,6 +122,8 @@ export const ROUTE_PERMISSIONS: Record<string, Permission> = {
   "GET /v1/retraining-policies/:id/cycles": "read",
   "GET /v1/runs/:id/base-adapter": "run",
   "GET /v1/runs/:id/items": "read",
+  "GET /v1/runs/:id/steps/:step/samples": "read",
+  "GET /v1/runs/:id/certificate": "read",
 
   "POST /v1/event-subscriptions": "write",
   "GET /v1/event-subscriptions": "read",

@@ -16,6 +16,7 @@ import { retrainingRoutes } from "./retraining";
 import { runRoutes } from "./runs";
 import { schemaRoutes } from "./schemas";
 import { scoringRoutes } from "./scoring";
+import { stepSampleRoutes } from "./step-samples";
 import { sweepRoutes } from "./sweeps";
 import { trainingRoutes } from "./training";
 
@@ -30,6 +31,7 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>) {
   metricRoutes(app);
   scoringRoutes(app);
   trainingRoutes(app);
+  stepSampleRoutes(app);
   sweepRoutes(app);
   retrainingRoutes(app);
   schemaRoutes(app);

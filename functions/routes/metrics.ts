@@ -1,5 +1,10 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import { insertMetricPoints, MetricConflictError, readMetricPoints } from "../../db/queries/metrics";
+import {
+  bucketedMetricPoints,
+  insertMetricPoints,
+  MetricConflictError,
+  readMetricPoints,
+} from "../../db/queries/metrics";
 import { getRun } from "../../db/queries/runs";
 import type { AppEnv } from "../env";
 import { ApiError, notFound } from "../lib/errors";
@@ -42,7 +47,19 @@ const Series = z
     series: z.array(
       z.object({
         name: z.string(),
-        points: z.array(z.object({ step: z.number(), value: z.number(), ts: z.string() })),
+        points: z.array(
+          z.object({
+            step: z.number(),
+            value: z.number(),
+            ts: z.string(),
+            min: z.number().optional().openapi({ description: "With buckets: the lowest value in the point's bucket" }),
+            max: z
+              .number()
+              .optional()
+              .openapi({ description: "With buckets: the highest value in the point's bucket" }),
+            count: z.number().int().optional().openapi({ description: "With buckets: points in the bucket" }),
+          }),
+        ),
       }),
     ),
     nextCursor: z.string().nullable(),
@@ -83,6 +100,10 @@ const get = createRoute({
       toStep: z.coerce.number().int().min(0).optional(),
       limit: z.coerce.number().int().min(1).max(100_000).default(10_000).openapi({ description: "Points per page" }),
       cursor: z.string().max(400).optional(),
+      buckets: z.coerce.number().int().min(1).max(10_000).optional().openapi({
+        description:
+          "Downsample for drawing: cut the step range into this many buckets (e.g. one per pixel) and give each series' last point per bucket with the bucket's min, max and count. All points in one page; cursor and limit do not apply.",
+      }),
     }),
   },
   responses: { 200: json(Series, "The series, by name, each in step order"), ...errors(400, 401, 404) },
@@ -141,6 +162,31 @@ export function metricRoutes(app: OpenAPIHono<AppEnv>) {
       ?.split(",")
       .map((n) => n.trim())
       .filter(Boolean);
+    if (q.buckets !== undefined) {
+      const pts = await bucketedMetricPoints(db, id, {
+        names,
+        fromStep: q.fromStep,
+        toStep: q.toStep,
+        buckets: q.buckets,
+      });
+      const series: { name: string; points: z.infer<typeof Series>["series"][number]["points"] }[] = [];
+      for (const p of pts) {
+        let s = series.at(-1);
+        if (!s || s.name !== p.name) {
+          s = { name: p.name, points: [] };
+          series.push(s);
+        }
+        s.points.push({
+          step: p.step,
+          value: p.value,
+          ts: new Date(p.ts).toISOString(),
+          min: p.min,
+          max: p.max,
+          count: p.count,
+        });
+      }
+      return c.json({ series, nextCursor: null }, 200);
+    }
     const rows = await readMetricPoints(db, id, {
       names,
       fromStep: q.fromStep,

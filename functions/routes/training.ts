@@ -18,6 +18,7 @@ import { bearer, Cursor, errors, json, jsonBody } from "../lib/openapi";
 import { projectOf } from "../lib/project";
 import { announceRunFinished } from "../lib/run-events";
 import { cachedGrader, scoringContext } from "../lib/scoring";
+import { keepStepSamples, MAX_SAMPLES_PER_STEP, stepBudget } from "../lib/step-samples";
 import { adapterOf, evaluateStop, issueRunToken, type JobMessage, requestStop } from "../lib/training";
 import { requireAuth } from "../middleware/auth";
 import { Artifact, Run, runDetailView } from "./runs";
@@ -85,6 +86,15 @@ const RewardsRequest = z
       .openapi({
         description: "Names this batch within the step, so a retry is recorded once; default: a hash of the samples",
       }),
+    keepSamples: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_SAMPLES_PER_STEP)
+      .optional()
+      .openapi({
+        description: `How many of this step's samples to keep for inspection (GET …/steps/{step}/samples); default and most: ASSAY_SAMPLES_PER_STEP (${MAX_SAMPLES_PER_STEP})`,
+      }),
   })
   .strict()
   .openapi("RewardsRequest");
@@ -95,7 +105,7 @@ const rewardsRoute = createRoute({
   tags: ["container"],
   summary: "Score a training step's samples with the run's pinned grader (run token)",
   description:
-    "Exactly one result per sample. Per-step telemetry lands in the run's metrics: reward/mean, reward/std, reward/invalid_rate, reward/samples, frac_reward_zero_std, rewards/<sub-grader>/mean, verifier/latency_p50_ms and verifier/latency_p99_ms. A retried batch (same step and batchKey) is recorded once.",
+    "Exactly one result per sample. Per-step telemetry lands in the run's metrics: reward/mean, reward/std, reward/invalid_rate, reward/samples, frac_reward_zero_std, rewards/<sub-grader>/mean, verifier/latency_p50_ms and verifier/latency_p99_ms. A retried batch (same step and batchKey) is recorded once. The step's samples are kept for inspection (GET /v1/runs/{id}/steps/{step}/samples), up to ASSAY_SAMPLES_PER_STEP.",
   security: bearer,
   middleware: [runToken] as const,
   request: { params: IdParam, body: jsonBody(RewardsRequest) },
@@ -366,7 +376,7 @@ export function trainingRoutes(app: OpenAPIHono<AppEnv>) {
   app.openapi(rewardsRoute, async (c) => {
     const db = c.var.db;
     const run = await liveRun(db, projectOf(c), c.req.valid("param").id);
-    const { step, samples: withIds, batchKey } = c.req.valid("json");
+    const { step, samples: withIds, batchKey, keepSamples } = c.req.valid("json");
     const spec = run.spec as unknown as RftSpec | null;
     if (!spec?.grader) throw new ApiError("BAD_REQUEST", `run ${run.id} has no grader`);
     if (run.kind === "eval") {
@@ -406,13 +416,16 @@ export function trainingRoutes(app: OpenAPIHono<AppEnv>) {
         }),
       );
     }
-    await recordRewardBatch(db, {
+    const recorded = await recordRewardBatch(db, {
       runId: run.id,
       step,
       batchKey: key,
       createdAt: Date.now(),
       ...telemetry(samples, out.results, out.latencies),
     });
+    if (recorded) {
+      await keepStepSamples(c.env.BLOBS, run.id, step, key, samples, out.results, stepBudget(c.env, keepSamples));
+    }
     const stop = await evaluateStop(db, c.env, run);
     return c.json({ results: out.results, summary: out.summary, ...stop }, 200);
   });
