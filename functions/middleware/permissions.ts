@@ -59,6 +59,9 @@ export const GRANTS: Record<Permission, readonly Role[]> = {
  */
 export const ROUTE_PERMISSIONS: Record<string, Permission> = {
   "GET /healthz": "public",
+  // The dashboard's login checks the key it is given; logout only clears the cookie.
+  "POST /ui/login": "public",
+  "POST /ui/logout": "public",
 
   "POST /v1/projects": "root",
   "GET /v1/projects": "read",

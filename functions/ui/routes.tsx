@@ -7,7 +7,7 @@ import type { JSXNode } from "hono/jsx";
 import type { HtmlEscapedString } from "hono/utils/html";
 import type { AppEnv } from "../env";
 import { ApiError } from "../lib/errors";
-import { authenticateKey } from "../middleware/auth";
+import { authenticateKey, RUN_TOKEN_PREFIX } from "../middleware/auth";
 import { pageHeaders } from "./csp";
 import { DashboardPage, DocsPage, LoginPage, type PageKind } from "./pages";
 import { clearSessionCookie, openSession, SESSION_COOKIE, setSessionCookie } from "./session";
@@ -154,6 +154,10 @@ export function uiRoutes(app: OpenAPIHono<AppEnv>) {
     }
     let principal: Awaited<ReturnType<typeof authenticateKey>>;
     try {
+      // A run token works only on its run's container endpoints, never as a dashboard session.
+      if (key.startsWith(RUN_TOKEN_PREFIX)) {
+        throw new ApiError("FORBIDDEN", "a run token is accepted only on its own run's container endpoints");
+      }
       principal = await authenticateKey(key, c.env, c.var.db);
     } catch (err) {
       if (form && err instanceof ApiError)

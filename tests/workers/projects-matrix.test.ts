@@ -74,6 +74,10 @@ const REQUESTS: Record<string, Req> = {
   "GET /v1/runs/:id/base-adapter": { ok: 404 },
   // A's experiment names no drift reference and has no champion: past the guard, a 409 says so.
   "GET /v1/experiments/:id/drift": { ok: 409 },
+  // A's run has no grader, so no certificate: past the guard, a 404 says so.
+  "GET /v1/runs/:id/certificate": { ok: 404 },
+  // Logout clears the cookie and sends the browser back to the login page, whoever calls it.
+  "POST /ui/logout": { ok: 303 },
   "POST /v1/experiments/:id/sweeps": {
     body: () => ({
       base: { baseModel: "tiny", dataset: A.dataset, grader: STRING_CHECK, backend: "local", force: true },
