@@ -58,7 +58,7 @@ export interface RunOutcome {
   stdout: string;
   /** The beginning of stderr, for reasons. */
   stderr: string;
-  /** Virtual time in interrupt-call units (handler calls plus charged host work), and wall time. */
+  /** Fuel spent (metered wasm loop iterations plus charged host work; see FUEL_PER_MS), and wall time. */
   ticks: number;
   ms: number;
 }
