@@ -1,4 +1,4 @@
-export { FUEL_EXPORT, type LoadedQuickJs, loadQuickJs } from "./quickjs/load";
+export { type LoadedQuickJs, loadQuickJs } from "./quickjs/load";
 export { PRELUDE, PRELUDE_LIB } from "./quickjs/prelude";
 export {
   FUEL_PER_MS,

@@ -15,6 +15,11 @@ export const STACK_LIMIT_BYTES = 256 * 1024;
 /** The model's code, after fence extraction, longer than this scores 0 without running. */
 export const MAX_CODE_CHARS = 1024 * 1024;
 
+/** The name under which scripts/meter-wasm.mjs exports a metered binary's fuel counter (an i64 global). */
+export const FUEL_EXPORT = "assay_fuel";
+/** A metered binary's fuel counter between runs: boot and set-up are never stopped. */
+export const FUEL_UNLIMITED = 0x7fff_ffff_ffff_ffffn;
+
 export type LimitName = "time" | "memory" | "output" | "stack";
 
 export interface RunLimits {

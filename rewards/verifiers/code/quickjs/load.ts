@@ -1,7 +1,5 @@
 import { newQuickJSWASMModuleFromVariant, newVariant, type QuickJSWASMModule, RELEASE_SYNC } from "quickjs-emscripten";
-
-/** The name under which scripts/meter-wasm.mjs exports the fuel counter of a metered binary. */
-export const FUEL_EXPORT = "assay_fuel";
+import { FUEL_EXPORT } from "../types";
 
 /** A loaded QuickJS module and, for a metered binary, its fuel counter (an i64 wasm global). */
 export interface LoadedQuickJs {

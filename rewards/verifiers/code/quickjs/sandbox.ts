@@ -1,5 +1,6 @@
 import type { QuickJSContext, QuickJSHandle, QuickJSRuntime, QuickJSWASMModule } from "quickjs-emscripten";
 import {
+  FUEL_UNLIMITED,
   type LimitName,
   type RunJob,
   type RunLimits,
@@ -54,8 +55,6 @@ const HOST_CALL_FUEL = 500;
 const JOB_FUEL = 500;
 const TIMER_FUEL = 1_500;
 const FUEL_PER_BYTE = 0.2;
-/** The fuel counter between runs: boot and set-up are never stopped. */
-const FUEL_UNLIMITED = 0x7fff_ffff_ffff_ffffn;
 const JOBS_PER_SLICE = 1_000;
 const MAX_TIMER_RUNS = 100_000;
 const STDERR_KEPT = 4_096;
