@@ -58,8 +58,13 @@ export interface RunOutcome {
   assertionMessages: string[];
   /** The tests asked for a module the sandbox does not provide: the evaluator cannot run them. */
   missingModule?: string;
-  /** The sandbox itself broke (a WASM abort): the result says nothing about the code. */
+  /** The sandbox itself broke (a WASM abort) before the model's code ran: the result says nothing about the code. */
   sandboxError?: string;
+  /**
+   * The model's code broke the sandbox (a WASM trap or abort it provoked once it was running): scored 0,
+   * so a sample cannot earn a skip (`valid: false`) by crashing the evaluator.
+   */
+  crash?: string;
   stdout: string;
   /** The beginning of stderr, for reasons. */
   stderr: string;

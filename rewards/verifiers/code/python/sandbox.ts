@@ -217,6 +217,8 @@ export class PyodideSandbox implements Sandbox {
     };
 
     let dropEngine = false;
+    /** The model's code has started: from here a broken sandbox is the code's doing. */
+    let sampleRunning = false;
     // The whole run spends the fuel, the trusted harness's compile of the model's code included.
     if (fuel) fuel.value = BigInt(budget);
     try {
@@ -236,6 +238,7 @@ export class PyodideSandbox implements Sandbox {
       if (p.loadError) out.loadError = p.loadError;
 
       engine.hooks = limited;
+      sampleRunning = true;
       if (p.code !== undefined) {
         const r = step(() => engine.eval(p.code!, p.ns));
         if (r !== undefined && r !== true) {
@@ -271,7 +274,11 @@ export class PyodideSandbox implements Sandbox {
       } else if (err instanceof HarnessError) out.sandboxError = err.message;
       else {
         this.stats.broken++;
-        out.sandboxError = `the Python sandbox broke: ${err instanceof Error ? err.message : String(err)}`;
+        const why = err instanceof Error ? err.message : String(err);
+        // Once the model's code runs, an abort or trap is its doing (faulthandler._sigabrt(), a ctypes-free
+        // crash): scored 0, not a skip. Before that, the evaluator failed.
+        if (sampleRunning) out.crash = why;
+        else out.sandboxError = `the Python sandbox broke: ${why}`;
       }
       // (After a fuel trap the snapshot restore is enough, as after a limit thrown from a hook.)
       if (out.limit !== "time") dropEngine = true;

@@ -226,6 +226,8 @@ export class QuickJsSandbox implements Sandbox {
     let ctx: QuickJSContext | undefined;
     const owned: QuickJSHandle[] = [];
     let dropModule = false;
+    /** The model's code has started: from here a broken sandbox is the code's doing. */
+    let sampleRunning = false;
     try {
       rt = module.newRuntime();
       rt.setMemoryLimit(limits.memoryBytes);
@@ -342,6 +344,7 @@ export class QuickJsSandbox implements Sandbox {
       const bag = own(bagResult.value);
 
       // 2. The model's code, as a script in the global scope.
+      sampleRunning = true;
       const loaded = c.evalCode(job.code, "solution.js");
       if (loaded.error) {
         own(loaded.error);
@@ -415,7 +418,12 @@ export class QuickJsSandbox implements Sandbox {
       } else {
         // A WASM trap or an Emscripten abort: the module's state is unknown from here on.
         this.stats.broken++;
-        out.sandboxError = `the JavaScript sandbox broke: ${err instanceof Error ? err.message : String(err)}`;
+        const why = err instanceof Error ? err.message : String(err);
+        // Once the model's code runs, what breaks the sandbox is its doing: a host stack overflow (deep
+        // native recursion) is the stack limit, anything else a crash scored 0. Before that, the evaluator failed.
+        if (!sampleRunning) out.sandboxError = `the JavaScript sandbox broke: ${why}`;
+        else if (err instanceof RangeError && /call stack/i.test(why)) out.limit = "stack";
+        else out.crash = why;
         dropModule = true;
       }
       out.completed = false;
