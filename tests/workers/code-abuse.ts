@@ -48,8 +48,14 @@ export function describeAbuseCorpus(language: string, casesText: string) {
       const [res, health] = await Promise.all([
         call("POST", "/v1/graders/run", {
           body: { grader, samples: [{ completion: c.code, item: { test: c.tests } }] },
-        }).then((r) => (order.push("grader"), r)),
-        call("GET", "/healthz", { key: null }).then((r) => (order.push("healthz"), r)),
+        }).then((r) => {
+          order.push("grader");
+          return r;
+        }),
+        call("GET", "/healthz", { key: null }).then((r) => {
+          order.push("healthz");
+          return r;
+        }),
       ]);
       console.log(`${c.id}: answered first: ${order[0]}`);
       expectStatus(health, 200);
