@@ -25,10 +25,14 @@ const outDir = join(root, "rewards/verifiers/code/python/adapters");
 const check = process.argv.includes("--check");
 const PROBE = "0061736d01000000";
 
-// The main module (pyodide.asm.wasm) is compiled from bytes in Node too; workerd imports it as a file.
-const MAIN_HEX = (
-  await readFile(join(dirname(createRequire(import.meta.url).resolve("pyodide/package.json")), "pyodide.asm.wasm"))
-).toString("hex");
+// The main module (pyodide.asm.wasm, or its fuel-metered copy from scripts/meter-wasm.mjs) is compiled from
+// bytes in Node too; workerd imports it as a file.
+const MAIN_HEXES = new Set([
+  (
+    await readFile(join(dirname(createRequire(import.meta.url).resolve("pyodide/package.json")), "pyodide.asm.wasm"))
+  ).toString("hex"),
+  (await readFile(join(root, "rewards/verifiers/code/python/wasm/pyodide-metered.wasm"))).toString("hex"),
+]);
 
 const seen = new Map();
 const Original = WebAssembly.Module;
@@ -38,7 +42,7 @@ WebAssembly.Module = new Proxy(Original, {
     const bytes = b instanceof Uint8Array ? b : b instanceof ArrayBuffer ? new Uint8Array(b) : null;
     if (bytes) {
       const hex = Buffer.from(bytes).toString("hex");
-      if (hex !== PROBE && hex !== MAIN_HEX && !seen.has(hex)) seen.set(hex, Buffer.from(bytes));
+      if (hex !== PROBE && !MAIN_HEXES.has(hex) && !seen.has(hex)) seen.set(hex, Buffer.from(bytes));
     }
     return Reflect.construct(target, args, newTarget);
   },

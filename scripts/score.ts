@@ -14,6 +14,7 @@ import type { Services } from "../rewards/core/services";
 import type { Fixture, FixtureStore, Logger, RewardResult, Sample, ScoreContext } from "../rewards/core/types";
 import { buildGrader, GraderConfigError } from "../rewards/graders/index";
 import { createCodeRunner, loadQuickJs, QuickJsSandbox } from "../rewards/verifiers/code";
+import { nodeQuickJsWasm } from "../rewards/verifiers/code/quickjs/node-wasm";
 import { createSqlVerifier } from "../rewards/verifiers/sql";
 
 const ROOT = resolve(fileURLToPath(import.meta.url), "../..");
@@ -64,7 +65,9 @@ export interface NodeContextOptions {
 export async function nodeServices(opts: { fixtureDirs?: string[] } = {}): Promise<Services> {
   return {
     sql: createSqlVerifier({ engine: nodeSqlEngine, fixtures: dirFixtureStore(opts.fixtureDirs ?? []) }),
-    code: createCodeRunner({ javascript: new QuickJsSandbox({ load: (memory) => loadQuickJs(undefined, memory) }) }),
+    code: createCodeRunner({
+      javascript: new QuickJsSandbox({ load: (memory) => loadQuickJs(nodeQuickJsWasm(), memory) }),
+    }),
   };
 }
 

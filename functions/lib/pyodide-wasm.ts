@@ -1,11 +1,14 @@
 // workerd compiles no WASM from bytes and cannot read files: Pyodide's main module comes through the
 // CompiledWasm rule, the stdlib zip through the Data rule, the lock file as JSON, and the small modules
 // Pyodide would compile at run time as recorded ones (scripts/record-pyodide-adapters.mjs).
-import wasm from "../../node_modules/pyodide/pyodide.asm.wasm";
+// The main module is Pyodide's, metered with fuel by scripts/meter-wasm.mjs (written by predev/pretest/
+// predeploy; its sha256 is committed beside it).
+
 import lock from "../../node_modules/pyodide/pyodide-lock.json";
 import stdlib from "../../node_modules/pyodide/python_stdlib.zip";
 import { PYODIDE_ADAPTERS } from "../../rewards/verifiers/code/python/adapters";
 import { PyodideSandbox } from "../../rewards/verifiers/code/python/sandbox";
+import wasm from "../../rewards/verifiers/code/python/wasm/pyodide-metered.wasm";
 
 /** The isolate's Python sandbox: one interpreter, booted on first use, restored from its snapshot per run. */
 export const pythonSandbox = new PyodideSandbox({

@@ -1,8 +1,9 @@
 // workerd compiles no WASM from bytes: the module comes from the .wasm file through wrangler's CompiledWasm
-// rule (the package's "/wasm" export does not end in .wasm and its export map hides dist/, hence the path).
-import wasmModule from "../../node_modules/@jitl/quickjs-wasmfile-release-sync/dist/emscripten-module.wasm";
+// rule. It is QuickJS's release build metered with fuel by scripts/meter-wasm.mjs (committed, checked in CI).
+
 import type { CodeRunner } from "../../rewards/core/services";
 import { createCodeRunner, loadQuickJs, QuickJsSandbox } from "../../rewards/verifiers/code";
+import wasmModule from "../../rewards/verifiers/code/quickjs/wasm/quickjs-metered.wasm";
 import { pythonSandbox } from "./pyodide-wasm";
 
 /** The isolate's JavaScript sandbox: one QuickJS module, loaded on first use and rebuilt when it breaks. */

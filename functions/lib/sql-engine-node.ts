@@ -1,7 +1,6 @@
 // The SQLite engine in Node (the `score` CLI, Node tests, benchmarks): the same modules as in workerd,
 // read from disk and compiled here.
 import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { EngineHolder, type EngineLimits, SqliteEngine } from "../../rewards/verifiers/sql";
 
 // The Workers type definitions in scope describe WebAssembly.Module as not constructible; Node's is.
@@ -12,8 +11,10 @@ let modules: Promise<{ sqlite: WebAssembly.Module; callbacks: WebAssembly.Module
 
 function load() {
   modules ??= (async () => {
-    const require = createRequire(import.meta.url);
-    const bytes = new Uint8Array(readFileSync(require.resolve("@sqlite.org/sqlite-wasm/sqlite3.wasm")));
+    // sqlite3.wasm metered with fuel by scripts/meter-wasm.mjs.
+    const bytes = new Uint8Array(
+      readFileSync(new URL("../../rewards/verifiers/sql/wasm/sqlite3-metered.wasm", import.meta.url)),
+    );
     const callbacks = readFileSync(new URL("../../rewards/verifiers/sql/wasm/sqlite-callbacks.wasm", import.meta.url));
     return { sqlite: compile(bytes), callbacks: compile(callbacks), bytes };
   })();

@@ -3,7 +3,8 @@
  * another, in process through the code_tests verifier (QuickJS, a fresh runtime per sample, the locked-down
  * prelude, the nonce-checked harness) next to a Node child process per problem (`node -e` with the same
  * code and tests, console.assert made to set a failing exit code: the isolation many harnesses use).
- * Prints both rates, the ratio, per-sample p50/p99 and the cold start (first module load + first sample).
+ * Prints both rates, the ratio, per-sample p50/p99 and the cold start (first module load + first sample);
+ * also the unmetered QuickJS binary side by side (the fuel metering's overhead) and the fuel spent per ms.
  * Run: npm run bench -- code-js   (or node_modules/.bin/tsx tests/bench/code-js.bench.ts)
  * BENCH_ROUNDS (default 3) repeats the in-process pass; the child-process pass runs once.
  */
@@ -11,7 +12,8 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { createCodeRunner, loadQuickJs, QuickJsSandbox } from "../../rewards/verifiers/code";
+import { createCodeRunner, FUEL_PER_MS, loadQuickJs, QuickJsSandbox, type Sandbox } from "../../rewards/verifiers/code";
+import { nodeQuickJsWasm } from "../../rewards/verifiers/code/quickjs/node-wasm";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CORPUS = join(import.meta.dirname, "../../../shared/corpora/code/humaneval_js.jsonl.gz");
@@ -50,39 +52,19 @@ async function main() {
     .map((l) => JSON.parse(l) as Problem)
     .filter((p) => p.task_id !== "JavaScript/162");
 
-  // In process: the verifier as the grader calls it.
-  const t0 = performance.now();
-  const sandbox = new QuickJsSandbox({ load: (memory) => loadQuickJs(undefined, memory) });
-  const runner = createCodeRunner({ javascript: sandbox });
-  const first = problems[0]!;
-  await runner.run({
-    language: "javascript",
-    code: first.prompt + first.canonical_solution,
-    tests: first.test,
-    timeoutMs: 5_000,
-    memoryMb: 256,
-  });
-  const coldMs = performance.now() - t0;
-  const lat: number[] = [];
-  let passed = 0;
-  let wall = 0;
+  // In process: the verifier as the grader calls it, with the fuel-metered QuickJS binary (what the
+  // platform runs) and, side by side, the package's unmetered binary (the cost of the metering).
+  const passes = {
+    metered: await inProcess(problems, nodeQuickJsWasm(true)),
+    unmetered: await inProcess(problems, nodeQuickJsWasm(false)),
+  };
   for (let round = 0; round < ROUNDS; round++) {
-    const r0 = performance.now();
-    for (const p of problems) {
-      const s0 = performance.now();
-      const r = await runner.run({
-        language: "javascript",
-        code: p.prompt + p.canonical_solution,
-        tests: p.test,
-        timeoutMs: 5_000,
-        memoryMb: 256,
-      });
-      lat.push(performance.now() - s0);
-      if (round === 0 && r.score === 1) passed++;
-    }
-    wall += performance.now() - r0;
+    await passes.metered.round(round);
+    await passes.unmetered.round(round);
   }
-  const inRate = (problems.length * ROUNDS) / (wall / 1000);
+  const { lat, passed, coldMs, sandbox, fuelPerMs } = passes.metered;
+  const inRate = passes.metered.rate();
+  const plainRate = passes.unmetered.rate();
 
   // A Node child process per problem, one at a time.
   const childLat: number[] = [];
@@ -102,13 +84,78 @@ async function main() {
     `QuickJS in process    ${inRate.toFixed(0).padStart(12)} ${ms(percentile(lat, 50)).padStart(10)} ${ms(percentile(lat, 99)).padStart(10)}   ${passed}/${problems.length}`,
   );
   console.log(
+    `  unmetered binary    ${plainRate.toFixed(0).padStart(12)} ${ms(percentile(passes.unmetered.lat, 50)).padStart(10)} ${ms(percentile(passes.unmetered.lat, 99)).padStart(10)}   ${passes.unmetered.passed}/${problems.length}`,
+  );
+  console.log(
     `node child process   ${childRate.toFixed(0).padStart(13)} ${ms(percentile(childLat, 50)).padStart(10)} ${ms(percentile(childLat, 99)).padStart(10)}   ${childPassed}/${problems.length}`,
   );
   console.log("");
   console.log(`ratio (in process / child process): ${(inRate / childRate).toFixed(1)}x`);
   console.log(
+    `fuel metering overhead (unmetered / metered samples per s): ${((plainRate / inRate - 1) * 100).toFixed(1)}%`,
+  );
+  const f = [...fuelPerMs].sort((a, b) => a - b);
+  console.log(
+    `fuel per ms of wall time over the samples: p10 ${percentile(f, 10).toFixed(0)}, median ${percentile(f, 50).toFixed(0)}, p90 ${percentile(f, 90).toFixed(0)} (FUEL_PER_MS = ${FUEL_PER_MS})`,
+  );
+  console.log(
     `cold start: first module load ${ms(sandbox.stats.coldStartMs ?? 0)}, load + first sample ${ms(coldMs)}; module builds ${sandbox.stats.builds}`,
   );
+}
+
+/** One in-process pass over the problems with the given QuickJS binary, a round at a time. */
+async function inProcess(problems: Problem[], wasm: WebAssembly.Module) {
+  const t0 = performance.now();
+  const sandbox = new QuickJsSandbox({ load: (memory) => loadQuickJs(wasm, memory) });
+  const fuelPerMs: number[] = [];
+  // Records each run's fuel and wall time (the calibration of FUEL_PER_MS), passing outcomes through.
+  const recording: Sandbox = {
+    async run(job, limits) {
+      const o = await sandbox.run(job, limits);
+      if (o.ms > 0.5) fuelPerMs.push(o.ticks / o.ms);
+      return o;
+    },
+  };
+  const runner = createCodeRunner({ javascript: recording });
+  const first = problems[0]!;
+  await runner.run({
+    language: "javascript",
+    code: first.prompt + first.canonical_solution,
+    tests: first.test,
+    timeoutMs: 5_000,
+    memoryMb: 256,
+  });
+  const coldMs = performance.now() - t0;
+  fuelPerMs.length = 0;
+  const lat: number[] = [];
+  let wall = 0;
+  let rounds = 0;
+  const pass = {
+    lat,
+    passed: 0,
+    coldMs,
+    sandbox,
+    fuelPerMs,
+    rate: () => (problems.length * rounds) / (wall / 1000),
+    async round(round: number) {
+      const r0 = performance.now();
+      for (const p of problems) {
+        const s0 = performance.now();
+        const r = await runner.run({
+          language: "javascript",
+          code: p.prompt + p.canonical_solution,
+          tests: p.test,
+          timeoutMs: 5_000,
+          memoryMb: 256,
+        });
+        lat.push(performance.now() - s0);
+        if (round === 0 && r.score === 1) pass.passed++;
+      }
+      wall += performance.now() - r0;
+      rounds++;
+    },
+  };
+  return pass;
 }
 
 await main();

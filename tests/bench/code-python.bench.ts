@@ -12,9 +12,9 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { createCodeRunner } from "../../rewards/verifiers/code";
+import { createCodeRunner, type Sandbox } from "../../rewards/verifiers/code";
 import { nodePyodideAssets } from "../../rewards/verifiers/code/python/node-assets";
-import { PyodideSandbox } from "../../rewards/verifiers/code/python/sandbox";
+import { FUEL_PER_MS, PyodideSandbox } from "../../rewards/verifiers/code/python/sandbox";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CORPUS = join(import.meta.dirname, "../../../shared/corpora/code/HumanEval.jsonl.gz");
@@ -81,6 +81,34 @@ async function main() {
   const inRate = (problems.length * ROUNDS) / (wall / 1000);
   const s = sandbox.stats;
 
+  // The same pass with Pyodide's unmetered main module (the fuel metering's cost), and the fuel per ms of
+  // the metered runs (the calibration of FUEL_PER_MS).
+  const fuelPerMs: number[] = [];
+  const recording: Sandbox = {
+    async run(job, limits) {
+      const o = await sandbox.run(job, limits);
+      if (o.ms > 0.5) fuelPerMs.push(o.ticks / o.ms);
+      return o;
+    },
+  };
+  const recordRunner = createCodeRunner({ python: recording });
+  for (const p of problems) await recordRunner.run(input(p));
+  const plain = new PyodideSandbox({ assets: () => nodePyodideAssets(false) });
+  const plainRunner = createCodeRunner({ python: plain });
+  await plainRunner.run(input(problems[0]!));
+  let plainWall = 0;
+  let meteredWall = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [r, add] of [
+      [plainRunner, (x: number) => (plainWall += x)],
+      [runner, (x: number) => (meteredWall += x)],
+    ] as const) {
+      const r0 = performance.now();
+      for (const p of problems) await r.run(input(p));
+      add(performance.now() - r0);
+    }
+  }
+
   const subLat: number[] = [];
   let subPassed = 0;
   const c0 = performance.now();
@@ -103,6 +131,13 @@ async function main() {
   console.log("");
   console.log(`ratio (sandbox / subprocess): ${(inRate / subRate).toFixed(1)}x`);
   console.log(
+    `fuel metering overhead (metered / unmetered wall time, ${ROUNDS} interleaved rounds each): ${((meteredWall / plainWall - 1) * 100).toFixed(1)}%`,
+  );
+  const f = [...fuelPerMs].sort((a, b) => a - b);
+  console.log(
+    `fuel per ms of wall time over the samples: p10 ${percentile(f, 10).toFixed(0)}, median ${percentile(f, 50).toFixed(0)}, p90 ${percentile(f, 90).toFixed(0)} (FUEL_PER_MS = ${FUEL_PER_MS})`,
+  );
+  console.log(
     `clean state: ${s.restores} snapshot restores (mean ${ms(s.restoreMs / Math.max(1, s.restores))}, included above), ${s.builds} boot(s), ${s.dropped} rebuild(s)`,
   );
   console.log(
@@ -111,3 +146,5 @@ async function main() {
 }
 
 await main();
+// A booted Pyodide keeps timers of its own alive; the bench is done.
+process.exit(0);

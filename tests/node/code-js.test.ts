@@ -4,8 +4,9 @@ import type { CodeRunner } from "../../rewards/core/services";
 import type { RewardResult, Sample } from "../../rewards/core/types";
 import { buildGrader, validateGrader } from "../../rewards/graders/index";
 import { createCodeRunner, loadQuickJs, QuickJsSandbox } from "../../rewards/verifiers/code";
+import { nodeQuickJsWasm } from "../../rewards/verifiers/code/quickjs/node-wasm";
 
-const sandbox = new QuickJsSandbox({ load: (memory) => loadQuickJs(undefined, memory) });
+const sandbox = new QuickJsSandbox({ load: (memory) => loadQuickJs(nodeQuickJsWasm(), memory) });
 const runner = createCodeRunner({ javascript: sandbox });
 const quiet = { debug() {}, info() {}, warn() {} };
 const context = (code: CodeRunner | null = runner) => ({

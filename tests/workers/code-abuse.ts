@@ -16,8 +16,12 @@ export interface AbuseCase {
 /**
  * Declares the tests for one abuse corpus (a JSONL file under tests/fixtures/code-abuse): at least 25 cases
  * with unique ids, and each case scored through POST /v1/graders/run in the real Worker, in file order (a
- * poisoning case is followed by the case that probes for the poison), each followed by GET /healthz to show
- * the Worker still serves.
+ * poisoning case is followed by the case that probes for the poison), with a GET /healthz started while the
+ * case runs (both awaited: the Worker must answer it) and another one after it.
+ *
+ * The sandboxes are synchronous, so inside one isolate the concurrent /healthz is answered when the run
+ * gives the isolate back (at the latest when its fuel is spent): the per-case log line says which answered
+ * first. Answering *during* a run needs the sandboxes in an isolate of their own.
  */
 export function describeAbuseCorpus(language: string, casesText: string) {
   const cases: AbuseCase[] = casesText
@@ -40,9 +44,22 @@ export function describeAbuseCorpus(language: string, casesText: string) {
         timeout_ms: c.timeout_ms ?? 1_000,
         memory_mb: c.memory_mb ?? 64,
       };
-      const res = await call("POST", "/v1/graders/run", {
-        body: { grader, samples: [{ completion: c.code, item: { test: c.tests } }] },
-      });
+      const order: string[] = [];
+      const [res, health] = await Promise.all([
+        call("POST", "/v1/graders/run", {
+          body: { grader, samples: [{ completion: c.code, item: { test: c.tests } }] },
+        }).then((r) => {
+          order.push("grader");
+          return r;
+        }),
+        call("GET", "/healthz", { key: null }).then((r) => {
+          order.push("healthz");
+          return r;
+        }),
+      ]);
+      console.log(`${c.id}: answered first: ${order[0]}`);
+      expectStatus(health, 200);
+      expect(health.json).toEqual({ ok: true });
       expectStatus(res, 200);
       const [result] = res.json.results;
       const want: Record<string, unknown> = { valid: c.expect.valid };

@@ -1,6 +1,7 @@
-export { loadQuickJs } from "./quickjs/load";
+export { type LoadedQuickJs, loadQuickJs } from "./quickjs/load";
 export { PRELUDE, PRELUDE_LIB } from "./quickjs/prelude";
 export {
+  FUEL_PER_MS,
   INTERRUPTS_PER_MS,
   type QuickJsLoader,
   QuickJsSandbox,

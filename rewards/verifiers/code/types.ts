@@ -15,6 +15,11 @@ export const STACK_LIMIT_BYTES = 256 * 1024;
 /** The model's code, after fence extraction, longer than this scores 0 without running. */
 export const MAX_CODE_CHARS = 1024 * 1024;
 
+/** The name under which scripts/meter-wasm.mjs exports a metered binary's fuel counter (an i64 global). */
+export const FUEL_EXPORT = "assay_fuel";
+/** A metered binary's fuel counter between runs: boot and set-up are never stopped. */
+export const FUEL_UNLIMITED = 0x7fff_ffff_ffff_ffffn;
+
 export type LimitName = "time" | "memory" | "output" | "stack";
 
 export interface RunLimits {
@@ -53,12 +58,17 @@ export interface RunOutcome {
   assertionMessages: string[];
   /** The tests asked for a module the sandbox does not provide: the evaluator cannot run them. */
   missingModule?: string;
-  /** The sandbox itself broke (a WASM abort): the result says nothing about the code. */
+  /** The sandbox itself broke (a WASM abort) before the model's code ran: the result says nothing about the code. */
   sandboxError?: string;
+  /**
+   * The model's code broke the sandbox (a WASM trap or abort it provoked once it was running): scored 0,
+   * so a sample cannot earn a skip (`valid: false`) by crashing the evaluator.
+   */
+  crash?: string;
   stdout: string;
   /** The beginning of stderr, for reasons. */
   stderr: string;
-  /** Virtual time in interrupt-call units (handler calls plus charged host work), and wall time. */
+  /** Fuel spent (metered wasm loop iterations plus charged host work; see FUEL_PER_MS), and wall time. */
   ticks: number;
   ms: number;
 }

@@ -38,6 +38,7 @@ function failure(o: RunOutcome, limits: RunLimits): { invalid?: RewardResult; re
       ),
     };
   if (o.limit) return { reason: limitReason(o.limit, limits) };
+  if (o.crash) return { reason: `the code broke the sandbox: ${o.crash}` };
   if (o.loadError) return { reason: `the code failed to load: ${o.loadError}` };
   if (o.assertionFailures > 0) {
     const n = o.assertionFailures;

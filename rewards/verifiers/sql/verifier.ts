@@ -150,7 +150,6 @@ export function createSqlVerifier(opts: SqlVerifierOptions): SqlVerifier & {
     const remainingMs = input.deadline - Date.now();
     if (remainingMs <= 0) return invalid("DEADLINE_EXCEEDED", "the deadline passed before the SQL ran");
     let budget = Math.min(2 * maxOpsCap, Math.floor(remainingMs * TIME_SHARE * opsPerMs));
-    const stopAt = performance.now() + remainingMs * TIME_SHARE;
 
     try {
       const refKey = `${fixture.sha256}\u0000${input.reference}`;
@@ -160,7 +159,7 @@ export function createSqlVerifier(opts: SqlVerifierOptions): SqlVerifier & {
         if (!check.ok) {
           return invalid("EVALUATOR_ERROR", `the reference SQL is refused: ${check.reason}`);
         }
-        const out = engine.execute(img, check.sql, { maxOps: Math.min(maxOpsCap, Math.ceil(budget / 2)), stopAt });
+        const out = engine.execute(img, check.sql, { maxOps: Math.min(maxOpsCap, Math.ceil(budget / 2)) });
         if (out.ok) {
           budget -= out.ops;
           ref = { ok: true, result: { columns: out.columns, rows: out.rows } };
@@ -181,7 +180,7 @@ export function createSqlVerifier(opts: SqlVerifierOptions): SqlVerifier & {
 
       const check = checkReadOnlyQuery(input.predicted);
       if (!check.ok) return { score: 0, valid: true, reason: `the predicted SQL is refused: ${check.reason}` };
-      const pred = engine.execute(img, check.sql, { maxOps: Math.max(1, Math.min(maxOpsCap, budget)), stopAt });
+      const pred = engine.execute(img, check.sql, { maxOps: Math.max(1, Math.min(maxOpsCap, budget)) });
       if (!pred.ok) {
         const what =
           pred.kind === "rejected"

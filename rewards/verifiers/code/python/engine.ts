@@ -1,3 +1,4 @@
+import { FUEL_EXPORT } from "../types";
 import { DRIVER } from "./driver";
 
 /**
@@ -153,6 +154,8 @@ export class PyodideEngine {
     private readonly ex: Exports,
     private readonly fns: { prepare: number; seal: number; describe: number; flush: number },
     private readonly snap: Snapshot,
+    /** The metered binary's fuel counter (scripts/meter-wasm.mjs); undefined for an unmetered one. */
+    readonly fuel: WebAssembly.Global | undefined,
   ) {}
 
   /** Bytes of WASM heap at the snapshot. */
@@ -166,6 +169,7 @@ export class PyodideEngine {
   static async boot(assets: PyodideAssets): Promise<PyodideEngine> {
     const holder: { engine?: PyodideEngine; hooks: () => RunHooks } = { hooks: () => idle };
     let exportsRef: Exports | undefined;
+    let fuelRef: WebAssembly.Global | undefined;
     const marker = Symbol("jsv error");
     const g = globalThis as Record<string, unknown>;
     const saved = {
@@ -236,6 +240,8 @@ export class PyodideEngine {
             env.emscripten_resize_heap = (n: number) => (holder.hooks().mayGrow(n >>> 0) ? resize(n) : 0);
             const instance = new WebAssembly.Instance(assets.wasm, imports as WebAssembly.Imports);
             exportsRef = instance.exports as unknown as Exports;
+            const fuel = instance.exports[FUEL_EXPORT];
+            fuelRef = fuel instanceof WebAssembly.Global ? fuel : undefined;
             ok(instance, assets.wasm);
             return instance.exports;
           },
@@ -291,6 +297,7 @@ export class PyodideEngine {
       ex,
       { prepare: ids[0]!, seal: ids[1]!, describe: ids[2]!, flush: ids[3]! },
       takeSnapshot(M, ex),
+      fuelRef,
     );
     engine.hooks = BETWEEN_RUNS;
     holder.hooks = () => engine.hooks;

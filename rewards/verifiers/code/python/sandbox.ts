@@ -1,23 +1,27 @@
-import type { LimitName, RunJob, RunLimits, RunOutcome, Sandbox } from "../types";
+import { FUEL_UNLIMITED, type LimitName, type RunJob, type RunLimits, type RunOutcome, type Sandbox } from "../types";
 import { BETWEEN_RUNS, LimitHit, type PyodideAssets, PyodideEngine, type RunHooks, StaleEngine } from "./engine";
 
 /**
- * CPython signal checks per millisecond of the time limit. With an interrupt buffer set, CPython calls
- * the check about every 50 bytecodes: `while True: pass` makes 3,000–5,500 calls per ms on the 2-core
- * dev machine, loops with heavier bodies fewer. Production Workers freeze the clock during synchronous
- * work, so the count is the limit there; where the clock moves (Node, local workerd) the wall clock
- * stops a run too (checked every WALL_EVERY calls).
+ * Fuel per millisecond of the time limit. The main module is metered (scripts/meter-wasm.mjs): every
+ * loop iteration anywhere in CPython, the bytecode loop and C builtins (`sum(range(n))`, `sorted`, `re`)
+ * alike, spends one unit, and a run that spends its budget traps, which Python cannot catch. Calibrated
+ * once on the 2-core dev machine (shared, load ~10) from the HumanEval canonical solutions: median 63k
+ * units per ms of wall time, p10 14k, p90 94k (`npm run bench -- code-python` prints it). The limit is
+ * the fuel, never the clock, so a verdict does not depend on the machine or its load.
+ */
+export const FUEL_PER_MS = 60_000;
+/**
+ * Signal checks per ms, only for an unmetered binary (the bench's peer): CPython calls the check about
+ * every 50 bytecodes once an interrupt buffer is set; it misses C-level work.
  */
 export const CHECKS_PER_MS = 2_000;
-const WALL_EVERY = 256;
 const STDERR_KEPT = 4_096;
 
 export interface PyodideSandboxOptions {
   /** The platform's files (workerd imports; Node reads them). Called again for every rebuild. */
   assets: () => Promise<PyodideAssets>;
-  checksPerMs?: number;
-  /** Stop a run when the wall clock passes its time limit too (default true). */
-  wallClock?: boolean;
+  /** Fuel per ms of the time limit (default FUEL_PER_MS). */
+  fuelPerMs?: number;
 }
 
 export interface PythonSandboxStats {
@@ -59,7 +63,6 @@ export class PyodideSandbox implements Sandbox {
   /** The heap holds a run's leftovers: restore before the next run. */
   private dirty = false;
   private readonly rate: number;
-  private readonly wallClock: boolean;
   readonly stats: PythonSandboxStats = {
     builds: 0,
     dropped: 0,
@@ -70,8 +73,7 @@ export class PyodideSandbox implements Sandbox {
   };
 
   constructor(private readonly opts: PyodideSandboxOptions) {
-    this.rate = opts.checksPerMs ?? CHECKS_PER_MS;
-    this.wallClock = opts.wallClock ?? true;
+    this.rate = opts.fuelPerMs ?? FUEL_PER_MS;
   }
 
   /** The booted interpreter, booting it on first use. */
@@ -134,7 +136,6 @@ export class PyodideSandbox implements Sandbox {
   /** One run, synchronously from start to end: two runs never interleave on the interpreter. */
   private runSync(engine: PyodideEngine, job: RunJob, limits: RunLimits): RunOutcome {
     const t0 = performance.now();
-    const wallStart = Date.now();
     const out: RunOutcome = {
       completed: false,
       asyncErrors: [],
@@ -147,6 +148,10 @@ export class PyodideSandbox implements Sandbox {
     };
     const nonce = randomNonce();
     const budget = Math.max(1, Math.ceil(limits.timeMs * this.rate));
+    const fuel = engine.fuel;
+    const checkFuel = this.rate / CHECKS_PER_MS;
+    let checks = 0;
+    const fuelOut = () => (fuel ? (fuel.value as bigint) < 0n : checks * checkFuel > budget);
     const cap = engine.baseBytes + limits.memoryBytes;
     let memRefused = false;
     let outBytes = 0;
@@ -160,12 +165,10 @@ export class PyodideSandbox implements Sandbox {
 
     const limited: RunHooks = {
       check: () => {
-        out.ticks++;
+        checks++;
         if (memRefused) throw new LimitHit("memory");
         if (outputOver) throw new LimitHit("output");
-        if (out.ticks > budget) throw new LimitHit("time");
-        if (this.wallClock && out.ticks % WALL_EVERY === 0 && Date.now() - wallStart > limits.timeMs)
-          throw new LimitHit("time");
+        if (fuelOut()) throw new LimitHit("time");
       },
       mayGrow: (bytes) => {
         if (bytes > cap) {
@@ -202,6 +205,9 @@ export class PyodideSandbox implements Sandbox {
         return f();
       } catch (err) {
         if (err instanceof LimitHit) hit ??= err.limit;
+        // The metered binary trapped at the end of its fuel: the time limit. The heap is mid-operation,
+        // as after a LimitHit thrown from a hook; the next run restores the snapshot either way.
+        else if (err instanceof WebAssembly.RuntimeError && fuel && (fuel.value as bigint) < 0n) hit ??= "time";
         else if (err instanceof RangeError && /call stack/i.test(err.message)) hit ??= "stack";
         else if (isExit(err))
           out.runError = `the code ended the interpreter (os._exit(${(err as { status?: number }).status ?? "?"}))`;
@@ -211,6 +217,10 @@ export class PyodideSandbox implements Sandbox {
     };
 
     let dropEngine = false;
+    /** The model's code has started: from here a broken sandbox is the code's doing. */
+    let sampleRunning = false;
+    // The whole run spends the fuel, the trusted harness's compile of the model's code included.
+    if (fuel) fuel.value = BigInt(budget);
     try {
       engine.hooks = trusted;
       const prepared = engine.prepare(
@@ -228,6 +238,7 @@ export class PyodideSandbox implements Sandbox {
       if (p.loadError) out.loadError = p.loadError;
 
       engine.hooks = limited;
+      sampleRunning = true;
       if (p.code !== undefined) {
         const r = step(() => engine.eval(p.code!, p.ns));
         if (r !== undefined && r !== true) {
@@ -252,16 +263,25 @@ export class PyodideSandbox implements Sandbox {
       }
       if (memRefused) hit = "memory";
       else if (outputOver) hit ??= "output";
+      else if (fuelOut()) hit ??= "time";
       if (hit) out.limit = hit;
       if (out.limit) out.completed = false;
     } catch (err) {
       out.completed = false;
-      if (err instanceof HarnessError) out.sandboxError = err.message;
+      if (err instanceof WebAssembly.RuntimeError && fuel && (fuel.value as bigint) < 0n) {
+        // A fuel trap outside a step (in the harness's own calls): still the run's time limit; restore.
+        out.limit = memRefused ? "memory" : "time";
+      } else if (err instanceof HarnessError) out.sandboxError = err.message;
       else {
         this.stats.broken++;
-        out.sandboxError = `the Python sandbox broke: ${err instanceof Error ? err.message : String(err)}`;
+        const why = err instanceof Error ? err.message : String(err);
+        // Once the model's code runs, an abort or trap is its doing (faulthandler._sigabrt(), a ctypes-free
+        // crash): scored 0, not a skip. Before that, the evaluator failed.
+        if (sampleRunning) out.crash = why;
+        else out.sandboxError = `the Python sandbox broke: ${why}`;
       }
-      dropEngine = true;
+      // (After a fuel trap the snapshot restore is enough, as after a limit thrown from a hook.)
+      if (out.limit !== "time") dropEngine = true;
       if (memRefused) {
         // Whatever broke after a refused growth broke because the code wanted more memory than allowed.
         delete out.sandboxError;
@@ -269,6 +289,8 @@ export class PyodideSandbox implements Sandbox {
       }
     } finally {
       engine.hooks = BETWEEN_RUNS;
+      out.ticks = fuel ? budget - Number(fuel.value as bigint) : Math.round(checks * checkFuel);
+      if (fuel) fuel.value = FUEL_UNLIMITED;
     }
     out.stdout = decodeAll(stdout);
     out.stderr = decodeAll(stderr);

@@ -1,15 +1,37 @@
 import { newQuickJSWASMModuleFromVariant, newVariant, type QuickJSWASMModule, RELEASE_SYNC } from "quickjs-emscripten";
+import { FUEL_EXPORT } from "../types";
+
+/** A loaded QuickJS module and, for a metered binary, its fuel counter (an i64 wasm global). */
+export interface LoadedQuickJs {
+  module: QuickJSWASMModule;
+  fuel: WebAssembly.Global | undefined;
+}
 
 /**
- * Instantiates QuickJS (the release build, synchronous). In workerd pass the compiled module imported
- * from the .wasm file (workerd compiles no WASM from bytes); in Node the variant reads the file itself.
- * `wasmMemory` replaces the heap Emscripten would create (the sandbox passes one whose growth it caps).
+ * Instantiates QuickJS (the release build, synchronous) from a compiled module: in workerd the one
+ * imported from rewards/verifiers/code/quickjs/wasm/quickjs-metered.wasm (workerd compiles no WASM from
+ * bytes), in Node one compiled from that file (node-wasm.ts). `wasmMemory` replaces the heap Emscripten
+ * would create (the sandbox passes one whose growth it caps). The instance is made here, not by
+ * quickjs-emscripten, so that the fuel global is reachable.
  */
-export function loadQuickJs(
-  wasmModule?: WebAssembly.Module,
+export async function loadQuickJs(
+  wasmModule: WebAssembly.Module,
   wasmMemory?: WebAssembly.Memory,
-): Promise<QuickJSWASMModule> {
-  return newQuickJSWASMModuleFromVariant(
-    newVariant(RELEASE_SYNC, { ...(wasmModule ? { wasmModule } : {}), ...(wasmMemory ? { wasmMemory } : {}) }),
+): Promise<LoadedQuickJs> {
+  let fuel: WebAssembly.Global | undefined;
+  const module = await newQuickJSWASMModuleFromVariant(
+    newVariant(RELEASE_SYNC, {
+      ...(wasmMemory ? { wasmMemory } : {}),
+      emscriptenModule: {
+        instantiateWasm(imports: WebAssembly.Imports, onSuccess: (instance: WebAssembly.Instance) => void) {
+          const instance = new WebAssembly.Instance(wasmModule, imports);
+          const g = instance.exports[FUEL_EXPORT];
+          fuel = g instanceof WebAssembly.Global ? g : undefined;
+          onSuccess(instance);
+          return instance.exports;
+        },
+      },
+    }),
   );
+  return { module, fuel };
 }

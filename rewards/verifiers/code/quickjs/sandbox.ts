@@ -1,5 +1,6 @@
 import type { QuickJSContext, QuickJSHandle, QuickJSRuntime, QuickJSWASMModule } from "quickjs-emscripten";
 import {
+  FUEL_UNLIMITED,
   type LimitName,
   type RunJob,
   type RunLimits,
@@ -7,13 +8,14 @@ import {
   type Sandbox,
   STACK_LIMIT_BYTES,
 } from "../types";
+import type { LoadedQuickJs } from "./load";
 import { PRELUDE, PRELUDE_LIB } from "./prelude";
 
 /**
- * Loads the QuickJS WASM module into the given heap (workerd imports the .wasm file; Node lets the
- * variant read it): `(memory) => loadQuickJs(wasmModule, memory)`.
+ * Loads the QuickJS WASM module into the given heap (workerd imports the metered .wasm file, Node
+ * compiles it, see node-wasm.ts): `(memory) => loadQuickJs(wasmModule, memory)`.
  */
-export type QuickJsLoader = (memory: WebAssembly.Memory) => Promise<QuickJSWASMModule>;
+export type QuickJsLoader = (memory: WebAssembly.Memory) => Promise<LoadedQuickJs>;
 
 const PAGE = 65_536;
 /** Emscripten's initial heap (the module's own minimum) and its ceiling. */
@@ -28,24 +30,31 @@ const HEAP_MAX_PAGES = 32_768;
 const HEAP_HEADROOM_BYTES = 32 * 2 ** 20;
 
 /**
- * Interrupt-handler calls per millisecond of the time limit. QuickJS calls the handler about every
- * 10,000 loop iterations or calls; a bare `while (true) {}` makes ~15 calls/ms on the 2-core dev machine
- * and ~40 on a faster one, busier loop bodies fewer. Production Workers freeze Date.now() during
- * synchronous work, so this count is the limit there; where the clock moves (Node, local workerd) the
- * wall clock stops a run too.
+ * Fuel per millisecond of the time limit. The binary is metered (scripts/meter-wasm.mjs): every loop
+ * iteration anywhere in QuickJS, its bytecode dispatch loop and the C builtins' own loops alike, spends
+ * one unit, and a run that spends its budget traps. Calibrated once on the 2-core dev machine: the
+ * HumanEval-X canonical solutions spent a median 156k units per ms of wall time (`npm run bench --
+ * code-js` prints it), plain loops, sorts, JSON and string building 126k–384k; so `timeout_ms` is about
+ * wall time there. The limit is the fuel, never the clock: a verdict depends only on the sample and its
+ * limits, not on the machine or its load.
+ */
+export const FUEL_PER_MS = 150_000;
+
+/**
+ * Interrupt-handler calls per millisecond, only for an unmetered binary (the bench's peer): QuickJS calls
+ * the handler about every 10,000 bytecodes; it misses native work.
  */
 export const INTERRUPTS_PER_MS = 20;
 
 /**
- * Work the interrupt count misses, in interrupt-call units (one is ~50 µs at 20/ms): a call into the host
- * (print, readline) costs ~2 µs, a promise job ~1–3 µs, a timer ~6 µs, copying output ~1 ns per byte.
- * Without these a print loop or an endless promise chain would run ~40x past its limit where only the
- * count stops it.
+ * Work done outside the metered wasm, in fuel units: a call into the host (print, readline) ~2 µs, a
+ * promise job ~1–3 µs, a timer ~6 µs, copying output ~1 ns per byte (at FUEL_PER_MS). Without these a
+ * print loop or an endless promise chain would run far past its limit.
  */
-const HOST_CALL_TICKS = 0.05;
-const JOB_TICKS = 0.05;
-const TIMER_TICKS = 0.15;
-const BYTES_PER_TICK = 50_000;
+const HOST_CALL_FUEL = 500;
+const JOB_FUEL = 500;
+const TIMER_FUEL = 1_500;
+const FUEL_PER_BYTE = 0.2;
 const JOBS_PER_SLICE = 1_000;
 const MAX_TIMER_RUNS = 100_000;
 const STDERR_KEPT = 4_096;
@@ -53,9 +62,8 @@ const MESSAGES_KEPT = 5;
 
 export interface QuickJsSandboxOptions {
   load: QuickJsLoader;
-  interruptsPerMs?: number;
-  /** Stop a run when the wall clock passes its time limit too (default true). */
-  wallClock?: boolean;
+  /** Fuel per ms of the time limit (default FUEL_PER_MS). */
+  fuelPerMs?: number;
   /** QuickJS stack limit; default 256 KiB (at 512 KiB deep recursion overflows the host stack). */
   stackBytes?: number;
 }
@@ -108,9 +116,9 @@ function limitOf(message: string | undefined): LimitName | undefined {
  */
 export class QuickJsSandbox implements Sandbox {
   private module: QuickJSWASMModule | undefined;
+  private fuel: WebAssembly.Global | undefined;
   private loading: Promise<QuickJSWASMModule> | undefined;
   private readonly rate: number;
-  private readonly wallClock: boolean;
   private readonly stackBytes: number;
   /** The heap size growth may reach now: unlimited between runs, the run's limit during one. */
   private heapCap = Number.POSITIVE_INFINITY;
@@ -119,8 +127,7 @@ export class QuickJsSandbox implements Sandbox {
   readonly stats: SandboxStats = { builds: 0, dropped: 0, broken: 0, coldStartMs: null };
 
   constructor(private readonly opts: QuickJsSandboxOptions) {
-    this.rate = opts.interruptsPerMs ?? INTERRUPTS_PER_MS;
-    this.wallClock = opts.wallClock ?? true;
+    this.rate = opts.fuelPerMs ?? FUEL_PER_MS;
     this.stackBytes = opts.stackBytes ?? STACK_LIMIT_BYTES;
   }
 
@@ -130,10 +137,11 @@ export class QuickJsSandbox implements Sandbox {
     if (!this.loading) {
       const t0 = performance.now();
       this.loading = this.opts.load(this.newHeap()).then(
-        (m) => {
+        ({ module: m, fuel }) => {
           this.stats.builds++;
           this.stats.coldStartMs ??= performance.now() - t0;
           this.module = m;
+          this.fuel = fuel;
           this.loading = undefined;
           return m;
         },
@@ -185,8 +193,13 @@ export class QuickJsSandbox implements Sandbox {
   /** One run, synchronously from start to end: two runs never interleave on the module. */
   private runSync(module: QuickJSWASMModule, job: RunJob, limits: RunLimits): RunOutcome {
     const t0 = performance.now();
-    const wallStart = Date.now();
+    const fuel = this.fuel;
     const budget = Math.max(1, Math.ceil(limits.timeMs * this.rate));
+    // Unmetered binary (bench peer only): interrupt calls, each worth what they are worth at 20/ms.
+    const interruptFuel = this.rate / INTERRUPTS_PER_MS;
+    let unmeteredSpent = 0;
+    /** Fuel spent so far in this run. */
+    const spent = () => (fuel ? budget - Number(fuel.value as bigint) : unmeteredSpent);
     const nonce = randomNonce();
     const out: RunOutcome = {
       completed: false,
@@ -213,20 +226,26 @@ export class QuickJsSandbox implements Sandbox {
     let ctx: QuickJSContext | undefined;
     const owned: QuickJSHandle[] = [];
     let dropModule = false;
+    /** The model's code has started: from here a broken sandbox is the code's doing. */
+    let sampleRunning = false;
     try {
       rt = module.newRuntime();
       rt.setMemoryLimit(limits.memoryBytes);
       rt.setMaxStackSize(this.stackBytes);
+      if (fuel) fuel.value = BigInt(budget);
       const overTime = () => {
-        if (out.ticks > budget || (this.wallClock && Date.now() - wallStart > limits.timeMs)) abort ??= "time";
+        if (spent() > budget) abort ??= "time";
         return abort !== undefined;
       };
-      const charge = (ticks: number) => {
-        out.ticks += ticks;
+      /** Host-side work, charged to the same fuel (the next metered loop traps when it is spent). */
+      const charge = (units: number) => {
+        const n = Math.ceil(units);
+        if (fuel) fuel.value = (fuel.value as bigint) - BigInt(n);
+        else unmeteredSpent += n;
         overTime();
       };
       rt.setInterruptHandler(() => {
-        out.ticks++;
+        if (!fuel) unmeteredSpent += interruptFuel;
         if (this.heapRefused) abort ??= "memory";
         return overTime();
       });
@@ -244,7 +263,7 @@ export class QuickJsSandbox implements Sandbox {
           if (abort === "output") return undefined;
           const s = str(text);
           const bytes = utf8Length(s);
-          charge(HOST_CALL_TICKS + bytes / BYTES_PER_TICK);
+          charge(HOST_CALL_FUEL + bytes * FUEL_PER_BYTE);
           const room = limits.outputBytes - outBytes;
           const kept = bytes > room ? s.slice(0, Math.max(0, room)) : s;
           outBytes += bytes;
@@ -259,17 +278,17 @@ export class QuickJsSandbox implements Sandbox {
           return undefined;
         },
         fail: (msg) => {
-          charge(HOST_CALL_TICKS);
+          charge(HOST_CALL_FUEL);
           out.assertionFailures++;
           if (out.assertionMessages.length < MESSAGES_KEPT) out.assertionMessages.push(str(msg).slice(0, 500));
           return undefined;
         },
         readline: () => {
-          charge(HOST_CALL_TICKS);
+          charge(HOST_CALL_FUEL);
           return stdinPos < stdinLines.length ? c.newString(stdinLines[stdinPos++]!) : c.null;
         },
         readAll: () => {
-          charge(HOST_CALL_TICKS);
+          charge(HOST_CALL_FUEL);
           const rest = stdinLines.slice(stdinPos).join("\n");
           stdinPos = stdinLines.length;
           return c.newString(rest);
@@ -280,7 +299,7 @@ export class QuickJsSandbox implements Sandbox {
           return undefined;
         },
         uncaught: (msg) => {
-          charge(HOST_CALL_TICKS);
+          charge(HOST_CALL_FUEL);
           if (out.asyncErrors.length < MESSAGES_KEPT) out.asyncErrors.push(str(msg).slice(0, 500));
           return undefined;
         },
@@ -325,6 +344,7 @@ export class QuickJsSandbox implements Sandbox {
       const bag = own(bagResult.value);
 
       // 2. The model's code, as a script in the global scope.
+      sampleRunning = true;
       const loaded = c.evalCode(job.code, "solution.js");
       if (loaded.error) {
         own(loaded.error);
@@ -354,14 +374,14 @@ export class QuickJsSandbox implements Sandbox {
             out.asyncErrors.push(`a job failed: ${describe(c, jobs.error)}`);
             break;
           }
-          charge(jobs.value * JOB_TICKS);
+          charge(jobs.value * JOB_FUEL);
           if (abort) break;
           if (rt.hasPendingJob()) continue;
           if (++timerRuns > MAX_TIMER_RUNS) {
             abort = "time";
             break;
           }
-          charge(TIMER_TICKS);
+          charge(TIMER_FUEL);
           const t = c.callFunction(runTimer, c.undefined);
           if (t.error) {
             own(t.error);
@@ -390,16 +410,37 @@ export class QuickJsSandbox implements Sandbox {
       if (err instanceof HarnessError) {
         out.sandboxError = err.message;
         dropModule = true;
+      } else if (fuel && (fuel.value as bigint) < 0n) {
+        // The metered binary trapped at its fuel budget: the time limit, whatever was running. The
+        // module's memory is mid-operation, so it is dropped below.
+        out.limit = "time";
+        dropModule = true;
       } else {
         // A WASM trap or an Emscripten abort: the module's state is unknown from here on.
         this.stats.broken++;
-        out.sandboxError = `the JavaScript sandbox broke: ${err instanceof Error ? err.message : String(err)}`;
+        const why = err instanceof Error ? err.message : String(err);
+        // Once the model's code runs, what breaks the sandbox is its doing: a host stack overflow (deep
+        // native recursion) is the stack limit, anything else a crash scored 0. Before that, the evaluator failed.
+        if (!sampleRunning) out.sandboxError = `the JavaScript sandbox broke: ${why}`;
+        else if (err instanceof RangeError && /call stack/i.test(why)) out.limit = "stack";
+        else out.crash = why;
         dropModule = true;
       }
       out.completed = false;
       out.stdout = stdout.join("");
     }
     this.heapCap = Number.POSITIVE_INFINITY;
+    out.ticks = spent();
+    if (fuel) {
+      // Fuel below zero means some loop ran past the budget (and trapped, or was cut short by a charge):
+      // the time limit, even where the code caught what that caused.
+      if ((fuel.value as bigint) < 0n && !out.limit && !out.sandboxError) {
+        out.limit = "time";
+        out.completed = false;
+        dropModule = true;
+      }
+      fuel.value = FUEL_UNLIMITED;
+    }
     if (this.heapRefused) {
       // Whatever broke after a refused growth broke because the code wanted more memory than allowed.
       delete out.sandboxError;

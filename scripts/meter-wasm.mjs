@@ -1,0 +1,309 @@
+#!/usr/bin/env node
+/**
+ * Meters the sandboxes' WebAssembly binaries with fuel, so that every run stops itself after a fixed
+ * amount of work, native work included (a C builtin's loop runs no interpreter check, but it runs wasm
+ * loops). With Binaryen (the `binaryen` npm package) it adds one mutable i64 global, exported as
+ * `assay_fuel`, and at the head of every loop body (and, with `entries`, at every function entry):
+ *
+ *   assay_fuel = assay_fuel - 1; if (assay_fuel < 0) unreachable
+ *
+ * The global starts at i64 max (boot and set-up are never stopped); the host sets it to a run's budget
+ * before the run, and a trap with the global below zero is the run's time limit. A trap leaves the
+ * module's memory in an unknown state, so the hosts rebuild or restore it (quickjs/sandbox.ts,
+ * python/sandbox.ts, sql/sqlite.ts).
+ *
+ *   node scripts/meter-wasm.mjs            # write every metered binary that is out of date
+ *   node scripts/meter-wasm.mjs --check    # exit 1 if a committed metered binary (or a generated one's
+ *                                          # committed sha256) is not what this writes; writes missing
+ *                                          # generated binaries
+ *   node scripts/meter-wasm.mjs quickjs    # only the named target(s)
+ *
+ * Outputs are deterministic (same input bytes, same binaryen, same output bytes); each target records its
+ * input's sha256 in <output>.json so a stale output is detected without rewriting it.
+ */
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import binaryen from "binaryen";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const require = createRequire(import.meta.url);
+const pkgDir = (name) => dirname(require.resolve(`${name}/package.json`));
+
+export const FUEL_GLOBAL = "assay_fuel";
+/** What the step does, part of each stamp: a change here makes every output stale. */
+const METER_VERSION = 1;
+
+export const TARGETS = {
+  quickjs: {
+    input: () => join(root, "node_modules/@jitl/quickjs-wasmfile-release-sync/dist/emscripten-module.wasm"),
+    output: join(root, "rewards/verifiers/code/quickjs/wasm/quickjs-metered.wasm"),
+    entries: false,
+  },
+  sqlite: {
+    input: () => join(pkgDir("@sqlite.org/sqlite-wasm"), "dist/sqlite3.wasm"),
+    output: join(root, "rewards/verifiers/sql/wasm/sqlite3-metered.wasm"),
+    entries: false,
+  },
+  // 9.8 MB: written at build time (predev, pretest, predeploy) into an ignored file, its sha256 committed
+  // in the stamp, so the output is checked without keeping a copy of Pyodide in git.
+  pyodide: {
+    input: () => join(pkgDir("pyodide"), "pyodide.asm.wasm"),
+    output: join(root, "rewards/verifiers/code/python/wasm/pyodide-metered.wasm"),
+    entries: false,
+    generated: true,
+  },
+};
+
+const sha256 = (b) => createHash("sha256").update(b).digest("hex");
+
+/**
+ * The children of one expression, by kind. Binaryen's JS API has no generic walker; a kind missing here
+ * must fail the step (a loop inside it would go unmetered), so unknown kinds throw.
+ */
+function children(e) {
+  const id = binaryen.getExpressionId(e);
+  const B = binaryen;
+  const info = () => B.getExpressionInfo(e);
+  switch (id) {
+    case B.NopId:
+    case B.ConstId:
+    case B.LocalGetId:
+    case B.GlobalGetId:
+    case B.UnreachableId:
+    case B.MemorySizeId:
+    case B.PopId:
+    case B.RefNullId:
+    case B.RefFuncId:
+    case B.TableSizeId:
+    case B.AtomicFenceId:
+    case B.DataDropId:
+    case B.RethrowId:
+      return [];
+    case B.BlockId:
+      return info().children;
+    case B.IfId: {
+      const i = info();
+      return [i.condition, i.ifTrue, i.ifFalse];
+    }
+    case B.LoopId:
+      return [info().body];
+    case B.BreakId:
+    case B.SwitchId: {
+      const i = info();
+      return [i.condition, i.value];
+    }
+    case B.CallId:
+      return info().operands;
+    case B.CallIndirectId: {
+      const i = info();
+      return [...i.operands, i.target];
+    }
+    case B.LocalSetId:
+    case B.GlobalSetId:
+    case B.DropId:
+    case B.ReturnId:
+    case B.UnaryId:
+    case B.RefIsNullId:
+    case B.RefAsId:
+      return [info().value];
+    case B.LoadId:
+    case B.SIMDLoadId:
+      return [info().ptr];
+    case B.StoreId:
+    case B.AtomicRMWId: {
+      const i = info();
+      return [i.ptr, i.value];
+    }
+    case B.AtomicCmpxchgId: {
+      const i = info();
+      return [i.ptr, i.expected, i.replacement];
+    }
+    case B.AtomicWaitId: {
+      const i = info();
+      return [i.ptr, i.expected, i.timeout];
+    }
+    case B.AtomicNotifyId: {
+      const i = info();
+      return [i.ptr, i.notifyCount];
+    }
+    case B.BinaryId:
+    case B.RefEqId:
+    case B.SIMDShuffleId: {
+      const i = info();
+      return [i.left, i.right];
+    }
+    case B.SelectId: {
+      const i = info();
+      return [i.ifTrue, i.ifFalse, i.condition];
+    }
+    case B.MemoryGrowId:
+      return [info().delta];
+    case B.MemoryInitId: {
+      const i = info();
+      return [i.dest, i.offset, i.size];
+    }
+    case B.MemoryCopyId: {
+      const i = info();
+      return [i.dest, i.source, i.size];
+    }
+    case B.MemoryFillId: {
+      const i = info();
+      return [i.dest, i.value, i.size];
+    }
+    case B.SIMDExtractId:
+      return [info().vec];
+    case B.SIMDReplaceId: {
+      const i = info();
+      return [i.vec, i.value];
+    }
+    case B.SIMDShiftId: {
+      const i = info();
+      return [i.vec, i.shift];
+    }
+    case B.SIMDTernaryId: {
+      const i = info();
+      return [i.a, i.b, i.c];
+    }
+    case B.SIMDLoadStoreLaneId: {
+      const i = info();
+      return [i.ptr, i.vec];
+    }
+    case B.TableGetId:
+      return [info().index];
+    case B.TableSetId: {
+      const i = info();
+      return [i.index, i.value];
+    }
+    case B.TableGrowId: {
+      const i = info();
+      return [i.value, i.delta];
+    }
+    case B.TryId: {
+      const i = info();
+      return [i.body, ...i.catchBodies];
+    }
+    case B.ThrowId:
+    case B.TupleMakeId:
+      return info().operands;
+    case B.TupleExtractId:
+      return [info().tuple];
+    default:
+      throw new Error(`meter-wasm: expression kind ${id} is not handled; extend children()`);
+  }
+}
+
+/** `fuel -= 1; if (fuel < 0) unreachable`, as a fresh expression (Binaryen expressions are a tree). */
+function charge(m) {
+  const get = () => m.global.get(FUEL_GLOBAL, binaryen.i64);
+  return m.block(null, [
+    m.global.set(FUEL_GLOBAL, m.i64.sub(get(), m.i64.const(1n))),
+    m.if(m.i64.lt_s(get(), m.i64.const(0n)), m.unreachable()),
+  ]);
+}
+
+/** Returns the metered binary and what was instrumented. */
+export function meter(bytes, { entries }) {
+  const m = binaryen.readBinary(bytes);
+  // Emscripten's output uses post-MVP features (bulk memory, sign extension, exceptions, …). Only those
+  // Node 20's V8 and workerd read: with `All`, Binaryen writes e.g. compact imports, which V8 11 rejects.
+  const F = binaryen.Features;
+  m.setFeatures(
+    F.MutableGlobals |
+      F.NontrappingFPToInt |
+      F.SIMD128 |
+      F.BulkMemory |
+      F.BulkMemoryOpt |
+      F.SignExt |
+      F.ExceptionHandling |
+      F.ReferenceTypes |
+      F.Multivalue |
+      F.TailCall |
+      F.ExtendedConst,
+  );
+  m.addGlobal(FUEL_GLOBAL, binaryen.i64, true, m.i64.const(0x7fffffffffffffffn));
+  m.addGlobalExport(FUEL_GLOBAL, FUEL_GLOBAL);
+  let loops = 0;
+  let functions = 0;
+  for (let f = 0; f < m.getNumFunctions(); f++) {
+    const fn = m.getFunctionByIndex(f);
+    const body = binaryen.Function.getBody(fn);
+    if (!body) continue; // an import
+    functions++;
+    const stack = [body];
+    while (stack.length) {
+      const e = stack.pop();
+      if (!e) continue;
+      if (binaryen.getExpressionId(e) === binaryen.LoopId) {
+        const inner = binaryen.Loop.getBody(e);
+        binaryen.Loop.setBody(e, m.block(null, [charge(m), inner], binaryen.getExpressionType(inner)));
+        loops++;
+        stack.push(inner);
+        continue;
+      }
+      for (const c of children(e)) stack.push(c);
+    }
+    if (entries) {
+      const b = binaryen.Function.getBody(fn);
+      binaryen.Function.setBody(fn, m.block(null, [charge(m), b], binaryen.getExpressionType(b)));
+    }
+  }
+  if (!m.validate()) throw new Error("meter-wasm: the metered module does not validate");
+  const out = m.emitBinary();
+  m.dispose();
+  return { bytes: out, loops, functions };
+}
+
+async function main() {
+  const args = process.argv.slice(2);
+  const check = args.includes("--check");
+  const force = args.includes("--force");
+  const names = args.filter((a) => !a.startsWith("--"));
+  const selected = names.length ? names : Object.keys(TARGETS);
+  let failed = false;
+  for (const name of selected) {
+    const t = TARGETS[name];
+    if (!t) throw new Error(`unknown target ${name}; known: ${Object.keys(TARGETS).join(", ")}`);
+    const input = readFileSync(t.input());
+    const stampPath = `${t.output}.json`;
+    const want = { meterVersion: METER_VERSION, binaryen: "132.0.0", input: sha256(input), entries: t.entries };
+    const rel = relative(root, t.output);
+    const have = existsSync(stampPath) ? readFileSync(stampPath, "utf8") : undefined;
+    const outputOk = (stamp) => existsSync(t.output) && sha256(readFileSync(t.output)) === stamp.output;
+    if (!check && !force && have) {
+      const stamp = JSON.parse(have);
+      if (JSON.stringify({ ...want, output: stamp.output }) === JSON.stringify(stamp) && outputOk(stamp)) {
+        console.log(`${rel}: up to date`);
+        continue;
+      }
+    }
+    const t0 = performance.now();
+    const r = meter(input, t);
+    const ms = Math.round(performance.now() - t0);
+    const stamp = { ...want, output: sha256(r.bytes) };
+    const stampText = `${JSON.stringify(stamp, null, 2)}\n`;
+    const summary = `${r.loops} loops in ${r.functions} functions${t.entries ? " + entries" : ""}, ${input.length} → ${r.bytes.length} bytes, ${ms} ms`;
+    if (check) {
+      const same = have === stampText && (t.generated || outputOk(stamp));
+      console.log(`${rel}: ${same ? "matches" : "DIFFERS from"} a fresh metering (${summary})`);
+      if (!same) failed = true;
+      else if (t.generated && !outputOk(stamp)) {
+        mkdirSync(dirname(t.output), { recursive: true });
+        writeFileSync(t.output, r.bytes);
+      }
+      continue;
+    }
+    mkdirSync(dirname(t.output), { recursive: true });
+    writeFileSync(t.output, r.bytes);
+    writeFileSync(stampPath, stampText);
+    console.log(`${rel}: written (${summary})`);
+  }
+  if (failed) {
+    console.error("metered binaries are stale: run `node scripts/meter-wasm.mjs` and commit the result");
+    process.exit(1);
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await main();
