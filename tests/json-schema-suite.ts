@@ -40,12 +40,17 @@ export interface SuiteOutcome {
   failures: string[];
 }
 
-/** Runs one draft's required tests; `files` are the parsed test files by name. */
+/**
+ * Runs one draft's tests; `files` are the parsed test files by name (relative to the draft's folder).
+ * The required tests run with `format` as an annotation (the suite's default), `optional/format` with
+ * `format: "assert"`.
+ */
 export function runDraft(
   dir: string,
   draft: Draft,
   files: { name: string; groups: Group[] }[],
   registered: Map<string, RegisteredSchema>,
+  format: "assert" | "annotate" = "annotate",
 ): SuiteOutcome {
   const failures: string[] = [];
   let total = 0;
@@ -55,7 +60,7 @@ export function runDraft(
         total++;
         let got: boolean | string;
         try {
-          got = compileSchemaSync(g.schema, { draft, registered }).validate(t.data).valid;
+          got = compileSchemaSync(g.schema, { draft, format, registered }).validate(t.data).valid;
         } catch (err) {
           got = `error: ${(err as Error).message}`;
         }
