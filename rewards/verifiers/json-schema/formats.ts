@@ -41,7 +41,10 @@ function dateTime(s: string): boolean {
   return i === 10 && date(s.slice(0, i)) && time(s.slice(i + 1));
 }
 
-const DURATION_RE = /^P(?!$)(?:(?:\d+Y)?(?:\d+M)?(?:\d+D)?(?:T(?=\d)(?:\d+H)?(?:\d+M)?(?:\d+S)?)?|\d+W)$/;
+// RFC 3339 appendix A, exactly: a unit may only be followed by the next smaller one (no P1Y2D, no PT1H2S).
+const DUR_TIME = "T(?:\\d+H(?:\\d+M(?:\\d+S)?)?|\\d+M(?:\\d+S)?|\\d+S)";
+const DUR_DATE = `(?:\\d+Y(?:\\d+M(?:\\d+D)?)?|\\d+M(?:\\d+D)?|\\d+D)(?:${DUR_TIME})?`;
+const DURATION_RE = new RegExp(`^P(?:${DUR_DATE}|${DUR_TIME}|\\d+W)$`);
 
 // --- hostnames -----------------------------------------------------------------------------------------
 
@@ -97,6 +100,8 @@ function punycodeDecode(input: string): string | null {
 }
 
 // RFC 5892 section 2.6 exceptions that are DISALLOWED, and code points IDNA2008 never allows in a label.
+// RFC 5892 section 2.6 exceptions that are PVALID although their category would not be.
+const PVALID = new Set([0x00df, 0x03c2, 0x06fd, 0x06fe, 0x0f0b, 0x3007]);
 const DISALLOWED = new Set([0x0640, 0x07fa, 0x302e, 0x302f, 0x3031, 0x3032, 0x3033, 0x3034, 0x3035, 0x303b]);
 const LETTER_LIKE = /^[\p{L}\p{M}\p{Nd}-]$/u;
 // Code points with Canonical_Combining_Class=Virama (JavaScript regexes have no property for it).
@@ -154,6 +159,7 @@ function uLabelOk(label: string): boolean {
     }
     if (cp >= 0x0660 && cp <= 0x0669) arabicIndic = true;
     if (cp >= 0x06f0 && cp <= 0x06f9) extArabicIndic = true;
+    if (PVALID.has(cp)) continue;
     if (cp < 0x80) {
       if (!/[A-Za-z0-9-]/.test(ch)) return false;
       continue;
@@ -163,24 +169,105 @@ function uLabelOk(label: string): boolean {
   return !(arabicIndic && extArabicIndic);
 }
 
+// RFC 5893 (Bidi): bidirectional classes, approximated by script and category (no Bidi_Class in regexes).
+const RTL = /[\p{Script=Hebrew}\p{Script=Arabic}\p{Script=Syriac}\p{Script=Thaana}\p{Script=Nko}\p{Script=Samaritan}\p{Script=Mandaic}]/u;
+type Bidi = "L" | "R" | "EN" | "AN" | "NSM" | "ES" | "ON";
+function bidiClass(ch: string): Bidi {
+  const cp = ch.codePointAt(0)!;
+  if ((cp >= 0x30 && cp <= 0x39) || (cp >= 0x06f0 && cp <= 0x06f9)) return "EN";
+  if ((cp >= 0x0660 && cp <= 0x0669) || cp === 0x066b || cp === 0x066c) return "AN";
+  if (/\p{Mn}/u.test(ch)) return "NSM";
+  if (ch === "-") return "ES";
+  if (RTL.test(ch) && /[\p{L}\p{So}\p{Lm}]/u.test(ch)) return "R";
+  if (/[\p{L}\p{Mc}\p{Nl}]/u.test(ch) || cp === 0x0f0b) return "L";
+  return "ON";
+}
+
+function bidiOk(labels: string[]): boolean {
+  const classes = labels.map((l) => [...l].map(bidiClass));
+  if (!classes.some((cs) => cs.some((c) => c === "R" || c === "AN"))) return true;
+  for (const cs of classes) {
+    const first = cs[0];
+    let last = cs.length - 1;
+    while (last > 0 && cs[last] === "NSM") last--;
+    if (first === "R") {
+      if (cs.includes("L")) return false;
+      if (!["R", "EN", "AN"].includes(cs[last]!)) return false;
+      if (cs.includes("EN") && cs.includes("AN")) return false;
+    } else if (first === "L") {
+      if (cs.some((c) => c === "R" || c === "AN")) return false;
+      if (!["L", "EN"].includes(cs[last]!)) return false;
+    } else return false;
+  }
+  return true;
+}
+
+/** RFC 3492 Punycode encoding of a label (for the 63-octet limit, which is on the A-label). */
+function punycodeEncode(input: string): string {
+  const cps = [...input].map((c) => c.codePointAt(0)!);
+  const out: string[] = cps.filter((c) => c < 0x80).map((c) => String.fromCharCode(c));
+  const b = out.length;
+  let h = b;
+  if (b > 0) out.push("-");
+  let n = 128;
+  let delta = 0;
+  let bias = 72;
+  const digit = (d: number) => String.fromCharCode(d < 26 ? d + 97 : d + 22);
+  while (h < cps.length) {
+    const m = Math.min(...cps.filter((c) => c >= n));
+    delta += (m - n) * (h + 1);
+    n = m;
+    for (const c of cps) {
+      if (c < n) delta++;
+      if (c !== n) continue;
+      let q = delta;
+      for (let k = 36; ; k += 36) {
+        const t = k <= bias ? 1 : k >= bias + 26 ? 26 : k - bias;
+        if (q < t) break;
+        out.push(digit(t + ((q - t) % (36 - t))));
+        q = Math.floor((q - t) / (36 - t));
+      }
+      out.push(digit(q));
+      let d = h === b ? Math.floor(delta / 700) : delta >> 1;
+      d += Math.floor(d / (h + 1));
+      let k = 0;
+      while (d > 455) {
+        d = Math.floor(d / 35);
+        k += 36;
+      }
+      bias = k + Math.floor((36 * d) / (d + 38));
+      delta = 0;
+      h++;
+    }
+    delta++;
+    n++;
+  }
+  return out.join("");
+}
+
 function hostnameWith(s: string, idn: boolean): boolean {
   if (idn) s = s.replace(/[\u3002\uff0e\uff61]/g, ".");
   if (s.length === 0 || s.length > 253) return false;
   const labels = s.split(".");
+  const unicode: string[] = [];
   for (const label of labels) {
     if (label.length === 0 || label.length > 63) return false;
     if (/^xn--/i.test(label)) {
       const u = punycodeDecode(label.slice(4));
-      if (u === null || u.length === 0 || !uLabelOk(u)) return false;
+      // A U-label holds at least one non-ASCII character.
+      if (u === null || !/[^\x00-\x7f]/.test(u) || !uLabelOk(u)) return false;
+      unicode.push(u);
       continue;
     }
     if (/^[\x00-\x7f]*$/.test(label)) {
       if (!LDH_LABEL.test(label) || label.slice(2, 4) === "--") return false;
+      unicode.push(label);
       continue;
     }
-    if (!idn || !uLabelOk(label)) return false;
+    if (!idn || !uLabelOk(label) || punycodeEncode(label).length + 4 > 63) return false;
+    unicode.push(label);
   }
-  return true;
+  return bidiOk(unicode);
 }
 
 // --- IP addresses ----------------------------------------------------------------------------------------
@@ -214,7 +301,7 @@ function ipv6(s: string): boolean {
 
 // --- email -----------------------------------------------------------------------------------------------
 
-const ATEXT = "A-Za-z0-9!#$%&'*+/=?^_`{|}~-";
+const ATEXT = "\\-A-Za-z0-9!#$%&'*+/=?^_`{|}~";
 const DOT_ATOM = new RegExp(`^[${ATEXT}]+(?:\\.[${ATEXT}]+)*$`);
 const DOT_ATOM_IDN = new RegExp(`^[${ATEXT}\\u0080-\\u{10ffff}]+(?:\\.[${ATEXT}\\u0080-\\u{10ffff}]+)*$`, "u");
 const QUOTED = /^"(?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\[\x20-\x7e])*"$/;
@@ -231,7 +318,8 @@ function emailWith(s: string, idn: boolean): boolean {
     const lit = domain.slice(1, -1);
     return /^IPv6:/i.test(lit) ? ipv6(lit.slice(5)) : ipv4(lit);
   }
-  return hostnameWith(domain, idn);
+  // RFC 6531 domains are compared in NFC: a decomposed one is the same name.
+  return hostnameWith(idn ? domain.normalize("NFC") : domain, idn);
 }
 
 // --- URIs and IRIs (RFC 3986 / 3987), as regular expressions built from the ABNF ----------------------
@@ -263,7 +351,7 @@ function uriRegexes(iri: boolean) {
     `(?:(?:${h16}:){0,5}${h16})?::${h16}`,
     `(?:(?:${h16}:){0,6}${h16})?::`,
   ].join("|");
-  const ipFuture = `v[0-9A-Fa-f]+\\.[${unreserved.replace(ucschar, "")}${subDelims}:]+`;
+  const ipFuture = `[vV][0-9A-Fa-f]+\\.[${unreserved.replace(ucschar, "")}${subDelims}:]+`;
   const ipLiteral = `\\[(?:${ipv6a}|${ipFuture})\\]`;
   const regName = `(?:[${unreserved}${subDelims}]|${pct})*`;
   const host = `(?:${ipLiteral}|${ipv4a}|${regName})`;
@@ -290,7 +378,7 @@ const URI = uriRegexes(false);
 const IRI = uriRegexes(true);
 
 const URI_TEMPLATE_RE =
-  /^(?:[^\x00-\x20"'<>%\\^`{|}]|%[0-9A-Fa-f]{2}|\{[+#./;?&=,!@|]?(?:[A-Za-z0-9_]|%[0-9A-Fa-f]{2})+(?:\.(?:[A-Za-z0-9_]|%[0-9A-Fa-f]{2})+)*(?::[1-9][0-9]{0,3}|\*)?(?:,(?:[A-Za-z0-9_]|%[0-9A-Fa-f]{2})+(?:\.(?:[A-Za-z0-9_]|%[0-9A-Fa-f]{2})+)*(?::[1-9][0-9]{0,3}|\*)?)*\})*$/u;
+  /^(?:[^\x00-\x20\x7f"<>%\\^`{|}]|%[0-9A-Fa-f]{2}|\{[+#./;?&=,!@|]?(?:[A-Za-z0-9_]|%[0-9A-Fa-f]{2})+(?:\.(?:[A-Za-z0-9_]|%[0-9A-Fa-f]{2})+)*(?::[1-9][0-9]{0,3}|\*)?(?:,(?:[A-Za-z0-9_]|%[0-9A-Fa-f]{2})+(?:\.(?:[A-Za-z0-9_]|%[0-9A-Fa-f]{2})+)*(?::[1-9][0-9]{0,3}|\*)?)*\})*$/u;
 
 const UUID_RE = /^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$/;
 const JSON_POINTER_RE = /^(?:\/(?:[^~/]|~[01])*)*$/u;
