@@ -3,7 +3,7 @@ import { checkSchema, type SchemaIssue } from "./check";
 import { Lru } from "./lru";
 import { BUILTIN_SCHEMAS } from "./metaschemas";
 import { splitFragment } from "./uri";
-import { type FormatMode, type OutputUnit, SchemaIndex, type SchemaDraft, Validator } from "./validator";
+import { type FormatMode, type OutputUnit, type SchemaDraft, SchemaIndex, Validator } from "./validator";
 /** A schema registered under its `$id` (PUT /v1/schemas), with the hash of its canonical JSON. */
 export interface RegisteredSchema {
   id: string;
@@ -94,7 +94,8 @@ const VOCABULARIES: Record<string, "validation" | "applicator" | "unevaluated" |
 
 /** The keyword groups a custom metaschema's `$vocabulary` enables (every known vocabulary it lists). */
 function vocabulariesOf(meta: RegisteredSchema | undefined, draft: SchemaDraft) {
-  const v = meta && typeof meta.schema === "object" ? (meta.schema as { $vocabulary?: unknown }).$vocabulary : undefined;
+  const v =
+    meta && typeof meta.schema === "object" ? (meta.schema as { $vocabulary?: unknown }).$vocabulary : undefined;
   if (v === null || typeof v !== "object" || Array.isArray(v)) return undefined;
   const on = new Set<"validation" | "applicator" | "unevaluated" | "format">();
   for (const uri of Object.keys(v)) {
@@ -202,14 +203,21 @@ function build(
   }
   // The validator keeps references into the schema: it works on its own copy, safe from later edits.
   const root = clone(schema) as object | boolean;
-  const index = indexOf(draft, [{ schema: root, uri: DEFAULT_BASE }, ...deps.map((d) => ({ schema: d.schema, uri: d.id }))]);
+  const index = indexOf(draft, [
+    { schema: root, uri: DEFAULT_BASE },
+    ...deps.map((d) => ({ schema: d.schema, uri: d.id })),
+  ]);
   const unresolved = index.unresolved();
   if (unresolved.length) {
     throw new SchemaError(
-      unresolved.map(({ from, keyword, ref, target }) => ({
-        path: `${from}/${keyword}`,
-        message: `${keyword} ${JSON.stringify(ref)} does not resolve${ref === target ? "" : ` (resolved to ${target})`}`,
-      })),
+      unresolved.map(({ from, keyword, ref, target }) => {
+        // The placeholder base of a schema without $id says nothing to the reader: leave it out.
+        const shown = target.startsWith(DEFAULT_BASE) ? target.slice(DEFAULT_BASE.length) : target;
+        return {
+          path: `${from}/${keyword}`,
+          message: `${keyword} ${JSON.stringify(ref)} does not resolve${ref === shown ? "" : ` (resolved to ${shown})`}`,
+        };
+      }),
     );
   }
   const validator = new Validator(index, root, { draft, format, vocabularies: vocabulariesOf(meta, draft) });

@@ -109,14 +109,15 @@ const VIRAMA = new Set([
   0x094d, 0x09cd, 0x0a4d, 0x0acd, 0x0b4d, 0x0bcd, 0x0c4d, 0x0ccd, 0x0d3b, 0x0d3c, 0x0d4d, 0x0dca, 0x0e3a, 0x0eba,
   0x0f84, 0x1039, 0x103a, 0x1714, 0x1734, 0x17d2, 0x1a60, 0x1b44, 0x1baa, 0x1bab, 0x1bf2, 0x1bf3, 0x2d7f, 0xa806,
   0xa8c4, 0xa953, 0xa9c0, 0xaaf6, 0xabed, 0x10a3f, 0x11046, 0x1107f, 0x110b9, 0x11133, 0x11134, 0x111c0, 0x11235,
-  0x112ea, 0x1134d, 0x11442, 0x114c2, 0x115bf, 0x1163f, 0x116b6, 0x1172b, 0x11839, 0x119e0, 0x11a34, 0x11a47,
-  0x11a99, 0x11c3f, 0x11d44, 0x11d45, 0x11d97,
+  0x112ea, 0x1134d, 0x11442, 0x114c2, 0x115bf, 0x1163f, 0x116b6, 0x1172b, 0x11839, 0x119e0, 0x11a34, 0x11a47, 0x11a99,
+  0x11c3f, 0x11d44, 0x11d45, 0x11d97,
 ]);
 const GREEK = /\p{Script=Greek}/u;
 const HEBREW = /\p{Script=Hebrew}/u;
 const JAPANESE = /[\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Han}]/u;
 // Joining_Type is not a regex property either: letters of the joining scripts stand in for D/L/R joiners.
-const JOINING = /^[\p{Script=Arabic}\p{Script=Syriac}\p{Script=Nko}\p{Script=Mongolian}\p{Script=Manichaean}\p{Script=Psalter_Pahlavi}]$/u;
+const JOINING =
+  /^[\p{Script=Arabic}\p{Script=Syriac}\p{Script=Nko}\p{Script=Mongolian}\p{Script=Manichaean}\p{Script=Psalter_Pahlavi}]$/u;
 const joins = (ch: string | undefined) => ch !== undefined && JOINING.test(ch) && /\p{L}/u.test(ch);
 
 /** RFC 5891/5892 checks of one Unicode label (a U-label or a decoded A-label). */
@@ -170,7 +171,8 @@ function uLabelOk(label: string): boolean {
 }
 
 // RFC 5893 (Bidi): bidirectional classes, approximated by script and category (no Bidi_Class in regexes).
-const RTL = /[\p{Script=Hebrew}\p{Script=Arabic}\p{Script=Syriac}\p{Script=Thaana}\p{Script=Nko}\p{Script=Samaritan}\p{Script=Mandaic}]/u;
+const RTL =
+  /[\p{Script=Hebrew}\p{Script=Arabic}\p{Script=Syriac}\p{Script=Thaana}\p{Script=Nko}\p{Script=Samaritan}\p{Script=Mandaic}]/u;
 type Bidi = "L" | "R" | "EN" | "AN" | "NSM" | "ES" | "ON";
 function bidiClass(ch: string): Bidi {
   const cp = ch.codePointAt(0)!;

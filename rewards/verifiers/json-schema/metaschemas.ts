@@ -90,7 +90,5 @@ export const BUILTIN_SCHEMAS: ReadonlyMap<string, RegisteredSchema> = new Map(
       id: (schema as { $id: string }).$id,
       schema,
     })),
-  ].map(
-    ({ id, schema }): [string, RegisteredSchema] => [id, { id, sha256: contentHash(schema), schema }],
-  ),
+  ].map(({ id, schema }): [string, RegisteredSchema] => [id, { id, sha256: contentHash(schema), schema }]),
 );

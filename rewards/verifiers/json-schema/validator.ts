@@ -128,7 +128,12 @@ export class SchemaIndex {
     this.info.set(s, { resource: res, loc });
     if ("unevaluatedProperties" in s || "unevaluatedItems" in s) this.usesUnevaluated ||= this.modern;
 
-    const refKeys = this.draft === "2020-12" ? ["$ref", "$dynamicRef"] : this.draft === "2019-09" ? ["$ref", "$recursiveRef"] : ["$ref"];
+    const refKeys =
+      this.draft === "2020-12"
+        ? ["$ref", "$dynamicRef"]
+        : this.draft === "2019-09"
+          ? ["$ref", "$recursiveRef"]
+          : ["$ref"];
     for (const k of refKeys) {
       const ref = s[k];
       if (typeof ref !== "string") continue;
@@ -154,7 +159,8 @@ export class SchemaIndex {
       if (isObj(v)) for (const [name, x] of Object.entries(v)) this.walk(x, res, `${at(k)}/${encodePointer(name)}`);
     }
     if (isObj(s.dependencies)) {
-      for (const [name, x] of Object.entries(s.dependencies)) this.walk(x, res, `${loc}/dependencies/${encodePointer(name)}`);
+      for (const [name, x] of Object.entries(s.dependencies))
+        this.walk(x, res, `${loc}/dependencies/${encodePointer(name)}`);
     }
   }
 
@@ -239,11 +245,13 @@ interface Node {
 }
 
 /** Evaluation depth (nested subschemas, $ref chains included) past which the schema is reported as looping. */
-export const MAX_EVAL_DEPTH = 2_000;
+export const MAX_EVAL_DEPTH = 500;
 /** Subschema evaluations one instance may cost. */
 export const MAX_EVAL_STEPS = 20_000_000;
 
 export class EvaluationLimit extends Error {}
+
+const TOO_DEEP = `schema recursion too deep: more than ${MAX_EVAL_DEPTH} nested subschemas (a $ref loop, or a document nested too deep)`;
 
 class Ctx {
   errors: OutputUnit[] = [];
@@ -381,7 +389,8 @@ export class Validator {
     } catch (err) {
       if (!(err instanceof EvaluationLimit) && !(err instanceof RangeError)) throw err;
       // A schema that loops ($ref chains that never reach the instance) or explodes combinatorially.
-      c.errors = [{ keyword: "$ref", keywordLocation: "#", instanceLocation: "#", error: (err as Error).message }];
+      const error = err instanceof RangeError ? TOO_DEEP : err.message;
+      c.errors = [{ keyword: "$ref", keywordLocation: "#", instanceLocation: "#", error }];
       valid = false;
     }
     return { valid, errors: c.errors };
@@ -394,7 +403,7 @@ export class Validator {
   private evaluate(node: Node, v: unknown, c: Ctx, ann: Ann | null): boolean {
     if (node.bool !== null) return node.bool || c.fail(node, "false", "False schema does not allow any value");
     if (++c.steps > MAX_EVAL_STEPS) throw new EvaluationLimit("validation exceeded its work budget");
-    if (++c.depth > MAX_EVAL_DEPTH) throw new EvaluationLimit("schema recursion too deep (a $ref loop?)");
+    if (++c.depth > MAX_EVAL_DEPTH) throw new EvaluationLimit(TOO_DEEP);
     const pushed = node.res !== c.scope[c.scope.length - 1];
     if (pushed) c.scope.push(node.res);
     let ok = true;
@@ -699,7 +708,8 @@ export class Validator {
       n.num.push((v, c) => (v as number) < exMax || c.fail(n, "exclusiveMaximum", `${v} is not less than ${exMax}`));
     if (typeof multipleOf === "number")
       n.num.push(
-        (v, c) => isMultipleOf(v as number, multipleOf) || c.fail(n, "multipleOf", `${v} is not a multiple of ${multipleOf}`),
+        (v, c) =>
+          isMultipleOf(v as number, multipleOf) || c.fail(n, "multipleOf", `${v} is not a multiple of ${multipleOf}`),
       );
   }
 
@@ -773,7 +783,8 @@ export class Validator {
           ([p, x]) => [new RegExp(p, "u"), this.node(x, `${n.loc}/patternProperties/${encodePointer(p)}`)] as const,
         )
       : [];
-    const additional = "additionalProperties" in s ? this.node(s.additionalProperties, `${n.loc}/additionalProperties`) : null;
+    const additional =
+      "additionalProperties" in s ? this.node(s.additionalProperties, `${n.loc}/additionalProperties`) : null;
     if (props || patterns.length || additional) {
       n.obj.push((v, c, ann) => {
         const o = v as O;
@@ -851,7 +862,8 @@ export class Validator {
       if (typeof minItems === "number")
         n.arr.push(
           (v, c) =>
-            (v as A).length >= minItems || c.fail(n, "minItems", `has ${(v as A).length} items, fewer than ${minItems}`),
+            (v as A).length >= minItems ||
+            c.fail(n, "minItems", `has ${(v as A).length} items, fewer than ${minItems}`),
         );
       if (typeof maxItems === "number")
         n.arr.push(
@@ -886,7 +898,8 @@ export class Validator {
         const a = v as A;
         let i = 0;
         if (tuple) {
-          for (; i < Math.min(tuple.length, a.length); i++) if (!this.child(tuple[i]!, a[i], String(i), c)) return false;
+          for (; i < Math.min(tuple.length, a.length); i++)
+            if (!this.child(tuple[i]!, a[i], String(i), c)) return false;
           if (ann && i > ann.items) ann.items = i;
         }
         if (rest) {
