@@ -247,6 +247,8 @@ function punycodeEncode(input: string): string {
   return out.join("");
 }
 
+const NON_ASCII = /\P{ASCII}/u;
+
 function hostnameWith(s: string, idn: boolean): boolean {
   if (idn) s = s.replace(/[\u3002\uff0e\uff61]/g, ".");
   if (s.length === 0 || s.length > 253) return false;
@@ -257,11 +259,11 @@ function hostnameWith(s: string, idn: boolean): boolean {
     if (/^xn--/i.test(label)) {
       const u = punycodeDecode(label.slice(4));
       // A U-label holds at least one non-ASCII character.
-      if (u === null || !/[^\x00-\x7f]/.test(u) || !uLabelOk(u)) return false;
+      if (u === null || !NON_ASCII.test(u) || !uLabelOk(u)) return false;
       unicode.push(u);
       continue;
     }
-    if (/^[\x00-\x7f]*$/.test(label)) {
+    if (!NON_ASCII.test(label)) {
       if (!LDH_LABEL.test(label) || label.slice(2, 4) === "--") return false;
       unicode.push(label);
       continue;
@@ -380,6 +382,7 @@ const URI = uriRegexes(false);
 const IRI = uriRegexes(true);
 
 const URI_TEMPLATE_RE =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: RFC 6570 literals exclude the control characters.
   /^(?:[^\x00-\x20\x7f"<>%\\^`{|}]|%[0-9A-Fa-f]{2}|\{[+#./;?&=,!@|]?(?:[A-Za-z0-9_]|%[0-9A-Fa-f]{2})+(?:\.(?:[A-Za-z0-9_]|%[0-9A-Fa-f]{2})+)*(?::[1-9][0-9]{0,3}|\*)?(?:,(?:[A-Za-z0-9_]|%[0-9A-Fa-f]{2})+(?:\.(?:[A-Za-z0-9_]|%[0-9A-Fa-f]{2})+)*(?::[1-9][0-9]{0,3}|\*)?)*\})*$/u;
 
 const UUID_RE = /^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$/;

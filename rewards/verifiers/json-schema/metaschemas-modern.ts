@@ -196,6 +196,7 @@ export const DRAFT_2020_12_SCHEMAS: object[] = [
       if: {
         $dynamicRef: "#meta",
       },
+      // biome-ignore lint/suspicious/noThenProperty: "then" is a JSON Schema keyword, not a thenable.
       then: {
         $dynamicRef: "#meta",
       },
@@ -626,6 +627,7 @@ export const DRAFT_2019_09_SCHEMAS: object[] = [
       if: {
         $recursiveRef: "#",
       },
+      // biome-ignore lint/suspicious/noThenProperty: "then" is a JSON Schema keyword, not a thenable.
       then: {
         $recursiveRef: "#",
       },

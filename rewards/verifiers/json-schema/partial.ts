@@ -3,7 +3,6 @@ import { FORMATS } from "./formats";
 import { encodePointer } from "./uri";
 import { codePointLength, deepEqual, isMultipleOf, kindOf } from "./validator";
 
-// biome-ignore lint/suspicious/noExplicitAny: a schema object read keyword by keyword.
 type Schema = Record<string, any>;
 
 /**

@@ -147,12 +147,12 @@ export class SchemaIndex {
     for (const k of this.modern ? SUB_ONE_2019 : SUB_ONE_7) if (k in s) this.walk(s[k], res, at(k));
     for (const k of SUB_ARRAY) {
       const v = s[k];
-      if (Array.isArray(v)) v.forEach((x, i) => this.walk(x, res, `${at(k)}/${i}`));
+      if (Array.isArray(v)) for (const [i, x] of v.entries()) this.walk(x, res, `${at(k)}/${i}`);
     }
-    if (Array.isArray(s.items)) s.items.forEach((x, i) => this.walk(x, res, `${loc}/items/${i}`));
+    if (Array.isArray(s.items)) for (const [i, x] of s.items.entries()) this.walk(x, res, `${loc}/items/${i}`);
     else if ("items" in s) this.walk(s.items, res, `${loc}/items`);
     if (this.draft === "2020-12" && Array.isArray(s.prefixItems)) {
-      s.prefixItems.forEach((x, i) => this.walk(x, res, `${loc}/prefixItems/${i}`));
+      for (const [i, x] of s.prefixItems.entries()) this.walk(x, res, `${loc}/prefixItems/${i}`);
     }
     for (const k of this.modern ? SUB_MAP_2019 : SUB_MAP_7) {
       const v = s[k];
@@ -225,7 +225,9 @@ function mergeAnn(into: Ann, from: Ann) {
 }
 
 const addProp = (ann: Ann | null, key: string) => {
-  if (ann) (ann.props ??= new Set()).add(key);
+  if (!ann) return;
+  if (!ann.props) ann.props = new Set();
+  ann.props.add(key);
 };
 
 type Check = (v: unknown, c: Ctx, ann: Ann | null) => boolean;
@@ -389,7 +391,7 @@ export class Validator {
     } catch (err) {
       if (!(err instanceof EvaluationLimit) && !(err instanceof RangeError)) throw err;
       // A schema that loops ($ref chains that never reach the instance) or explodes combinatorially.
-      const error = err instanceof RangeError ? TOO_DEEP : err.message;
+      const error = err instanceof EvaluationLimit ? err.message : TOO_DEEP;
       c.errors = [{ keyword: "$ref", keywordLocation: "#", instanceLocation: "#", error }];
       valid = false;
     }
@@ -924,8 +926,10 @@ export class Validator {
           c.path.pop();
           if (ok) {
             matched++;
-            if (ann && annotates) (ann.itemSet ??= new Set()).add(i);
-            else if (matched > max) break;
+            if (ann && annotates) {
+              if (!ann.itemSet) ann.itemSet = new Set();
+              ann.itemSet.add(i);
+            } else if (matched > max) break;
           }
         }
         c.errors.length = mark;
