@@ -83,13 +83,15 @@ export const DEFAULT_BASE = "https://schemas.assay.invalid/root.json";
 const STANDARD_METASCHEMAS =
   /^https?:\/\/json-schema\.org\/(draft-0[3467]\/schema|draft\/2019-09\/schema|draft\/2020-12\/schema)#?$/;
 
-const VOCABULARIES: Record<string, "validation" | "applicator" | "unevaluated" | "format"> = {
+type VocabGroup = "validation" | "applicator" | "unevaluated" | "format" | "format-assertion";
+
+const VOCABULARIES: Record<string, VocabGroup> = {
   validation: "validation",
   applicator: "applicator",
   unevaluated: "unevaluated",
   format: "format",
   "format-annotation": "format",
-  "format-assertion": "format",
+  "format-assertion": "format-assertion",
 };
 
 /** The keyword groups a custom metaschema's `$vocabulary` enables (every known vocabulary it lists). */
@@ -97,11 +99,12 @@ function vocabulariesOf(meta: RegisteredSchema | undefined, draft: SchemaDraft) 
   const v =
     meta && typeof meta.schema === "object" ? (meta.schema as { $vocabulary?: unknown }).$vocabulary : undefined;
   if (v === null || typeof v !== "object" || Array.isArray(v)) return undefined;
-  const on = new Set<"validation" | "applicator" | "unevaluated" | "format">();
+  const on = new Set<VocabGroup>();
   for (const uri of Object.keys(v)) {
     const m = /^https:\/\/json-schema\.org\/draft\/(2019-09|2020-12)\/vocab\/([a-z-]+)$/.exec(uri);
     const group = m ? VOCABULARIES[m[2]!] : undefined;
     if (group) on.add(group);
+    if (group === "format-assertion") on.add("format");
     // 2019-09 keeps unevaluated* in the applicator vocabulary.
     if (m && m[2] === "applicator" && draft === "2019-09") on.add("unevaluated");
   }

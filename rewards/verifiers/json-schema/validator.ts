@@ -24,7 +24,7 @@ export interface OutputUnit {
 }
 
 /** Groups of keywords a custom metaschema's `$vocabulary` can switch off. */
-type Vocab = "validation" | "applicator" | "unevaluated" | "format";
+type Vocab = "validation" | "applicator" | "unevaluated" | "format" | "format-assertion";
 
 export interface ValidatorOptions {
   draft: SchemaDraft;
@@ -353,7 +353,8 @@ export function codePointLength(s: string): number {
 export function isMultipleOf(n: number, d: number): boolean {
   if (Number.isInteger(n) && Number.isInteger(d)) return n % d === 0;
   const q = n / d;
-  if (!Number.isFinite(q)) return false;
+  // An overflowing quotient: an integer is still a multiple of 1/k (0.5, 0.25, ...).
+  if (!Number.isFinite(q)) return Number.isInteger(n) && Number.isInteger(1 / d);
   return Math.abs(q - Math.round(q)) <= Math.max(1e-9, Math.abs(q) * 1e-15);
 }
 
@@ -679,7 +680,9 @@ export class Validator {
         n.str.push((v, c) => re.test(v as string) || c.fail(n, "pattern", `does not match /${src}/`));
       }
     }
-    if (typeof s.format === "string" && this.opts.format === "assert" && this.on("format")) {
+    // A metaschema that lists the format-assertion vocabulary asks for assertion whatever the grader says.
+    const assertFormat = this.opts.format === "assert" || this.opts.vocabularies?.has("format-assertion") === true;
+    if (typeof s.format === "string" && assertFormat && this.on("format")) {
       const f = FORMATS[s.format];
       const name = s.format;
       if (f) n.str.push((v, c) => f(v as string) || c.fail(n, "format", `is not a valid ${name}`));
@@ -750,8 +753,9 @@ export class Validator {
         n.obj.push((v, c) => this.requires(n, v as O, deps, "dependentRequired", c));
       }
     }
-    // Draft 7 `dependencies`: a list of names is validation, a schema is an applicator.
-    if (!modern && isObj(s.dependencies)) {
+    // `dependencies` (draft 7; kept in 2019-09/2020-12 for compatibility, as their metaschemas reserve it
+    // and @cfworker/json-schema honoured it): a list of names is validation, a schema is an applicator.
+    if (isObj(s.dependencies)) {
       const lists: [string, string[]][] = [];
       const schemas: [string, Node][] = [];
       for (const [k, d] of Object.entries(s.dependencies)) {
