@@ -265,7 +265,8 @@ class Ctx {
   fail(node: Node, keyword: string, error: string): false {
     this.errors.push({
       keyword,
-      keywordLocation: `#${node.loc}/${keyword}`,
+      // A false schema is its own keyword: its location is the schema's.
+      keywordLocation: keyword === "false" ? `#${node.loc}` : `#${node.loc}/${keyword}`,
       instanceLocation: `#${this.path.map((p) => `/${encodePointer(p)}`).join("")}`,
       error,
     });
@@ -404,7 +405,7 @@ export class Validator {
   }
 
   private evaluate(node: Node, v: unknown, c: Ctx, ann: Ann | null): boolean {
-    if (node.bool !== null) return node.bool || c.fail(node, "false", "False schema does not allow any value");
+    if (node.bool !== null) return node.bool || c.fail(node, "false", "no value is allowed here (false schema)");
     if (++c.steps > MAX_EVAL_STEPS) throw new EvaluationLimit("validation exceeded its work budget");
     if (++c.depth > MAX_EVAL_DEPTH) throw new EvaluationLimit(TOO_DEEP);
     const pushed = node.res !== c.scope[c.scope.length - 1];
@@ -819,7 +820,11 @@ export class Validator {
           if (!matched && additional) {
             matched = true;
             if (!this.child(additional, o[k], k, c)) {
-              if (additional.bool === false) c.errors[c.errors.length - 1]!.keyword = "additionalProperties";
+              if (additional.bool === false) {
+                const e = c.errors[c.errors.length - 1]!;
+                e.keyword = "additionalProperties";
+                e.error = "the property is not allowed (additionalProperties: false)";
+              }
               return false;
             }
           }
