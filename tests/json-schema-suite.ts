@@ -11,6 +11,8 @@ export const SUITE_DRAFTS: { dir: string; draft: Draft }[] = [
   { dir: "draft2019-09", draft: "2019-09" },
   { dir: "draft2020-12", draft: "2020-12" },
 ];
+/** The other optional tests (files directly in it), under each draft's folder. */
+export const OPTIONAL_DIR = "optional";
 /** The optional tests of `format` as an assertion, under each draft's folder. */
 export const FORMAT_DIR = "optional/format";
 /** Where the suite's remotes are served from, by its own convention. */

@@ -280,6 +280,26 @@ describe("json_schema validator", () => {
     expect(v.score).toBeLessThan(1);
   });
 
+  it("reads a referenced document by the draft its own $schema names", () => {
+    // A draft-07 schema $refs the 2020-12 metaschema: $dynamicRef there must still follow the dynamic scope.
+    const meta = compileSchemaSync(
+      { $schema: "http://json-schema.org/draft-07/schema#", $ref: "https://json-schema.org/draft/2020-12/schema" },
+      { draft: "7" },
+    );
+    expect(meta.validate({ properties: { a: { minLength: 1 } } }).valid).toBe(true);
+    expect(meta.validate({ properties: { a: { minLength: -1 } } })).toEqual({
+      valid: false,
+      errors: [
+        {
+          keyword: "minimum",
+          keywordLocation: "#/$defs/nonNegativeInteger/minimum",
+          instanceLocation: "#/properties/a/minLength",
+          error: "-1 is less than 0",
+        },
+      ],
+    });
+  });
+
   it("counts string lengths in code points", () => {
     const c = compileSchemaSync({ type: "string", maxLength: 2 }, { draft: "2020-12" });
     expect(c.validate("\u{1F600}\u{1F600}").valid).toBe(true);

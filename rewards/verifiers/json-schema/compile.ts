@@ -117,9 +117,10 @@ function customMetaschema(schema: unknown): string | undefined {
   return typeof uri === "string" && !STANDARD_METASCHEMAS.test(uri) ? splitFragment(uri)[0] : undefined;
 }
 
+/** Indexes documents; the first is the schema being validated, read as `draft` whatever its `$schema`. */
 function indexOf(draft: SchemaDraft, docs: { schema: unknown; uri: string }[]): SchemaIndex {
   const index = new SchemaIndex(draft);
-  for (const d of docs) index.add(d.schema, d.uri);
+  docs.forEach((d, i) => index.add(d.schema, d.uri, i === 0));
   return index;
 }
 
@@ -132,7 +133,8 @@ function analyze(schema: unknown, draft: SchemaDraft, base?: string): Analysis {
   let external: string[] = [];
   if (issues.length === 0) {
     try {
-      const index = indexOf(draft, [{ schema, uri: base ?? DEFAULT_BASE }]);
+      const index = new SchemaIndex(draft);
+      index.add(schema, base ?? DEFAULT_BASE, base === undefined);
       const docs = new Set<string>();
       for (const r of index.refs) {
         const [doc] = splitFragment(r.target);

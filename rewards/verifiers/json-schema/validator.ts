@@ -1,3 +1,4 @@
+import { declaredDraft } from "./draft";
 import { FORMATS } from "./formats";
 import { encodePointer, pointerTokens, resolveUri, splitFragment } from "./uri";
 
@@ -44,6 +45,8 @@ export interface UnresolvedRef {
 
 interface Resource {
   uri: string;
+  /** Each resource is read by the draft its own `$schema` names, else the one of the resource around it. */
+  draft: SchemaDraft;
   root: object;
   anchors: Map<string, object>;
   dynamic: Map<string, object>;
@@ -72,26 +75,27 @@ export class SchemaIndex {
   /** Absolute target of each reference keyword, by referring schema object. */
   readonly refTargets = new Map<object, Record<string, string>>();
   usesUnevaluated = false;
-  private readonly modern: boolean;
+  constructor(readonly draft: SchemaDraft) {}
 
-  constructor(readonly draft: SchemaDraft) {
-    this.modern = draft === "2019-09" || draft === "2020-12";
-  }
-
-  /** Adds a document retrieved from (or given) the absolute URI `uri`. */
-  add(schema: unknown, uri: string) {
+  /**
+   * Adds a document retrieved from (or given) the absolute URI `uri`. The schema being validated is read
+   * as `draft` (`forced`: the grader's choice wins over its `$schema`); a registered one by its own
+   * `$schema`, else as `draft`.
+   */
+  add(schema: unknown, uri: string, forced = false) {
     const [doc] = splitFragment(uri);
+    const draft = (forced ? undefined : declaredDraft(schema)) ?? this.draft;
     if (!isObj(schema)) {
       if (typeof schema === "boolean" && !this.resources.has(doc)) {
         // A boolean document: a resource whose root is a wrapper holding the boolean.
         const root = { __boolean__: schema };
-        this.resources.set(doc, { uri: doc, root, anchors: new Map(), dynamic: new Map(), recursive: false });
+        this.resources.set(doc, { uri: doc, draft, root, anchors: new Map(), dynamic: new Map(), recursive: false });
       }
       return;
     }
     let res = this.resources.get(doc);
     if (!res || res.root !== schema) {
-      res = { uri: doc, root: schema, anchors: new Map(), dynamic: new Map(), recursive: false };
+      res = { uri: doc, draft, root: schema, anchors: new Map(), dynamic: new Map(), recursive: false };
       if (!this.resources.has(doc)) this.resources.set(doc, res);
     }
     this.walk(schema, res, "", true);
@@ -102,38 +106,38 @@ export class SchemaIndex {
 
   private walk(s: unknown, res: Resource, loc: string, isRoot = false) {
     if (!isObj(s) || this.info.has(s)) return;
-    const legacy = !this.modern;
-    const idKey = this.draft === "4" ? "id" : "$id";
+    // An embedded resource may name another draft; it applies once its $id makes it a resource.
+    const declared = isRoot ? undefined : declaredDraft(s);
+    const idDraft = declared ?? res.draft;
+    const idKey = idDraft === "4" ? "id" : "$id";
     const id = s[idKey];
     // In drafts 4 and 7 every sibling of $ref is ignored, $id included.
-    if (typeof id === "string" && !(legacy && typeof s.$ref === "string")) {
+    if (typeof id === "string" && !((idDraft === "4" || idDraft === "7") && typeof s.$ref === "string")) {
       const abs = resolveUri(res.uri, id);
       const [doc, frag] = splitFragment(abs);
       if (doc !== res.uri || (isRoot && res.root !== s)) {
         const known = this.resources.get(doc);
         if (known && known.root === s) res = known;
         else {
-          res = { uri: doc, root: s, anchors: new Map(), dynamic: new Map(), recursive: false };
+          res = { uri: doc, draft: idDraft, root: s, anchors: new Map(), dynamic: new Map(), recursive: false };
           if (!known) this.resources.set(doc, res);
         }
       }
-      if (frag && legacy) res.anchors.set(frag, s);
+      if (frag && (res.draft === "4" || res.draft === "7")) res.anchors.set(frag, s);
     }
-    if (this.modern && typeof s.$anchor === "string") res.anchors.set(s.$anchor, s);
-    if (this.draft === "2020-12" && typeof s.$dynamicAnchor === "string") {
+    const draft = res.draft;
+    const modern = draft === "2019-09" || draft === "2020-12";
+    if (modern && typeof s.$anchor === "string") res.anchors.set(s.$anchor, s);
+    if (draft === "2020-12" && typeof s.$dynamicAnchor === "string") {
       res.anchors.set(s.$dynamicAnchor, s);
       res.dynamic.set(s.$dynamicAnchor, s);
     }
-    if (this.draft === "2019-09" && s.$recursiveAnchor === true && res.root === s) res.recursive = true;
+    if (draft === "2019-09" && s.$recursiveAnchor === true && res.root === s) res.recursive = true;
     this.info.set(s, { resource: res, loc });
-    if ("unevaluatedProperties" in s || "unevaluatedItems" in s) this.usesUnevaluated ||= this.modern;
+    if ("unevaluatedProperties" in s || "unevaluatedItems" in s) this.usesUnevaluated ||= modern;
 
     const refKeys =
-      this.draft === "2020-12"
-        ? ["$ref", "$dynamicRef"]
-        : this.draft === "2019-09"
-          ? ["$ref", "$recursiveRef"]
-          : ["$ref"];
+      draft === "2020-12" ? ["$ref", "$dynamicRef"] : draft === "2019-09" ? ["$ref", "$recursiveRef"] : ["$ref"];
     for (const k of refKeys) {
       const ref = s[k];
       if (typeof ref !== "string") continue;
@@ -144,17 +148,17 @@ export class SchemaIndex {
       this.refTargets.set(s, byKey);
     }
     const at = (k: string) => `${loc}/${encodePointer(k)}`;
-    for (const k of this.modern ? SUB_ONE_2019 : SUB_ONE_7) if (k in s) this.walk(s[k], res, at(k));
+    for (const k of modern ? SUB_ONE_2019 : SUB_ONE_7) if (k in s) this.walk(s[k], res, at(k));
     for (const k of SUB_ARRAY) {
       const v = s[k];
       if (Array.isArray(v)) for (const [i, x] of v.entries()) this.walk(x, res, `${at(k)}/${i}`);
     }
     if (Array.isArray(s.items)) for (const [i, x] of s.items.entries()) this.walk(x, res, `${loc}/items/${i}`);
     else if ("items" in s) this.walk(s.items, res, `${loc}/items`);
-    if (this.draft === "2020-12" && Array.isArray(s.prefixItems)) {
+    if (draft === "2020-12" && Array.isArray(s.prefixItems)) {
       for (const [i, x] of s.prefixItems.entries()) this.walk(x, res, `${loc}/prefixItems/${i}`);
     }
-    for (const k of this.modern ? SUB_MAP_2019 : SUB_MAP_7) {
+    for (const k of modern ? SUB_MAP_2019 : SUB_MAP_7) {
       const v = s[k];
       if (isObj(v)) for (const [name, x] of Object.entries(v)) this.walk(x, res, `${at(k)}/${encodePointer(name)}`);
     }
@@ -367,7 +371,6 @@ const short = (v: unknown) => {
 /** Builds nodes from an index and evaluates instances against them. */
 export class Validator {
   private readonly nodes = new Map<object, Node>();
-  private readonly legacy: boolean;
   private readonly track: boolean;
   readonly root: Node;
 
@@ -376,7 +379,6 @@ export class Validator {
     rootSchema: unknown,
     readonly opts: ValidatorOptions,
   ) {
-    this.legacy = opts.draft === "4" || opts.draft === "7";
     this.track = index.usesUnevaluated;
     this.root = this.node(rootSchema, "");
   }
@@ -495,15 +497,16 @@ export class Validator {
   }
 
   private build(n: Node, s: Record<string, unknown>) {
-    const draft = this.opts.draft;
-    const modern = !this.legacy;
+    const draft = n.res?.draft ?? this.opts.draft;
+    const legacy = draft === "4" || draft === "7";
+    const modern = !legacy;
     const sub = (v: unknown, path: string) => this.node(v, `${n.loc}${path}`);
 
     // --- references ---
     if (typeof s.$ref === "string") {
       const t = this.node(this.target(s, "$ref"), `${n.loc}/$ref`);
       n.any.push((v, c, ann) => this.inPlace(t, v, c, ann));
-      if (this.legacy) return; // drafts 4 and 7: $ref overrides its siblings
+      if (legacy) return; // drafts 4 and 7: $ref overrides its siblings
     }
     if (draft === "2019-09" && typeof s.$recursiveRef === "string") this.recursiveRef(n, s);
     if (draft === "2020-12" && typeof s.$dynamicRef === "string") this.dynamicRef(n, s);
@@ -720,8 +723,8 @@ export class Validator {
   }
 
   private objects(n: Node, s: Record<string, unknown>, validation: boolean, applicator: boolean) {
-    const draft = this.opts.draft;
-    const modern = !this.legacy;
+    const draft = n.res?.draft ?? this.opts.draft;
+    const modern = draft === "2019-09" || draft === "2020-12";
     type O = Record<string, unknown>;
     if (validation) {
       const { minProperties: minP, maxProperties: maxP } = s;
@@ -865,8 +868,8 @@ export class Validator {
   }
 
   private arrays(n: Node, s: Record<string, unknown>, validation: boolean, applicator: boolean) {
-    const draft = this.opts.draft;
-    const modern = !this.legacy;
+    const draft = n.res?.draft ?? this.opts.draft;
+    const modern = draft === "2019-09" || draft === "2020-12";
     type A = unknown[];
     if (validation) {
       const { minItems, maxItems } = s;
