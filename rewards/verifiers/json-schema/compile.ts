@@ -120,7 +120,7 @@ function customMetaschema(schema: unknown): string | undefined {
 /** Indexes documents; the first is the schema being validated, read as `draft` whatever its `$schema`. */
 function indexOf(draft: SchemaDraft, docs: { schema: unknown; uri: string }[]): SchemaIndex {
   const index = new SchemaIndex(draft);
-  docs.forEach((d, i) => index.add(d.schema, d.uri, i === 0));
+  for (const [i, d] of docs.entries()) index.add(d.schema, d.uri, i === 0);
   return index;
 }
 
