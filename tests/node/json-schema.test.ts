@@ -300,6 +300,23 @@ describe("json_schema validator", () => {
     });
   });
 
+  it('finds equal items for uniqueItems whatever their key order, and tells 1 from true and from "1"', () => {
+    const c = compileSchemaSync({ uniqueItems: true }, { draft: "2020-12" });
+    expect(c.validate([1, true, "1", null, [1], { a: 1 }]).valid).toBe(true);
+    expect(c.validate([{ a: 1, b: [2, { c: 3 }] }, 0, { b: [2, { c: 3 }], a: 1 }])).toEqual({
+      valid: false,
+      errors: [
+        {
+          keyword: "uniqueItems",
+          keywordLocation: "#/uniqueItems",
+          instanceLocation: "#",
+          error: "items 0 and 2 are equal",
+        },
+      ],
+    });
+    expect(c.validate([1, 1.0]).valid).toBe(false);
+  });
+
   it("counts string lengths in code points", () => {
     const c = compileSchemaSync({ type: "string", maxLength: 2 }, { draft: "2020-12" });
     expect(c.validate("\u{1F600}\u{1F600}").valid).toBe(true);

@@ -1,7 +1,7 @@
 import type { CompiledSchema } from "./compile";
 import { FORMATS } from "./formats";
 import { encodePointer } from "./uri";
-import { codePointLength, deepEqual, isMultipleOf, kindOf } from "./validator";
+import { codePointLength, deepEqual, firstDuplicate, isMultipleOf, kindOf } from "./validator";
 
 type Schema = Record<string, any>;
 
@@ -345,15 +345,7 @@ class Walker {
       );
     }
     if (s.uniqueItems === true) {
-      let dup: [number, number] | null = null;
-      for (let i = 0; i < a.length && !dup; i++) {
-        for (let j = i + 1; j < a.length; j++) {
-          if (deepEqual(a[i], a[j])) {
-            dup = [i, j];
-            break;
-          }
-        }
-      }
+      const dup = firstDuplicate(a);
       this.check(acc, dup === null, ip, sp, "uniqueItems", () => `items ${dup![0]} and ${dup![1]} are equal`);
     }
     // Tuple positions are fields; the rest of the items form one group scored by their mean.

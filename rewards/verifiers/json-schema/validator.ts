@@ -1,3 +1,4 @@
+import { canonicalJson } from "../../core/canonical";
 import { declaredDraft } from "./draft";
 import { FORMATS } from "./formats";
 import { encodePointer, pointerTokens, resolveUri, splitFragment } from "./uri";
@@ -336,6 +337,22 @@ export function deepEqual(a: unknown, b: unknown): boolean {
       return false;
   }
   return true;
+}
+
+/**
+ * The first two equal items of an array, or null. Linear (one canonical key per item), not pairwise: the
+ * array is the model's output and may be long.
+ */
+export function firstDuplicate(a: readonly unknown[]): [number, number] | null {
+  const seen = new Map<string, number>();
+  for (let i = 0; i < a.length; i++) {
+    const v = a[i];
+    const key = v !== null && typeof v === "object" ? `o${canonicalJson(v)}` : `${typeof v}:${String(v)}`;
+    const j = seen.get(key);
+    if (j !== undefined) return [j, i];
+    seen.set(key, i);
+  }
+  return null;
 }
 
 /** String length in Unicode code points, as the drafts count it (a surrogate pair is one character). */
@@ -886,13 +903,8 @@ export class Validator {
         );
       if (s.uniqueItems === true) {
         n.arr.push((v, c) => {
-          const a = v as A;
-          for (let i = 0; i < a.length; i++) {
-            for (let j = i + 1; j < a.length; j++) {
-              if (deepEqual(a[i], a[j])) return c.fail(n, "uniqueItems", `items ${i} and ${j} are equal`);
-            }
-          }
-          return true;
+          const dup = firstDuplicate(v as A);
+          return dup === null || c.fail(n, "uniqueItems", `items ${dup[0]} and ${dup[1]} are equal`);
         });
       }
     }
