@@ -11,6 +11,10 @@ export const SUITE_DRAFTS: { dir: string; draft: Draft }[] = [
   { dir: "draft2019-09", draft: "2019-09" },
   { dir: "draft2020-12", draft: "2020-12" },
 ];
+/** The other optional tests (files directly in it), under each draft's folder. */
+export const OPTIONAL_DIR = "optional";
+/** The optional tests of `format` as an assertion, under each draft's folder. */
+export const FORMAT_DIR = "optional/format";
 /** Where the suite's remotes are served from, by its own convention. */
 export const REMOTE_BASE = "http://localhost:1234/";
 
@@ -40,12 +44,17 @@ export interface SuiteOutcome {
   failures: string[];
 }
 
-/** Runs one draft's required tests; `files` are the parsed test files by name. */
+/**
+ * Runs one draft's tests; `files` are the parsed test files by name (relative to the draft's folder).
+ * The required tests run with `format` as an annotation (the suite's default), `optional/format` with
+ * `format: "assert"`.
+ */
 export function runDraft(
   dir: string,
   draft: Draft,
   files: { name: string; groups: Group[] }[],
   registered: Map<string, RegisteredSchema>,
+  format: "assert" | "annotate" = "annotate",
 ): SuiteOutcome {
   const failures: string[] = [];
   let total = 0;
@@ -55,7 +64,7 @@ export function runDraft(
         total++;
         let got: boolean | string;
         try {
-          got = compileSchemaSync(g.schema, { draft, registered }).validate(t.data).valid;
+          got = compileSchemaSync(g.schema, { draft, format, registered }).validate(t.data).valid;
         } catch (err) {
           got = `error: ${(err as Error).message}`;
         }

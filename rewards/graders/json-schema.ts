@@ -52,6 +52,11 @@ export const JsonSchemaGraderConfig = z
     partial_credit: z.boolean().default(true),
     extract: z.enum(["auto", "bare", "fenced", "balanced"]).default("auto"),
     draft: z.enum(DRAFTS).optional(),
+    /**
+     * `assert` (default): a string that breaks its `format` (a bad date, an email without "@") fails, as
+     * structured-output users expect. `annotate`: `format` is only an annotation, as 2019-09/2020-12 say.
+     */
+    format: z.enum(["assert", "annotate"]).default("assert"),
   })
   .superRefine((cfg, ctx) => {
     for (const ref of references(cfg.input)) {
@@ -79,7 +84,7 @@ export const JsonSchemaGraderConfig = z
     // An inline schema is compiled now, so a broken one is reported before any sample is scored. `$ref`s
     // to registered schemas are resolved when scoring, where the registry is reachable.
     try {
-      compileSchemaSync(inline, { draft: pickDraft(inline, cfg.draft) });
+      compileSchemaSync(inline, { draft: pickDraft(inline, cfg.draft), format: cfg.format });
     } catch (err) {
       if (!(err instanceof SchemaError)) throw err;
       for (const issue of err.issues) {
@@ -131,7 +136,7 @@ const noJson = (reason: string): RewardResult => ({
 });
 
 /**
- * `{ type: "json_schema", name, input?, schema, partial_credit?, extract?, draft? }`: scores how well
+ * `{ type: "json_schema", name, input?, schema, partial_credit?, extract?, draft?, format? }`: scores how well
  * the JSON in a completion satisfies a JSON Schema (draft 7, 2019-09 or 2020-12).
  */
 export const jsonSchemaGrader = defineGraderType({
@@ -147,7 +152,7 @@ export const jsonSchemaGrader = defineGraderType({
     async function compiledFor(sample: Sample, store: SchemaStore | undefined): Promise<CompiledSchema | RewardResult> {
       if (inline !== undefined) {
         if (!inlineCompiled) {
-          inlineCompiled = compileSchema(inline, { draft: pickDraft(inline, cfg.draft), store });
+          inlineCompiled = compileSchema(inline, { draft: pickDraft(inline, cfg.draft), format: cfg.format, store });
           // A store failure (R2 unreachable) must not stick to the grader; a broken schema may.
           inlineCompiled.catch((err) => {
             if (!(err instanceof SchemaError)) inlineCompiled = undefined;
@@ -175,7 +180,7 @@ export const jsonSchemaGrader = defineGraderType({
           `${cfg.schema} must be a JSON Schema object, got ${schema === null ? "null" : typeof schema}`,
         );
       }
-      return compileSchema(schema, { draft: pickDraft(schema, cfg.draft), store });
+      return compileSchema(schema, { draft: pickDraft(schema, cfg.draft), format: cfg.format, store });
     }
 
     return {

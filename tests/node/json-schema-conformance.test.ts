@@ -5,6 +5,8 @@ import { CORPORA_DIR } from "../global-setup";
 import {
   describeDiff,
   diffKnown,
+  FORMAT_DIR,
+  OPTIONAL_DIR,
   remoteRegistry,
   runDraft,
   SUITE_DIR,
@@ -31,14 +33,16 @@ describe.skipIf(!present)("JSON-Schema-Test-Suite (required tests, read from dis
   const index: SuiteIndex = {
     remotes: present ? walk(join(SUITE, "remotes")).map((f) => relative(join(SUITE, "remotes"), f)) : [],
     tests: Object.fromEntries(
-      SUITE_DRAFTS.map(({ dir }) => [
-        dir,
-        present
-          ? readdirSync(join(SUITE, "tests", dir))
-              .filter((f) => f.endsWith(".json"))
-              .sort()
-          : [],
-      ]),
+      SUITE_DRAFTS.flatMap(({ dir }) =>
+        [dir, `${dir}/${OPTIONAL_DIR}`, `${dir}/${FORMAT_DIR}`].map((d) => [
+          d,
+          present
+            ? readdirSync(join(SUITE, "tests", d))
+                .filter((f) => f.endsWith(".json"))
+                .sort()
+            : [],
+        ]),
+      ),
     ),
   };
   const registered = remoteRegistry(
@@ -52,19 +56,42 @@ describe.skipIf(!present)("JSON-Schema-Test-Suite (required tests, read from dis
     expect(readJson(INDEX_FILE)).toEqual(index);
   });
 
-  for (const { dir, draft } of SUITE_DRAFTS) {
-    it(`fails exactly the known ${dir} cases`, () => {
-      const files = index.tests[dir]!.map((name) => ({ name, groups: readJson(join(SUITE, "tests", dir, name)) }));
-      const out = runDraft(dir, draft, files, registered);
-      console.log(`${dir}: ${out.passed}/${out.total} passed`);
-      results[dir] = out.failures;
+  // Required and other optional tests with `format` as an annotation (the suite's default); optional/format
+  // with it asserted.
+  const runs = SUITE_DRAFTS.flatMap(({ dir, draft }) => [
+    { key: dir, dir, draft, format: "annotate" as const, label: `${dir} required tests (format: annotate)` },
+    {
+      key: `${dir}/${OPTIONAL_DIR}`,
+      dir,
+      draft,
+      format: "annotate" as const,
+      label: `${dir} ${OPTIONAL_DIR} tests (format: annotate)`,
+    },
+    {
+      key: `${dir}/${FORMAT_DIR}`,
+      dir,
+      draft,
+      format: "assert" as const,
+      label: `${dir} ${FORMAT_DIR} tests (format: assert)`,
+    },
+  ]);
+  for (const { key, dir, draft, format, label } of runs) {
+    it(`fails exactly the known ${label}`, () => {
+      const prefix = key === dir ? "" : `${key.slice(dir.length + 1)}/`;
+      const files = index.tests[key]!.map((name) => ({
+        name: prefix + name,
+        groups: readJson(join(SUITE, "tests", key, name)),
+      }));
+      const out = runDraft(dir, draft, files, registered, format);
+      console.log(`${label}: ${out.passed}/${out.total} passed`);
+      results[key] = out.failures;
       if (update) {
-        known[dir] = out.failures;
+        known[key] = out.failures;
         writeFileSync(KNOWN_FILE, `${JSON.stringify(known, null, 2)}\n`);
       }
-      const d = diffKnown(out.failures, known[dir] ?? []);
-      if (d.newlyFailing.length || d.newlyPassing.length) expect.fail(describeDiff(dir, d));
-      expect(out.total).toBeGreaterThan(900);
+      const d = diffKnown(out.failures, known[key] ?? []);
+      if (d.newlyFailing.length || d.newlyPassing.length) expect.fail(describeDiff(key, d));
+      expect(out.total).toBeGreaterThan(key === dir ? 900 : 100);
     });
   }
 });

@@ -205,6 +205,141 @@ describe("json_schema grader scoring", () => {
   });
 });
 
+describe("json_schema format option", () => {
+  const event = {
+    type: "object",
+    required: ["when", "contact"],
+    properties: { when: { type: "string", format: "date" }, contact: { type: "string", format: "email" } },
+  };
+
+  it("asserts format by default, so a bad date fails and is located", async () => {
+    const g = buildGrader({ type: "json_schema", name: "t", schema: event });
+    const r = await scoreOne(g.score, sample('{"when":"2024-02-30","contact":"a@example.com"}'), context());
+    // The object's type and two fields; "when" meets its type, not its format: (1 + 1/2 + 1) / 3.
+    expect(r).toEqual({
+      score: 5 / 6,
+      valid: true,
+      reason: "the JSON does not satisfy the schema (partial credit 0.833): #/when format: is not a valid date",
+      metrics: {
+        json_parsed: { score: 1 },
+        schema_valid: { score: 0 },
+        constraints: { score: 5 / 6, reason: "1 of 5 checks failed" },
+        "#/when": { score: 0, reason: "format: is not a valid date" },
+      },
+    });
+    const ok = await scoreOne(g.score, sample('{"when":"2024-02-29","contact":"a@example.com"}'), context());
+    expect(ok.score).toBe(1);
+  });
+
+  it("treats format as an annotation under format: annotate, in partial credit too", async () => {
+    const g = buildGrader({ type: "json_schema", name: "t", schema: event, format: "annotate" });
+    const r = await scoreOne(g.score, sample('{"when":"not a date","contact":"nobody"}'), context());
+    expect(r.score).toBe(1);
+    const c = compileSchemaSync(event, { draft: "2020-12", format: "annotate" });
+    expect(partialCredit(c, { when: "x", contact: "y" })).toEqual({ score: 1, failures: [], checked: 3, failed: 0 });
+  });
+
+  it("refuses a format mode it does not know", () => {
+    const out = validateGrader({ type: "json_schema", name: "t", schema: event, format: "strict" });
+    expect(out.valid).toBe(false);
+  });
+});
+
+describe("json_schema validator", () => {
+  it("follows $dynamicRef through the dynamic scope, and partial credit locates the failure", () => {
+    // The generic list's items are whatever the extending schema's "item" anchor says: strings here.
+    const list = {
+      $id: "https://schemas.test/strings.json",
+      $ref: "list.json",
+      $defs: {
+        list: {
+          $id: "list.json",
+          type: "array",
+          items: { $dynamicRef: "#item" },
+          $defs: { item: { $dynamicAnchor: "item" } },
+        },
+        item: { $dynamicAnchor: "item", type: "string" },
+      },
+    };
+    const c = compileSchemaSync(list, { draft: "2020-12" });
+    expect(c.validate(["a", "b"]).valid).toBe(true);
+    expect(c.validate(["a", 2])).toEqual({
+      valid: false,
+      errors: [
+        {
+          keyword: "type",
+          keywordLocation: "#/$defs/item/type",
+          instanceLocation: "#/1",
+          error: "expected string, got integer",
+        },
+      ],
+    });
+    const v = verifyDocument(c, ["a", 2], { partialCredit: true });
+    expect(v.valid).toBe(false);
+    expect(v.score).toBeGreaterThan(0);
+    expect(v.score).toBeLessThan(1);
+  });
+
+  it("reads a referenced document by the draft its own $schema names", () => {
+    // A draft-07 schema $refs the 2020-12 metaschema: $dynamicRef there must still follow the dynamic scope.
+    const meta = compileSchemaSync(
+      { $schema: "http://json-schema.org/draft-07/schema#", $ref: "https://json-schema.org/draft/2020-12/schema" },
+      { draft: "7" },
+    );
+    expect(meta.validate({ properties: { a: { minLength: 1 } } }).valid).toBe(true);
+    expect(meta.validate({ properties: { a: { minLength: -1 } } })).toEqual({
+      valid: false,
+      errors: [
+        {
+          keyword: "minimum",
+          keywordLocation: "#/$defs/nonNegativeInteger/minimum",
+          instanceLocation: "#/properties/a/minLength",
+          error: "-1 is less than 0",
+        },
+      ],
+    });
+  });
+
+  it('finds equal items for uniqueItems whatever their key order, and tells 1 from true and from "1"', () => {
+    const c = compileSchemaSync({ uniqueItems: true }, { draft: "2020-12" });
+    expect(c.validate([1, true, "1", null, [1], { a: 1 }]).valid).toBe(true);
+    expect(c.validate([{ a: 1, b: [2, { c: 3 }] }, 0, { b: [2, { c: 3 }], a: 1 }])).toEqual({
+      valid: false,
+      errors: [
+        {
+          keyword: "uniqueItems",
+          keywordLocation: "#/uniqueItems",
+          instanceLocation: "#",
+          error: "items 0 and 2 are equal",
+        },
+      ],
+    });
+    expect(c.validate([1, 1.0]).valid).toBe(false);
+  });
+
+  it("counts string lengths in code points", () => {
+    const c = compileSchemaSync({ type: "string", maxLength: 2 }, { draft: "2020-12" });
+    expect(c.validate("\u{1F600}\u{1F600}").valid).toBe(true);
+    expect(c.validate("abc").valid).toBe(false);
+  });
+
+  it("reports a $ref loop that never reaches the instance as invalid, not a crash", () => {
+    const c = compileSchemaSync(
+      { $defs: { a: { $ref: "#/$defs/b" }, b: { $ref: "#/$defs/a" } }, $ref: "#/$defs/a" },
+      { draft: "2020-12" },
+    );
+    const r = c.validate(1);
+    expect(r.valid).toBe(false);
+    expect(r.errors[0]!.error).toContain("recursion too deep");
+  });
+
+  it("validates a schema against the built-in 2020-12 metaschema", () => {
+    const meta = compileSchemaSync({ $ref: "https://json-schema.org/draft/2020-12/schema" }, { draft: "2020-12" });
+    expect(meta.validate({ type: "object", properties: { a: { minLength: 1 } } }).valid).toBe(true);
+    expect(meta.validate({ properties: { a: { minLength: -1 } } }).valid).toBe(false);
+  });
+});
+
 describe("json_schema grader config", () => {
   it("reports a broken inline schema with the path of the bad keyword", () => {
     const out = validateGrader({
@@ -229,7 +364,7 @@ describe("json_schema grader config", () => {
       errors: [
         {
           path: ["schema", "$ref"],
-          message: '$ref "#/$defs/missing" does not resolve (resolved to https://github.com/cfworker#/$defs/missing)',
+          message: '$ref "#/$defs/missing" does not resolve',
         },
       ],
     });

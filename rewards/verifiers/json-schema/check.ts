@@ -1,4 +1,5 @@
-import { encodePointer, type SchemaDraft } from "@cfworker/json-schema";
+import { encodePointer } from "./uri";
+import type { SchemaDraft } from "./validator";
 
 /** One thing wrong with a schema itself, located by a JSON pointer into the schema. */
 export interface SchemaIssue {

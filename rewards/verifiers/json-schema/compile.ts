@@ -1,9 +1,9 @@
-import { dereference, type OutputUnit, type Schema, type SchemaDraft, validate } from "@cfworker/json-schema";
 import { canonicalJson, sha256Hex } from "./canonical";
 import { checkSchema, type SchemaIssue } from "./check";
 import { Lru } from "./lru";
 import { BUILTIN_SCHEMAS } from "./metaschemas";
-
+import { splitFragment } from "./uri";
+import { type FormatMode, type OutputUnit, type SchemaDraft, SchemaIndex, Validator } from "./validator";
 /** A schema registered under its `$id` (PUT /v1/schemas), with the hash of its canonical JSON. */
 export interface RegisteredSchema {
   id: string;
@@ -31,17 +31,21 @@ export class SchemaError extends Error {
   }
 }
 
-/** A ready validator: the dereferenced schema plus every registered schema it reaches. */
+/** A ready validator: the schema, indexed with every registered schema it reaches. */
 export interface CompiledSchema {
-  /** Cache key: hash of the canonical schema, the draft and the registered schemas it depends on. */
+  /** Cache key: hash of the canonical schema, the draft, the format mode and the registered schemas it depends on. */
   key: string;
   draft: SchemaDraft;
-  root: Schema | boolean;
-  lookup: Record<string, Schema | boolean>;
+  format: FormatMode;
+  root: object | boolean;
   deps: { id: string; sha256: string }[];
-  /** The library's verdict (short-circuiting: stops at the first failure in each subschema). */
+  /** The verdict (short-circuiting: stops at the first failure in each subschema). */
   validate(instance: unknown): { valid: boolean; errors: OutputUnit[] };
+  /** The static target of a subschema's `$ref` / `$recursiveRef` / `$dynamicRef`, for partial credit. */
+  resolve(schema: object, keyword: string): unknown;
 }
+
+export type { FormatMode, OutputUnit, SchemaDraft };
 
 interface Analysis {
   hash: string;
@@ -72,59 +76,52 @@ export function resetSchemaCache() {
 
 const clone = <T>(v: T): T => structuredClone(v);
 
-const DATA_KEYWORDS = new Set(["const", "enum", "default", "examples"]);
+/** The base URI of a schema that has no `$id` of its own. */
+export const DEFAULT_BASE = "https://schemas.assay.invalid/root.json";
 
-/**
- * Prepares a private copy of a schema for dereferencing. In drafts 4 and 7 every sibling of `$ref` is
- * ignored, `$id` included, so a sibling `$id` must not move the base URI the `$ref` resolves against.
- */
-function prepared<T>(schema: T, draft: SchemaDraft): T {
-  const copy = clone(schema);
-  if (draft !== "4" && draft !== "7") return copy;
-  const visit = (v: unknown) => {
-    if (v === null || typeof v !== "object") return;
-    if (Array.isArray(v)) return v.forEach(visit);
-    const o = v as Record<string, unknown>;
-    if (typeof o.$ref === "string") {
-      delete o.$id;
-      delete o.id;
-    }
-    for (const [k, x] of Object.entries(o)) if (!DATA_KEYWORDS.has(k)) visit(x);
-  };
-  visit(copy);
-  return copy;
-}
-const stripFragment = (uri: string) => {
-  const i = uri.indexOf("#");
-  return i === -1 ? uri : uri.slice(0, i);
+/** `$schema` values the draft is read from; any other is a custom metaschema, looked up for `$vocabulary`. */
+const STANDARD_METASCHEMAS =
+  /^https?:\/\/json-schema\.org\/(draft-0[3467]\/schema|draft\/2019-09\/schema|draft\/2020-12\/schema)#?$/;
+
+type VocabGroup = "validation" | "applicator" | "unevaluated" | "format" | "format-assertion";
+
+const VOCABULARIES: Record<string, VocabGroup> = {
+  validation: "validation",
+  applicator: "applicator",
+  unevaluated: "unevaluated",
+  format: "format",
+  "format-annotation": "format",
+  "format-assertion": "format-assertion",
 };
 
-/** Every `$ref` / `$recursiveRef` target, as absolute URIs, of a dereferenced lookup. */
-function refTargets(lookup: Record<string, Schema | boolean>): { from: string; ref: string; target: string }[] {
-  const out: { from: string; ref: string; target: string }[] = [];
-  const seen = new Set<object>();
-  for (const s of Object.values(lookup)) {
-    if (typeof s !== "object" || seen.has(s)) continue;
-    seen.add(s);
-    // The JSON pointer of the referring subschema within its document.
-    const uri: string = s.__absolute_uri__ ?? "";
-    const from = uri.includes("#") ? uri.slice(uri.indexOf("#") + 1) : "";
-    if (typeof s.$ref === "string") out.push({ from, ref: s.$ref, target: s.__absolute_ref__ ?? s.$ref });
-    if (typeof s.$recursiveRef === "string") {
-      out.push({ from, ref: s.$recursiveRef, target: s.__absolute_recursive_ref__ ?? s.$recursiveRef });
-    }
+/** The keyword groups a custom metaschema's `$vocabulary` enables (every known vocabulary it lists). */
+function vocabulariesOf(meta: RegisteredSchema | undefined, draft: SchemaDraft) {
+  const v =
+    meta && typeof meta.schema === "object" ? (meta.schema as { $vocabulary?: unknown }).$vocabulary : undefined;
+  if (v === null || typeof v !== "object" || Array.isArray(v)) return undefined;
+  const on = new Set<VocabGroup>();
+  for (const uri of Object.keys(v)) {
+    const m = /^https:\/\/json-schema\.org\/draft\/(2019-09|2020-12)\/vocab\/([a-z-]+)$/.exec(uri);
+    const group = m ? VOCABULARIES[m[2]!] : undefined;
+    if (group) on.add(group);
+    if (group === "format-assertion") on.add("format");
+    // 2019-09 keeps unevaluated* in the applicator vocabulary.
+    if (m && m[2] === "applicator" && draft === "2019-09") on.add("unevaluated");
   }
-  return out;
+  return on;
 }
 
-/**
- * Adds a registered schema to a lookup under the URI it was registered (retrieved) at, as well as under
- * its own `$id` when that differs, as a schema fetched from a URL is known by both.
- */
-function register(schema: Schema | boolean, id: string, lookup: Record<string, Schema | boolean>) {
-  dereference(schema, lookup, new URL(id));
-  if (lookup[id] === undefined) lookup[id] = schema;
-  return lookup;
+function customMetaschema(schema: unknown): string | undefined {
+  if (schema === null || typeof schema !== "object") return undefined;
+  const uri = (schema as { $schema?: unknown }).$schema;
+  return typeof uri === "string" && !STANDARD_METASCHEMAS.test(uri) ? splitFragment(uri)[0] : undefined;
+}
+
+/** Indexes documents; the first is the schema being validated, read as `draft` whatever its `$schema`. */
+function indexOf(draft: SchemaDraft, docs: { schema: unknown; uri: string }[]): SchemaIndex {
+  const index = new SchemaIndex(draft);
+  for (const [i, d] of docs.entries()) index.add(d.schema, d.uri, i === 0);
+  return index;
 }
 
 function analyze(schema: unknown, draft: SchemaDraft, base?: string): Analysis {
@@ -136,12 +133,12 @@ function analyze(schema: unknown, draft: SchemaDraft, base?: string): Analysis {
   let external: string[] = [];
   if (issues.length === 0) {
     try {
-      const copy = prepared(schema, draft) as Schema;
-      const lookup = base ? register(copy, base, Object.create(null)) : dereference(copy);
+      const index = new SchemaIndex(draft);
+      index.add(schema, base ?? DEFAULT_BASE, base === undefined);
       const docs = new Set<string>();
-      for (const { target } of refTargets(lookup)) {
-        if (lookup[target] === undefined && lookup[stripFragment(target)] === undefined)
-          docs.add(stripFragment(target));
+      for (const r of index.refs) {
+        const [doc] = splitFragment(r.target);
+        if (!index.resources.has(doc)) docs.add(doc);
       }
       external = [...docs].sort();
     } catch (err) {
@@ -155,12 +152,14 @@ function analyze(schema: unknown, draft: SchemaDraft, base?: string): Analysis {
 
 /**
  * Walks the registered schemas a schema reaches, transitively: yields each id it needs and receives the
- * stored schema (or nothing). Written once as a generator so that sync and async stores share it.
+ * stored schema (or nothing). Written once as a generator so that sync and async stores share it. A
+ * custom metaschema (`$schema`) is looked up too, for its `$vocabulary`; it may be missing.
  */
 function* dependencies(
+  schema: unknown,
   first: Analysis,
   draft: SchemaDraft,
-): Generator<string, RegisteredSchema[], RegisteredSchema | null | undefined> {
+): Generator<string, { deps: RegisteredSchema[]; meta?: RegisteredSchema }, RegisteredSchema | null | undefined> {
   const deps = new Map<string, RegisteredSchema>();
   const missing = new Set<string>();
   const queue = [...first.external];
@@ -186,43 +185,59 @@ function* dependencies(
       })),
     );
   }
-  return [...deps.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
+  const metaId = customMetaschema(schema);
+  const meta = metaId ? ((yield metaId) ?? undefined) : undefined;
+  return { deps: [...deps.values()].sort((a, b) => (a.id < b.id ? -1 : 1)), meta };
 }
 
-function build(schema: unknown, draft: SchemaDraft, a: Analysis, deps: RegisteredSchema[]): CompiledSchema {
+function build(
+  schema: unknown,
+  draft: SchemaDraft,
+  format: FormatMode,
+  a: Analysis,
+  found: { deps: RegisteredSchema[]; meta?: RegisteredSchema },
+): CompiledSchema {
+  const { deps, meta } = found;
   const depKey = deps.map((d) => `${d.id}@${d.sha256}`).join(",");
-  const key = sha256Hex(`${a.hash}|${draft}|${depKey}`);
+  const metaKey = meta ? `${meta.id}@${meta.sha256}` : "";
+  const key = sha256Hex(`${a.hash}|${draft}|${format}|${depKey}|${metaKey}`);
   const hit = compiled.get(key);
   if (hit) {
     counters.hits++;
     return hit;
   }
-  // dereference() marks the schema objects it walks, so the validator works on its own copies.
-  const root = prepared(schema, draft) as Schema | boolean;
-  let lookup: Record<string, Schema | boolean>;
-  try {
-    lookup = dereference(root);
-    for (const d of deps) register(prepared(d.schema, draft) as Schema | boolean, d.id, lookup);
-  } catch (err) {
-    throw new SchemaError([{ path: "/", message: (err as Error).message }]);
-  }
-  const unresolved = refTargets(lookup).filter(({ target }) => lookup[target] === undefined);
+  // The validator keeps references into the schema: it works on its own copy, safe from later edits.
+  const root = clone(schema) as object | boolean;
+  const index = indexOf(draft, [
+    { schema: root, uri: DEFAULT_BASE },
+    ...deps.map((d) => ({ schema: d.schema, uri: d.id })),
+  ]);
+  const unresolved = index.unresolved();
   if (unresolved.length) {
     throw new SchemaError(
-      unresolved.map(({ from, ref, target }) => ({
-        path: `${from}/$ref`,
-        message: `$ref ${JSON.stringify(ref)} does not resolve${ref === target ? "" : ` (resolved to ${target})`}`,
-      })),
+      unresolved.map(({ from, keyword, ref, target }) => {
+        // The placeholder base of a schema without $id says nothing to the reader: leave it out.
+        const shown = target.startsWith(DEFAULT_BASE) ? target.slice(DEFAULT_BASE.length) : target;
+        return {
+          path: `${from}/${keyword}`,
+          message: `${keyword} ${JSON.stringify(ref)} does not resolve${ref === shown ? "" : ` (resolved to ${shown})`}`,
+        };
+      }),
     );
   }
+  const validator = new Validator(index, root, { draft, format, vocabularies: vocabulariesOf(meta, draft) });
   counters.builds++;
   const c: CompiledSchema = {
     key,
     draft,
+    format,
     root,
-    lookup,
     deps: deps.map((d) => ({ id: d.id, sha256: d.sha256 })),
-    validate: (instance) => validate(instance, root, draft, lookup, true),
+    validate: (instance) => validator.validate(instance),
+    resolve: (s, keyword) => {
+      const t = index.refTargets.get(s)?.[keyword];
+      return t === undefined ? undefined : index.locate(t);
+    },
   };
   compiled.set(key, c);
   return c;
@@ -230,6 +245,8 @@ function build(schema: unknown, draft: SchemaDraft, a: Analysis, deps: Registere
 
 export interface CompileOptions {
   draft: SchemaDraft;
+  /** `assert` (the default): a string that breaks its `format` fails; `annotate`: `format` is not checked. */
+  format?: FormatMode;
   store?: SchemaStore;
 }
 
@@ -241,24 +258,24 @@ export interface CompileOptions {
 export async function compileSchema(schema: unknown, opts: CompileOptions): Promise<CompiledSchema> {
   const a = analyze(schema, opts.draft);
   if (a.issues.length) throw new SchemaError(a.issues);
-  const walk = dependencies(a, opts.draft);
+  const walk = dependencies(schema, a, opts.draft);
   let step = walk.next();
   while (!step.done) {
     const id = step.value;
     step = walk.next(BUILTIN_SCHEMAS.get(id) ?? (opts.store ? await opts.store.get(id) : undefined));
   }
-  return build(schema, opts.draft, a, step.value);
+  return build(schema, opts.draft, opts.format ?? "assert", a, step.value);
 }
 
 /** compileSchema for registered schemas already in memory (a preloaded Map, the suite's remotes). */
 export function compileSchemaSync(
   schema: unknown,
-  opts: { draft: SchemaDraft; registered?: ReadonlyMap<string, RegisteredSchema> },
+  opts: { draft: SchemaDraft; format?: FormatMode; registered?: ReadonlyMap<string, RegisteredSchema> },
 ): CompiledSchema {
   const a = analyze(schema, opts.draft);
   if (a.issues.length) throw new SchemaError(a.issues);
-  const walk = dependencies(a, opts.draft);
+  const walk = dependencies(schema, a, opts.draft);
   let step = walk.next();
   while (!step.done) step = walk.next(BUILTIN_SCHEMAS.get(step.value) ?? opts.registered?.get(step.value));
-  return build(schema, opts.draft, a, step.value);
+  return build(schema, opts.draft, opts.format ?? "assert", a, step.value);
 }

@@ -1,4 +1,4 @@
-import type { SchemaDraft } from "@cfworker/json-schema";
+import type { SchemaDraft } from "./validator";
 
 /** The drafts a grader may ask for. Draft 4 is served only when a schema's own `$schema` names it. */
 export const DRAFTS = ["7", "2019-09", "2020-12"] as const;

@@ -1,6 +1,7 @@
 /**
- * JSON Schema verification for rewards: compiled validators cached by content, partial credit, and the
- * registry of schemas that `$ref` can reach. See README.md for how partial credit counts constraints.
+ * JSON Schema verification for rewards: an interpreting validator (validator.ts) compiled once per schema
+ * and cached by content, partial credit, and the registry of schemas that `$ref` can reach. See README.md
+ * for how partial credit counts constraints.
  *
  * @example
  * const compiled = await compileSchema(schema, { draft: pickDraft(schema), store });
@@ -10,10 +11,11 @@
 export { canonicalJson, contentHash } from "./canonical";
 export type { SchemaIssue } from "./check";
 export { checkSchema } from "./check";
-export type { CompiledSchema, RegisteredSchema, SchemaStore } from "./compile";
+export type { CompiledSchema, FormatMode, OutputUnit, RegisteredSchema, SchemaDraft, SchemaStore } from "./compile";
 export {
   compileSchema,
   compileSchemaSync,
+  DEFAULT_BASE,
   MAX_COMPILED,
   resetSchemaCache,
   SchemaError,

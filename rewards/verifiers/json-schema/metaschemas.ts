@@ -1,13 +1,12 @@
-import type { Schema } from "@cfworker/json-schema";
 import { contentHash } from "./canonical";
 import type { RegisteredSchema } from "./compile";
+import { DRAFT_2019_09_SCHEMAS, DRAFT_2020_12_SCHEMAS } from "./metaschemas-modern";
 
 /**
- * Metaschemas every schema may `$ref` without registering them. Only draft-07's is built in: the
- * 2019-09 and 2020-12 metaschemas are built on `$dynamicRef`/vocabularies that the validator does not
- * implement, so shipping them would promise checks it cannot make.
+ * Metaschemas every schema may `$ref` (or name in `$schema`) without registering them: draft-07's, and
+ * 2019-09's and 2020-12's with their vocabulary metaschemas (`meta/core`, `meta/applicator`, ...).
  */
-const DRAFT_07: Schema = {
+const DRAFT_07: Record<string, unknown> = {
   $schema: "http://json-schema.org/draft-07/schema#",
   $id: "http://json-schema.org/draft-07/schema#",
   title: "Core schema meta-schema",
@@ -85,7 +84,11 @@ const DRAFT_07: Schema = {
 };
 
 export const BUILTIN_SCHEMAS: ReadonlyMap<string, RegisteredSchema> = new Map(
-  [{ id: "http://json-schema.org/draft-07/schema", schema: DRAFT_07 }].map(
-    ({ id, schema }): [string, RegisteredSchema] => [id, { id, sha256: contentHash(schema), schema }],
-  ),
+  [
+    { id: "http://json-schema.org/draft-07/schema", schema: DRAFT_07 as object },
+    ...[...DRAFT_2019_09_SCHEMAS, ...DRAFT_2020_12_SCHEMAS].map((schema) => ({
+      id: (schema as { $id: string }).$id,
+      schema,
+    })),
+  ].map(({ id, schema }): [string, RegisteredSchema] => [id, { id, sha256: contentHash(schema), schema }]),
 );

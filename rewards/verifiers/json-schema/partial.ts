@@ -1,5 +1,9 @@
-import { encodePointer, format, type Schema, type SchemaDraft, ucs2length, validate } from "@cfworker/json-schema";
 import type { CompiledSchema } from "./compile";
+import { FORMATS } from "./formats";
+import { encodePointer } from "./uri";
+import { codePointLength, deepEqual, firstDuplicate, isMultipleOf, kindOf } from "./validator";
+
+type Schema = Record<string, any>;
 
 /**
  * Partial credit: how much of a schema a document satisfies. See README.md beside this file for the
@@ -59,34 +63,12 @@ interface Evaluation {
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
-const kindOf = (v: unknown) =>
-  v === null
-    ? "null"
-    : Array.isArray(v)
-      ? "array"
-      : typeof v === "number" && Number.isInteger(v)
-        ? "integer"
-        : typeof v;
-
 const hasOwn = (o: object, k: string) => Object.hasOwn(o, k);
 
 function typeMatches(type: unknown, v: unknown): boolean {
   const k = kindOf(v);
   const one = (t: unknown) => t === k || (t === "number" && k === "integer");
   return Array.isArray(type) ? type.some(one) : one(type);
-}
-
-function deepEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  if (Array.isArray(a)) {
-    const bb = b as unknown[];
-    return a.length === bb.length && a.every((x, i) => deepEqual(x, bb[i]));
-  }
-  const ka = Object.keys(a);
-  const kb = Object.keys(b);
-  return ka.length === kb.length && ka.every((k) => hasOwn(b, k) && deepEqual((a as any)[k], (b as any)[k]));
 }
 
 const short = (v: unknown) => {
@@ -102,10 +84,11 @@ class Walker {
   checked = 0;
   failed = 0;
 
-  constructor(
-    private readonly lookup: Record<string, Schema | boolean>,
-    private readonly draft: SchemaDraft,
-  ) {}
+  private readonly draft: CompiledSchema["draft"];
+
+  constructor(private readonly compiled: CompiledSchema) {
+    this.draft = compiled.draft;
+  }
 
   private regex(source: string) {
     let re = this.regexes.get(source);
@@ -149,14 +132,11 @@ class Walker {
     if (schema === null || typeof schema !== "object") return;
     const s = schema as Schema;
 
-    if (typeof s.$ref === "string") {
-      const target = this.lookup[s.__absolute_ref__ ?? s.$ref];
-      this.apply(target, v, ip, `${sp}/$ref`, acc, depth + 1);
-      if (this.draft === "4" || this.draft === "7") return;
-    }
-    if (typeof s.$recursiveRef === "string") {
-      const target = this.lookup[s.__absolute_recursive_ref__ ?? s.$recursiveRef];
-      this.apply(target, v, ip, `${sp}/$recursiveRef`, acc, depth + 1);
+    // Static targets: partial credit reads $recursiveRef/$dynamicRef as plain $refs (the verdict does not).
+    for (const kw of ["$ref", "$recursiveRef", "$dynamicRef"]) {
+      if (typeof s[kw] !== "string") continue;
+      this.apply(this.compiled.resolve(s, kw), v, ip, `${sp}/${kw}`, acc, depth + 1);
+      if (kw === "$ref" && (this.draft === "4" || this.draft === "7")) return;
     }
 
     if (s.type !== undefined) {
@@ -365,15 +345,7 @@ class Walker {
       );
     }
     if (s.uniqueItems === true) {
-      let dup: [number, number] | null = null;
-      for (let i = 0; i < a.length && !dup; i++) {
-        for (let j = i + 1; j < a.length; j++) {
-          if (deepEqual(a[i], a[j])) {
-            dup = [i, j];
-            break;
-          }
-        }
-      }
+      const dup = firstDuplicate(a);
       this.check(acc, dup === null, ip, sp, "uniqueItems", () => `items ${dup![0]} and ${dup![1]} are equal`);
     }
     // Tuple positions are fields; the rest of the items form one group scored by their mean.
@@ -468,15 +440,15 @@ class Walker {
       this.check(acc, n < exMax, ip, sp, "exclusiveMaximum", () => `${n} is not less than ${exMax}`);
     }
     if (typeof s.multipleOf === "number") {
-      // The validator's own decimal arithmetic, so the two never disagree on 0.1-style divisors.
-      const ok = validate(n, { multipleOf: s.multipleOf }, this.draft, Object.create(null)).valid;
+      // The validator's own arithmetic, so the two never disagree on 0.1-style divisors.
+      const ok = isMultipleOf(n, s.multipleOf);
       this.check(acc, ok, ip, sp, "multipleOf", () => `${n} is not a multiple of ${s.multipleOf}`);
     }
   }
 
   private string(s: Schema, str: string, ip: string, sp: string, acc: Acc) {
     const needLength = s.minLength !== undefined || s.maxLength !== undefined;
-    const len = needLength ? ucs2length(str) : 0;
+    const len = needLength ? codePointLength(str) : 0;
     if (s.minLength !== undefined) {
       this.check(
         acc,
@@ -500,8 +472,9 @@ class Walker {
     if (typeof s.pattern === "string") {
       this.check(acc, this.regex(s.pattern).test(str), ip, sp, "pattern", () => `does not match /${s.pattern}/`);
     }
-    if (typeof s.format === "string" && format[s.format]) {
-      this.check(acc, format[s.format]!(str), ip, sp, "format", () => `is not a valid ${s.format}`);
+    const f = typeof s.format === "string" && this.compiled.format === "assert" ? FORMATS[s.format] : undefined;
+    if (f) {
+      this.check(acc, f(str), ip, sp, "format", () => `is not a valid ${s.format}`);
     }
   }
 }
@@ -511,7 +484,7 @@ class Walker {
  * when the document and schema together need more than PARTIAL_BUDGET checks.
  */
 export function partialCredit(compiled: CompiledSchema, instance: unknown): PartialResult {
-  const w = new Walker(compiled.lookup, compiled.draft);
+  const w = new Walker(compiled);
   const r = w.evaluate(compiled.root, instance, "", "", 0);
   return { score: r.score, failures: r.failures, checked: w.checked, failed: w.failed };
 }

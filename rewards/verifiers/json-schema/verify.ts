@@ -1,5 +1,4 @@
-import type { OutputUnit } from "@cfworker/json-schema";
-import type { CompiledSchema } from "./compile";
+import type { CompiledSchema, OutputUnit } from "./compile";
 import { type Failure, PartialBudgetExceeded, partialCredit } from "./partial";
 
 export interface Verdict {
@@ -17,6 +16,7 @@ export interface Verdict {
 const APPLICATORS = new Set([
   "$ref",
   "$recursiveRef",
+  "$dynamicRef",
   "allOf",
   "properties",
   "patternProperties",
