@@ -21,7 +21,7 @@ export interface ErrorIssue {
   code?: string;
 }
 
-/** The one error type routes throw; the app's error handler turns it into the DESIGN.md envelope. */
+/** The one error type routes throw; the app's error handler turns it into the docs/design.md envelope. */
 export class ApiError extends Error {
   readonly status: ContentfulStatusCode;
   constructor(

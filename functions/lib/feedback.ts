@@ -16,7 +16,7 @@ import type { JobMessage } from "./training";
 
 export const ChatMessage = z.object({ role: z.string().min(1).max(64), content: z.string() }).openapi("ChatMessage");
 
-/** One piece of production feedback, as DESIGN.md "Feedback in" defines it. */
+/** One piece of production feedback, as docs/design.md "Feedback in" defines it. */
 export const FeedbackEvent = z
   .object({
     model: z.string().trim().min(1).max(256).openapi({ description: 'A model name or the "run_…" that trained it' }),

@@ -94,7 +94,7 @@ function describeIssues(error: z.ZodError, item: unknown): string {
  * [0, 1]. Put it in `rewards/modules/<name>.ts` with its cases in `rewards/modules/<name>.cases.jsonl`;
  * `npm run rewards:build` registers it and derives its version from its code.
  *
- * The contract (DESIGN.md "Scoring"):
+ * The contract (docs/design.md "Scoring"):
  * - `input` parses `sample.item` first. A row that does not match is `valid: false` with INVALID_INPUT: the
  *   dataset is wrong, not the model, and the trainer skips the sample.
  * - A wrong answer is a score of 0 with a `reason` (`valid: true`), never an exception.

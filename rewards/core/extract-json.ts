@@ -1,5 +1,5 @@
 /**
- * Finding the JSON in a completion. DESIGN.md's default: the whole completion if it parses, else the
+ * Finding the JSON in a completion. docs/design.md's default: the whole completion if it parses, else the
  * first fenced ```json block, else the first balanced object or array.
  */
 export type ExtractMode = "auto" | "bare" | "fenced" | "balanced";

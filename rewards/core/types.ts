@@ -2,7 +2,7 @@ import type { Services } from "./services";
 
 /**
  * The scoring contract shared by graders, authored rewards, the HTTP API and the trainer.
- * It follows DESIGN.md: a sample in, exactly one result out.
+ * It follows docs/design.md: a sample in, exactly one result out.
  */
 
 /** One model output to score, with the dataset row it answers and (for GRPO) its prompt group. */
