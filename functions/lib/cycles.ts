@@ -529,7 +529,9 @@ export async function startCycle(
     .where(eq(retrainingCycles.policyId, policy.id))
     .orderBy(sql`${retrainingCycles.id} desc`)
     .limit(1);
-  const since = last?.createdAt ?? policy.createdAt;
+  // The first cycle takes every event its sources hold (feedback sent before the policy existed included);
+  // each later one, what arrived since the previous cycle began.
+  const since = last?.createdAt ?? 0;
   const champion = await currentChampionRow(db, policy.experimentId);
   const championRun = champion ? await getRun(db, policy.projectId, champion.runId) : null;
   const holdout = spec.gate.holdout ?? championRun?.datasetId ?? null;
