@@ -548,52 +548,6 @@ export const PRELUDE_LIB = String.raw`(function (emit, recordFailure) {
     return out;
   }
 
-  function format(args) {
-    let out = "";
-    let i = 0;
-    if (typeof args[0] === "string" && args[0].indexOf("%") >= 0) {
-      const f = args[0];
-      i = 1;
-      for (let j = 0; j < f.length; j++) {
-        const c = f[j];
-        if (c !== "%" || j + 1 >= f.length) {
-          out += c;
-          continue;
-        }
-        const n = f[j + 1];
-        if (n === "%") {
-          out += "%";
-          j++;
-        } else if ("sdifjoOc".indexOf(n) >= 0) {
-          j++;
-          if (n === "c") {
-            i++;
-            continue;
-          }
-          if (i >= args.length) {
-            out += "%" + n;
-            continue;
-          }
-          const a = args[i++];
-          if (n === "s") out += typeof a === "string" ? a : inspect(a, 1, []);
-          else if (n === "d" || n === "i") {
-            const x = typeof a === "bigint" ? a : n === "i" ? parseInt(a) : Number(a);
-            out += typeof x === "bigint" ? StringC(x) + "n" : inspect(x, 0, []);
-          } else if (n === "f") out += inspect(parseFloat(a), 0, []);
-          else if (n === "j") {
-            try {
-              out += JSON.stringify(a);
-            } catch (e) {
-              out += "[Circular]";
-            }
-          } else out += inspect(a, 1, []);
-        } else out += c;
-      }
-    }
-    for (; i < args.length; i++) out += (out === "" && i === 0 ? "" : " ") + inspect(args[i], 0, []);
-    return out;
-  }
-
   class AssertionError extends ErrorC {
     constructor(message, actual, expected, operator) {
       super(message);
