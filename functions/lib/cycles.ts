@@ -523,12 +523,7 @@ export async function startCycle(
 ): Promise<CycleRow | null> {
   const db = createDb(env.DB);
   const spec = RetrainingPolicySpec.parse(policy.spec);
-  const [last] = await db
-    .select()
-    .from(retrainingCycles)
-    .where(eq(retrainingCycles.policyId, policy.id))
-    .orderBy(sql`${retrainingCycles.id} desc`)
-    .limit(1);
+  const last = await lastCycle(db, policy.id);
   // The first cycle takes every event its sources hold (feedback sent before the policy existed included);
   // each later one, what arrived since the previous cycle began.
   const since = last?.createdAt ?? 0;
@@ -575,6 +570,17 @@ async function newFeedback(db: Db, policy: PolicyRow, spec: RetrainingPolicySpec
   return r?.n ?? 0;
 }
 
+/** A policy's newest cycle (ids sort by creation time), or undefined before its first. */
+async function lastCycle(db: Db, policyId: string): Promise<CycleRow | undefined> {
+  const [last] = await db
+    .select()
+    .from(retrainingCycles)
+    .where(eq(retrainingCycles.policyId, policyId))
+    .orderBy(sql`${retrainingCycles.id} desc`)
+    .limit(1);
+  return last;
+}
+
 /**
  * Whether a policy fires now on its own: no open cycle, past its cooldown, and enough new feedback
  * (`minNewFeedback`) or an old enough last cycle with some new feedback (`maxAgeHours`). Answers the trigger.
@@ -583,12 +589,7 @@ export async function dueTrigger(db: Db, policy: PolicyRow, now: number): Promis
   const spec = RetrainingPolicySpec.parse(policy.spec);
   const { minNewFeedback, maxAgeHours, cooldownHours } = spec.trigger;
   if (minNewFeedback === undefined && maxAgeHours === undefined) return null;
-  const [last] = await db
-    .select()
-    .from(retrainingCycles)
-    .where(eq(retrainingCycles.policyId, policy.id))
-    .orderBy(sql`${retrainingCycles.id} desc`)
-    .limit(1);
+  const last = await lastCycle(db, policy.id);
   if (last && OPEN_CYCLE.includes(last.status)) return null;
   const since = last?.createdAt ?? policy.createdAt;
   if (last && now - last.createdAt < cooldownHours * 3_600_000) return null;
