@@ -37,6 +37,7 @@ from cpu_trainer import (
     log,
     lr_at,
     prompt_text,
+    run_outcome,
     schedule,
     softmax,
     words_of,
@@ -369,12 +370,7 @@ def train_offline(
         error = f"{type(e).__name__}: {e}"
         token_refused = isinstance(e, AssayError) and e.status == 401
         log(f"training {'ended' if token_refused else 'failed'} at step {step}: {error}")
-    if error:
-        status, stopped_by = "failed", "error"
-    elif interrupted.signal:
-        status, stopped_by, error = "failed", "signal", f"interrupted by {interrupted.signal}"
-    else:
-        status, stopped_by = "succeeded", "platform" if client.stop_requested else "plan"
+    status, stopped_by, error = run_outcome(error, interrupted.signal, client.stop_requested)
     summary: JsonObject = {
         "trainer": f"cpu-reference-{kind}",
         "steps": step,

@@ -48,6 +48,16 @@ _WORD = re.compile(r"[a-z0-9']+")
 _SEP = "\x1f"
 
 
+def run_outcome(error: Optional[str], signal_name: Optional[str], stop_requested: bool) -> Tuple[str, str, Optional[str]]:
+    """How a training loop ended: (status, stoppedBy, error). An error or a signal fails the run; otherwise it
+    succeeded, stopped by the platform's stop request or at the end of its plan."""
+    if error:
+        return "failed", "error", error
+    if signal_name:
+        return "failed", "signal", f"interrupted by {signal_name}"
+    return "succeeded", ("platform" if stop_requested else "plan"), None
+
+
 def prompt_text(row: JsonObject) -> str:
     """The prompt of a row: `prompt` (a string or chat messages), else `question` or `input`."""
     for key in ("prompt", "question", "input"):
@@ -409,12 +419,7 @@ def train(
         # nothing more can be stored, but complete still answers with how it ended.
         token_refused = isinstance(e, AssayError) and e.status == 401
         log(f"training {'ended' if token_refused else 'failed'} at step {step}: {error}")
-    if error:
-        status, stopped_by = "failed", "error"
-    elif interrupted.signal:
-        status, stopped_by, error = "failed", "signal", f"interrupted by {interrupted.signal}"
-    else:
-        status, stopped_by = "succeeded", "platform" if client.stop_requested else "plan"
+    status, stopped_by, error = run_outcome(error, interrupted.signal, client.stop_requested)
     summary: JsonObject = {
         "trainer": "cpu-reference",
         "steps": step,

@@ -2,6 +2,8 @@
 // certified grader, an experiment with an rft run whose container posts rewards (run token) at several
 // steps plus trainer KPIs, and a two-run sweep with rewards of its own.
 
+import { rng } from "../../../gpu-jobs/sweep";
+
 export const GRADER = { type: "reward", name: "format-answer" };
 export const STEPS = 8;
 export const GROUP = 4;
@@ -22,17 +24,8 @@ export interface Seeded {
   datasetId: string;
 }
 
-/** mulberry32, so the seeded curves are the same on every run. */
-export function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The sweep module's seeded PRNG (mulberry32), so the seeded curves are the same on every run. */
+export { rng };
 
 export function client(base: string) {
   return async function api(method: string, path: string, key: string, body?: unknown, type = "application/json") {
