@@ -1,3 +1,5 @@
+import { readdirSync } from "node:fs";
+import { extname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig, type Plugin } from "vitest/config";
@@ -16,6 +18,21 @@ const dataFiles: Plugin = {
   },
 };
 
+const SANDBOX_DIR = "dist/sandbox";
+
+/**
+ * The sandbox bundle's modules, listed: Miniflare cannot follow the bundle's computed dynamic imports
+ * (Pyodide's) to find them itself. The entry first; wrangler names the rest by content hash.
+ */
+function sandboxModules() {
+  const kinds: Record<string, "CompiledWasm" | "Data"> = { ".wasm": "CompiledWasm", ".zip": "Data", ".bin": "Data" };
+  const files = readdirSync(SANDBOX_DIR).filter((f) => extname(f) in kinds);
+  return [
+    { type: "ESModule" as const, path: join(SANDBOX_DIR, "index.js") },
+    ...files.map((f) => ({ type: kinds[extname(f)]!, path: join(SANDBOX_DIR, f) })),
+  ];
+}
+
 export default defineConfig({
   test: {
     globalSetup: ["tests/global-setup.ts"],
@@ -26,6 +43,19 @@ export default defineConfig({
           cloudflareTest(async () => ({
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {
+              // The sandbox Worker (sandbox/wrangler.toml), bundled into dist/sandbox by `npm run sandbox:build`
+              // (pretest): the main Worker's SANDBOX binding reaches it as in production. Both Workers share one
+              // workerd process here, so a long run still holds the thread; tests/node/sandbox-worker.test.ts
+              // checks /healthz against two processes, as `npm run dev` runs them.
+              workers: [
+                {
+                  name: "assay-sandbox",
+                  modules: sandboxModules(),
+                  modulesRoot: SANDBOX_DIR,
+                  compatibilityDate: "2026-04-01",
+                  compatibilityFlags: ["nodejs_compat"],
+                },
+              ],
               // A second, empty D1 for tests that apply migrations themselves (tests/workers/projects-migration.test.ts).
               d1Databases: { MIGRATION_DB: "assay-migration-test" },
               bindings: {

@@ -24,6 +24,7 @@ declare namespace Cloudflare {
 		AWS_ACCESS_KEY_ID: string;
 		AWS_SECRET_ACCESS_KEY: string;
 		JUDGE_API_KEY: string;
+		SANDBOX: Fetcher /* assay-sandbox */;
 	}
 }
 interface Env extends Cloudflare.Env {}

@@ -1,10 +1,10 @@
-import type { JudgeClient, Services } from "../../rewards/core/services";
+import type { CodeRunner, JudgeClient, Services } from "../../rewards/core/services";
 import type { FixtureStore } from "../../rewards/core/types";
 import { bucketSchemaStore } from "../../rewards/verifiers/json-schema/store";
 import { createHttpJudge } from "../../rewards/verifiers/judge/client";
 import { createSqlVerifier } from "../../rewards/verifiers/sql";
 import { r2FixtureStore } from "./fixtures";
-import { workerdCodeRunner } from "./quickjs-wasm";
+import { remoteCodeRunner } from "./sandbox-client";
 import { projectSchemaBucket } from "./schemas";
 import { workerdSqlEngine } from "./sql-engine-workerd";
 
@@ -33,6 +33,24 @@ function judgeFor(env: Env): JudgeClient | undefined {
   return judge;
 }
 
+/** One code runner per sandbox binding for the isolate's life, so the runs of concurrent requests share calls. */
+const runners = new WeakMap<object, CodeRunner>();
+
+/**
+ * Model-written code runs in the sandbox Worker (sandbox/index.ts), never in this isolate. Without the
+ * binding, code graders answer `valid: false` (SANDBOX_FAILED) and say why.
+ */
+function codeRunnerFor(env: Env): CodeRunner | undefined {
+  const binding = env.SANDBOX;
+  if (!binding) return undefined;
+  let runner = runners.get(binding);
+  if (!runner) {
+    runner = remoteCodeRunner(binding);
+    runners.set(binding, runner);
+  }
+  return runner;
+}
+
 /** The runtime-bound pieces scorers reach through their context, built from the Worker's bindings. */
 /** The pieces for one project: it reads only that project's fixtures and registered schemas. */
 export function platformServices(env: Env, projectId: string): PlatformServices {
@@ -42,7 +60,7 @@ export function platformServices(env: Env, projectId: string): PlatformServices 
     verifiers: {
       jsonSchemas: bucketSchemaStore(projectSchemaBucket(env.BLOBS, projectId)),
       sql: createSqlVerifier({ engine: workerdSqlEngine, fixtures }),
-      code: workerdCodeRunner(),
+      code: codeRunnerFor(env),
       judge: judgeFor(env),
     },
   };

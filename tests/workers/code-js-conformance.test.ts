@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_PROJECT_ID } from "../../functions/lib/project";
-import { quickJsSandbox } from "../../functions/lib/quickjs-wasm";
+import { quickJsSandbox } from "../../sandbox/quickjs";
 import { scoringContext } from "../../functions/lib/scoring";
 import { scoreBatch } from "../../rewards/core/engine";
 import type { RewardResult } from "../../rewards/core/types";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { quickJsSandbox } from "../../functions/lib/quickjs-wasm";
+import { quickJsSandbox } from "../../sandbox/quickjs";
 import { call, expectStatus, expectHealthy as healthy, runGrader as run } from "./helpers";
 
 const js = (extra: Record<string, unknown> = {}) => ({

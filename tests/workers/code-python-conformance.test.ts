@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_PROJECT_ID } from "../../functions/lib/project";
-import { pythonSandbox } from "../../functions/lib/pyodide-wasm";
+import { pythonSandbox } from "../../sandbox/pyodide";
 import { scoringContext } from "../../functions/lib/scoring";
 import { scoreBatch } from "../../rewards/core/engine";
 import { buildGrader } from "../../rewards/graders/index";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { pythonSandbox } from "../../functions/lib/pyodide-wasm";
+import { pythonSandbox } from "../../sandbox/pyodide";
 import { expectHealthy as healthy, runGrader as run } from "./helpers";
 
 const py = (extra: Record<string, unknown> = {}) => ({

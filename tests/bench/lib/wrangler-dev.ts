@@ -13,6 +13,8 @@ export interface DevServer {
   url: string;
   adminKey: string;
   persistTo: string;
+  /** The sandbox Worker's own `wrangler dev` (sandbox/wrangler.toml), a process of its own. */
+  sandbox: { url: string; pid: number };
   stop(): Promise<void>;
 }
 
@@ -27,63 +29,101 @@ async function freePort(): Promise<number> {
   });
 }
 
-/**
- * Starts the Worker under `wrangler dev` on loopback with its own fresh local state (migrations applied),
- * the way `npm run dev` does, and waits until /healthz answers.
- */
-export async function startDev(
-  opts: { port?: number; beforeStart?: (persistTo: string) => Promise<void> } = {},
-): Promise<DevServer> {
-  const persistTo = mkdtempSync(join(tmpdir(), "assay-bench-"));
-  const adminKey = "bench-admin-key";
-  const migrate = spawnSync(WRANGLER, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo], {
+/** Spawns `wrangler dev` in its own process group and waits until `url`/healthz answers. */
+async function spawnDev(args: string[], url: string, env: NodeJS.ProcessEnv): Promise<ChildProcess> {
+  const child: ChildProcess = spawn(WRANGLER, ["dev", ...args], {
     cwd: ROOT,
-    env: ENV,
-    encoding: "utf8",
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
   });
-  if (migrate.status !== 0) throw new Error(`migrations failed: ${migrate.stderr}`);
-  // Seeding the local state before the server starts (e.g. rows no route writes yet).
-  if (opts.beforeStart) await opts.beforeStart(persistTo);
-  const port = opts.port ?? (await freePort());
-  const child: ChildProcess = spawn(
-    WRANGLER,
-    [
-      "dev",
-      "--ip",
-      "127.0.0.1",
-      "--port",
-      String(port),
-      "--persist-to",
-      persistTo,
-      "--var",
-      `ASSAY_ADMIN_KEY:${adminKey}`,
-      "--var",
-      `ASSAY_ENCRYPTION_KEY:${randomBytes(32).toString("base64")}`,
-    ],
-    { cwd: ROOT, env: ENV, stdio: ["ignore", "pipe", "pipe"], detached: true },
-  );
   let log = "";
   child.stdout?.on("data", (d) => (log += d));
   child.stderr?.on("data", (d) => (log += d));
-  const url = `http://127.0.0.1:${port}`;
   const started = Date.now();
   for (;;) {
     if (child.exitCode !== null) throw new Error(`wrangler dev exited: ${log.slice(-2000)}`);
     try {
       const res = await fetch(`${url}/healthz`);
-      if (res.ok) break;
+      if (res.ok) return child;
     } catch {}
     if (Date.now() - started > 60_000) throw new Error(`wrangler dev did not answer in 60 s: ${log.slice(-2000)}`);
     await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function kill(child: ChildProcess) {
+  try {
+    process.kill(-child.pid!, "SIGTERM");
+  } catch {}
+}
+
+/**
+ * Starts the platform under `wrangler dev` on loopback the way `npm run dev` does: the sandbox Worker in a
+ * process of its own, then the main Worker with its own fresh local state (migrations applied), joined by
+ * a dev registry of their own (so parallel servers never see each other's sandbox); waits until both answer.
+ */
+export async function startDev(
+  opts: { port?: number; beforeStart?: (persistTo: string) => Promise<void> } = {},
+): Promise<DevServer> {
+  const persistTo = mkdtempSync(join(tmpdir(), "assay-bench-"));
+  const env = { ...ENV, WRANGLER_REGISTRY_PATH: join(persistTo, "registry") };
+  const adminKey = "bench-admin-key";
+  const migrate = spawnSync(WRANGLER, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo], {
+    cwd: ROOT,
+    env,
+    encoding: "utf8",
+  });
+  if (migrate.status !== 0) throw new Error(`migrations failed: ${migrate.stderr}`);
+  // Seeding the local state before the server starts (e.g. rows no route writes yet).
+  if (opts.beforeStart) await opts.beforeStart(persistTo);
+  const loopback = ["--ip", "127.0.0.1", "--persist-to", persistTo];
+  const sandboxPort = await freePort();
+  const sandboxUrl = `http://127.0.0.1:${sandboxPort}`;
+  const sandbox = await spawnDev(
+    [
+      "-c",
+      "sandbox/wrangler.toml",
+      "--port",
+      String(sandboxPort),
+      "--inspector-port",
+      String(await freePort()),
+      ...loopback,
+    ],
+    sandboxUrl,
+    env,
+  );
+  const port = opts.port ?? (await freePort());
+  const url = `http://127.0.0.1:${port}`;
+  let main: ChildProcess;
+  try {
+    main = await spawnDev(
+      [
+        "--port",
+        String(port),
+        "--inspector-port",
+        String(await freePort()),
+        ...loopback,
+        "--var",
+        `ASSAY_ADMIN_KEY:${adminKey}`,
+        "--var",
+        `ASSAY_ENCRYPTION_KEY:${randomBytes(32).toString("base64")}`,
+      ],
+      url,
+      env,
+    );
+  } catch (err) {
+    kill(sandbox);
+    throw err;
   }
   return {
     url,
     adminKey,
     persistTo,
+    sandbox: { url: sandboxUrl, pid: sandbox.pid! },
     async stop() {
-      try {
-        process.kill(-child.pid!, "SIGTERM");
-      } catch {}
+      kill(main);
+      kill(sandbox);
       await new Promise((r) => setTimeout(r, 300));
       rmSync(persistTo, { recursive: true, force: true });
     },

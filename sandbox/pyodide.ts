@@ -4,11 +4,11 @@
 // The main module is Pyodide's, metered with fuel by scripts/meter-wasm.mjs (written by predev/pretest/
 // predeploy; its sha256 is committed beside it).
 
-import lock from "../../node_modules/pyodide/pyodide-lock.json";
-import stdlib from "../../node_modules/pyodide/python_stdlib.zip";
-import { PYODIDE_ADAPTERS } from "../../rewards/verifiers/code/python/adapters";
-import { PyodideSandbox } from "../../rewards/verifiers/code/python/sandbox";
-import wasm from "../../rewards/verifiers/code/python/wasm/pyodide-metered.wasm";
+import lock from "../node_modules/pyodide/pyodide-lock.json";
+import stdlib from "../node_modules/pyodide/python_stdlib.zip";
+import { PYODIDE_ADAPTERS } from "../rewards/verifiers/code/python/adapters";
+import { PyodideSandbox } from "../rewards/verifiers/code/python/sandbox";
+import wasm from "../rewards/verifiers/code/python/wasm/pyodide-metered.wasm";
 
 /** The isolate's Python sandbox: one interpreter, booted on first use, restored from its snapshot per run. */
 export const pythonSandbox = new PyodideSandbox({

@@ -1,18 +1,18 @@
 // workerd compiles no WASM from bytes: the module comes from the .wasm file through wrangler's CompiledWasm
 // rule. It is QuickJS's release build metered with fuel by scripts/meter-wasm.mjs (committed, checked in CI).
 
-import type { CodeRunner } from "../../rewards/core/services";
-import { createCodeRunner, loadQuickJs, QuickJsSandbox } from "../../rewards/verifiers/code";
-import wasmModule from "../../rewards/verifiers/code/quickjs/wasm/quickjs-metered.wasm";
-import { pythonSandbox } from "./pyodide-wasm";
+import type { CodeRunner } from "../rewards/core/services";
+import { createCodeRunner, loadQuickJs, QuickJsSandbox } from "../rewards/verifiers/code";
+import wasmModule from "../rewards/verifiers/code/quickjs/wasm/quickjs-metered.wasm";
+import { pythonSandbox } from "./pyodide";
 
 /** The isolate's JavaScript sandbox: one QuickJS module, loaded on first use and rebuilt when it breaks. */
 export const quickJsSandbox = new QuickJsSandbox({ load: (memory) => loadQuickJs(wasmModule, memory) });
 
 let runner: CodeRunner | undefined;
 
-/** The code runner the platform puts on ctx.services.code: QuickJS for JavaScript, Pyodide for Python. */
-export function workerdCodeRunner(): CodeRunner {
+/** The sandbox Worker's code runner: QuickJS for JavaScript and TypeScript, Pyodide for Python. */
+export function sandboxCodeRunner(): CodeRunner {
   runner ??= createCodeRunner({ javascript: quickJsSandbox, python: pythonSandbox });
   return runner;
 }

@@ -1,0 +1,139 @@
+// The main Worker's side of the sandbox Worker (sandbox/index.ts): a CodeRunner that sends code runs over the
+// SANDBOX service binding instead of running model code in this isolate.
+
+import type { CodeRunInput, CodeRunner } from "../../rewards/core/services";
+import { invalid, type RewardResult } from "../../rewards/core/types";
+import { MAX_RUNS_PER_CALL, SANDBOX_RUN_PATH, type SandboxRunResponse, type WireRun } from "../../sandbox/protocol";
+
+/** What the runner needs of the binding (a Fetcher; tests wrap it to abort calls). */
+export interface SandboxTransport {
+  fetch(input: string, init?: RequestInit): Promise<Response>;
+}
+
+export interface RemoteRunnerOptions {
+  /**
+   * Runs per call. Small, so that a batch is many calls in flight at once (the platform may serve them
+   * from several sandbox isolates) and a killed isolate loses few runs; large enough to pay for a call.
+   */
+  runsPerCall?: number;
+}
+
+const DEFAULT_RUNS_PER_CALL = 4;
+/** Wall time allowed per run beyond its own time limit (set-up, a rebuilt interpreter after a crash). */
+const PER_RUN_SLACK_MS = 5_000;
+
+interface Pending {
+  run: WireRun;
+  resolve: (r: RewardResult) => void;
+}
+
+class CallFailed extends Error {}
+
+function toWire(input: CodeRunInput): WireRun {
+  const { deadline, ...rest } = input;
+  return deadline === undefined ? rest : { ...rest, budgetMs: deadline - Date.now() };
+}
+
+/** A call's own time limit: its runs one after another, each at most its time limit plus slack, twice over. */
+function callTimeoutMs(runs: WireRun[]): number {
+  return runs.reduce((s, r) => s + 2 * (Math.max(1, r.timeoutMs) + PER_RUN_SLACK_MS), 0);
+}
+
+/**
+ * A CodeRunner backed by the sandbox Worker. Runs issued in the same turn of the event loop (a batch's
+ * concurrent samples) are grouped into calls of at most `runsPerCall`, sent concurrently.
+ *
+ * When a call fails (its isolate was killed at a CPU or memory limit, or the call was aborted), only that
+ * call's runs are affected: each is sent again on its own, so the innocent ones score normally. A run that
+ * fails on its own as well, while the sandbox Worker still answers its health check, caused the failure
+ * itself: it scores 0 (`valid: true`) with the limit named, so a model cannot earn a skip by killing the
+ * sandbox. If the sandbox Worker does not answer at all, the failure is the platform's: `valid: false`.
+ */
+export function remoteCodeRunner(transport: SandboxTransport, opts: RemoteRunnerOptions = {}): CodeRunner {
+  const perCall = Math.max(1, Math.min(opts.runsPerCall ?? DEFAULT_RUNS_PER_CALL, MAX_RUNS_PER_CALL));
+  let queue: Pending[] = [];
+  let scheduled = false;
+
+  async function call(runs: WireRun[]): Promise<RewardResult[]> {
+    let res: Response;
+    try {
+      res = await transport.fetch(`https://sandbox${SANDBOX_RUN_PATH}`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ runs }),
+        signal: AbortSignal.timeout(callTimeoutMs(runs)),
+      });
+    } catch (err) {
+      throw new CallFailed(err instanceof Error ? err.message : String(err));
+    }
+    const text = await res.text().catch(() => "");
+    if (!res.ok) throw new CallFailed(`HTTP ${res.status}: ${text.slice(0, 300)}`);
+    let body: SandboxRunResponse;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new CallFailed("the sandbox answered something that is not JSON");
+    }
+    if (!Array.isArray(body.results) || body.results.length !== runs.length)
+      throw new CallFailed(`the sandbox answered ${body.results?.length ?? "no"} results for ${runs.length} runs`);
+    return body.results;
+  }
+
+  async function sandboxAnswers(): Promise<boolean> {
+    try {
+      const res = await transport.fetch("https://sandbox/healthz", { signal: AbortSignal.timeout(5_000) });
+      await res.body?.cancel();
+      return res.ok;
+    } catch {
+      return false;
+    }
+  }
+
+  async function runAlone(run: WireRun): Promise<RewardResult> {
+    try {
+      return (await call([run]))[0]!;
+    } catch (err) {
+      const detail = err instanceof Error ? err.message : String(err);
+      if (!(await sandboxAnswers())) return invalid("SANDBOX_FAILED", `the sandbox Worker is not reachable: ${detail}`);
+      const limit = /memory/i.test(detail) ? "memory" : "time";
+      return {
+        score: 0,
+        valid: true,
+        reason: `${limit} limit exceeded (the sandbox isolate running this sample was stopped: ${detail})`,
+      };
+    }
+  }
+
+  async function send(batch: Pending[]) {
+    const runs = batch.map((p) => p.run);
+    try {
+      const results = await call(runs);
+      batch.forEach((p, i) => p.resolve(results[i]!));
+    } catch {
+      // Which run killed the call is unknown: each goes again in a call of its own.
+      await Promise.all(batch.map(async (p) => p.resolve(await runAlone(p.run))));
+    }
+  }
+
+  function flush() {
+    scheduled = false;
+    const taken = queue;
+    queue = [];
+    for (let i = 0; i < taken.length; i += perCall) void send(taken.slice(i, i + perCall));
+  }
+
+  return {
+    run(input: CodeRunInput): Promise<RewardResult> {
+      return new Promise((resolve) => {
+        queue.push({ run: toWire(input), resolve });
+        if (queue.length >= perCall) {
+          const full = queue.splice(0, perCall);
+          void send(full);
+        } else if (!scheduled) {
+          scheduled = true;
+          setTimeout(flush, 0);
+        }
+      });
+    },
+  };
+}
