@@ -108,7 +108,7 @@ export function remoteCodeRunner(transport: SandboxTransport, opts: RemoteRunner
     const runs = batch.map((p) => p.run);
     try {
       const results = await call(runs);
-      batch.forEach((p, i) => p.resolve(results[i]!));
+      for (const [i, p] of batch.entries()) p.resolve(results[i]!);
     } catch {
       // Which run killed the call is unknown: each goes again in a call of its own.
       await Promise.all(batch.map(async (p) => p.resolve(await runAlone(p.run))));
