@@ -1,11 +1,11 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_PROJECT_ID } from "../../functions/lib/project";
-import { quickJsSandbox } from "../../sandbox/quickjs";
 import { scoringContext } from "../../functions/lib/scoring";
 import { scoreBatch } from "../../rewards/core/engine";
 import type { RewardResult } from "../../rewards/core/types";
 import { buildGrader } from "../../rewards/graders/index";
+import { quickJsSandbox } from "../../sandbox/quickjs";
 import { corpusJsonlGz, hasCorpora } from "./corpora";
 
 interface Problem {

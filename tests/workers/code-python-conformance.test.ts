@@ -1,10 +1,10 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_PROJECT_ID } from "../../functions/lib/project";
-import { pythonSandbox } from "../../sandbox/pyodide";
 import { scoringContext } from "../../functions/lib/scoring";
 import { scoreBatch } from "../../rewards/core/engine";
 import { buildGrader } from "../../rewards/graders/index";
+import { pythonSandbox } from "../../sandbox/pyodide";
 import { corpusJsonlGz, hasCorpora } from "./corpora";
 
 interface Problem {
