@@ -1,0 +1,140 @@
+// The sandbox Worker (sandbox/index.ts) behind the main Worker's SANDBOX service binding, here the vitest
+// pool's auxiliary Worker: how batches are split into calls, and what a call that dies costs.
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { remoteCodeRunner, type SandboxTransport } from "../../functions/lib/sandbox-client";
+import type { CodeRunInput } from "../../rewards/core/services";
+import { call, expectStatus } from "./helpers";
+
+const KILLER = "/* kills its isolate */";
+
+function sample(i: number, code = `const f = (x) => x + ${i}`): CodeRunInput {
+  return { language: "javascript", code, tests: `console.assert(f(1) === ${i + 1})`, timeoutMs: 2_000, memoryMb: 64 };
+}
+
+/**
+ * The real binding, watched: counts calls and the most in flight at once, and aborts every call whose
+ * runs include KILLER (what production does to a call whose isolate is killed at its CPU or memory limit).
+ */
+function watched(opts: { down?: boolean } = {}) {
+  const stats = { calls: 0, runs: [] as number[], inFlight: 0, maxInFlight: 0, aborted: 0, health: 0 };
+  const transport: SandboxTransport = {
+    async fetch(url, init) {
+      if (url.endsWith("/healthz")) {
+        stats.health++;
+        if (opts.down) throw new Error("connection refused");
+        return env.SANDBOX.fetch(url, init);
+      }
+      stats.calls++;
+      const body = JSON.parse(String(init?.body));
+      stats.runs.push(body.runs.length);
+      if (opts.down) throw new Error("connection refused");
+      if (JSON.stringify(body).includes(KILLER)) {
+        stats.aborted++;
+        throw new Error("The script will never generate a response (the isolate exceeded its CPU time limit)");
+      }
+      stats.inFlight++;
+      stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
+      try {
+        return await env.SANDBOX.fetch(url, init);
+      } finally {
+        stats.inFlight--;
+      }
+    },
+  };
+  return { transport, stats };
+}
+
+describe("the sandbox Worker behind the SANDBOX binding", () => {
+  it("scores a batch in several calls in flight at once, each of a few runs, every result in its place", async () => {
+    const { transport, stats } = watched();
+    const runner = remoteCodeRunner(transport);
+    const inputs = Array.from({ length: 24 }, (_, i) => sample(i));
+    // A wrong answer in the middle: results must come back in the order of the runs.
+    inputs[10] = { ...sample(10), tests: "console.assert(f(1) === 0)" };
+    const results = await Promise.all(inputs.map((x) => runner.run(x)));
+    expect(results.map((r) => [r.valid, r.score])).toEqual(inputs.map((_, i) => [true, i === 10 ? 0 : 1]));
+    expect(stats.calls).toBe(6);
+    expect(stats.runs).toEqual([4, 4, 4, 4, 4, 4]);
+    expect(stats.maxInFlight).toBeGreaterThan(1);
+  });
+
+  it("costs only the sample that killed its call: the call's other runs are scored again on their own", async () => {
+    const { transport, stats } = watched();
+    const runner = remoteCodeRunner(transport);
+    const inputs = Array.from({ length: 8 }, (_, i) => sample(i));
+    inputs[2] = sample(2, `${KILLER}\nconst f = (x) => x + 2`);
+    const results = await Promise.all(inputs.map((x) => runner.run(x)));
+    expect(results[2]).toEqual({
+      score: 0,
+      valid: true,
+      reason:
+        "time limit exceeded (the sandbox isolate running this sample was stopped: The script will never generate a response (the isolate exceeded its CPU time limit))",
+    });
+    for (const [i, r] of results.entries())
+      if (i !== 2) expect(r, `sample ${i}`).toMatchObject({ valid: true, score: 1 });
+    // The first call (runs 0-3) died; its four runs went again alone, the killer died again; the second
+    // call (runs 4-7) was never touched.
+    expect(stats.runs).toEqual([4, 4, 1, 1, 1, 1]);
+    expect(stats.aborted).toBe(2);
+    expect(stats.health).toBe(1);
+  });
+
+  it("names the memory limit when the isolate was stopped for memory", async () => {
+    const transport: SandboxTransport = {
+      async fetch(url, init) {
+        if (url.endsWith("/healthz")) return env.SANDBOX.fetch(url, init);
+        return new Response("Worker exceeded memory limit.", { status: 503 });
+      },
+    };
+    const r = await remoteCodeRunner(transport).run(sample(1));
+    expect(r).toMatchObject({ score: 0, valid: true });
+    expect(r.reason).toMatch(/^memory limit exceeded \(the sandbox isolate running this sample was stopped: HTTP 503/);
+  });
+
+  it("answers valid: false when the sandbox Worker cannot be reached at all: the failure is not the sample's", async () => {
+    const { transport } = watched({ down: true });
+    const results = await Promise.all([sample(1), sample(2)].map((x) => remoteCodeRunner(transport).run(x)));
+    for (const r of results)
+      expect(r).toEqual({
+        score: 0,
+        valid: false,
+        reason: "the sandbox Worker is not reachable: connection refused",
+        error: { code: "SANDBOX_FAILED", message: "the sandbox Worker is not reachable: connection refused" },
+      });
+  });
+
+  it("scores a whole 1,024-sample batch through POST /v1/graders/run in the sandbox Worker", async () => {
+    const samples = Array.from({ length: 1024 }, (_, i) => ({
+      completion: `function f(x) { return x + ${i % 7} }`,
+      item: { test: `console.assert(f(1) === ${(i % 7) + 1})` },
+    }));
+    const grader = { type: "code_tests", name: "t", language: "javascript", tests: "{{item.test}}", timeout_ms: 2_000 };
+    const res = await call("POST", "/v1/graders/run", { body: { grader, samples, deadline_ms: 60_000 } });
+    expectStatus(res, 200);
+    expect(res.json.summary).toMatchObject({ count: 1024, validCount: 1024, mean: 1 });
+  });
+
+  it("refuses a malformed call with a 400 and its own error, and answers its health check", async () => {
+    const health = await env.SANDBOX.fetch("https://sandbox/healthz");
+    expect(await health.json()).toEqual({ ok: true });
+    const cases: [unknown, string][] = [
+      [{ runs: [] }, "runs must hold 1 to 32 runs"],
+      [{ runs: Array.from({ length: 33 }, () => ({})) }, "runs must hold 1 to 32 runs"],
+      [
+        { runs: [{ language: "ruby", code: "", timeoutMs: 1, memoryMb: 64 }] },
+        "runs[0].language must be javascript, typescript or python",
+      ],
+      [{ runs: [{ language: "python", code: 1, timeoutMs: 1, memoryMb: 64 }] }, "runs[0].code must be a string"],
+      [{ nope: 1 }, "the body must be { runs: [...] }"],
+    ];
+    for (const [body, message] of cases) {
+      const res = await env.SANDBOX.fetch("https://sandbox/run", { method: "POST", body: JSON.stringify(body) });
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(await res.json()).toEqual({ error: { code: "BAD_REQUEST", message } });
+    }
+    const notJson = await env.SANDBOX.fetch("https://sandbox/run", { method: "POST", body: "{" });
+    expect(notJson.status).toBe(400);
+    await notJson.body?.cancel();
+  });
+});
