@@ -19,9 +19,10 @@ export interface AbuseCase {
  * poisoning case is followed by the case that probes for the poison), with a GET /healthz started while the
  * case runs (both awaited: the Worker must answer it) and another one after it.
  *
- * The sandboxes are synchronous, so inside one isolate the concurrent /healthz is answered when the run
- * gives the isolate back (at the latest when its fuel is spent): the per-case log line says which answered
- * first. Answering *during* a run needs the sandboxes in an isolate of their own.
+ * The samples run in the sandbox Worker (sandbox/index.ts) behind the SANDBOX binding. In this pool both
+ * Workers share one workerd process, so a concurrent /healthz is answered at the latest when the run gives
+ * the thread back (when its fuel is spent): the per-case log line says which answered first.
+ * tests/node/sandbox-worker.test.ts checks /healthz *during* long runs against two processes.
  */
 export function describeAbuseCorpus(language: string, casesText: string) {
   const cases: AbuseCase[] = casesText
