@@ -4,6 +4,7 @@ import { bucketSchemaStore } from "../../rewards/verifiers/json-schema/store";
 import { createHttpJudge } from "../../rewards/verifiers/judge/client";
 import { createSqlVerifier } from "../../rewards/verifiers/sql";
 import { r2FixtureStore } from "./fixtures";
+import { workerdPythonGrader } from "./pyodide-wasm";
 import { workerdCodeRunner } from "./quickjs-wasm";
 import { projectSchemaBucket } from "./schemas";
 import { workerdSqlEngine } from "./sql-engine-workerd";
@@ -43,6 +44,7 @@ export function platformServices(env: Env, projectId: string): PlatformServices 
       jsonSchemas: bucketSchemaStore(projectSchemaBucket(env.BLOBS, projectId)),
       sql: createSqlVerifier({ engine: workerdSqlEngine, fixtures }),
       code: workerdCodeRunner(),
+      python: workerdPythonGrader(),
       judge: judgeFor(env),
     },
   };
