@@ -53,6 +53,27 @@ describe("python grader: OpenAI's configs", () => {
 });
 
 describe("python grader: scores", () => {
+  it("scores the README's example as the README says", async () => {
+    const source =
+      'def grade(sample, item):\n    if sample["output_json"] is not None:\n        return sample["output_json"]["score"]\n    return 1.0 if sample["output_text"] == item["answer"] else 0.0';
+    const config = { type: "python", name: "answer", image_tag: "2025-05-08", source };
+    expect(await score(config, "Paris", { answer: "Paris" })).toEqual({
+      score: 1,
+      valid: true,
+      reason: "grade returned 1",
+    });
+    expect(await score(config, '{"score": 2.5}')).toEqual({
+      score: 1,
+      valid: true,
+      reason: "grade returned 2.5, outside [0, 1]: clamped to 1",
+    });
+    expect(await score(config, "Lyon")).toEqual({
+      score: 0,
+      valid: true,
+      reason: "grade raised KeyError: 'answer' (grader.py line 4)",
+    });
+  });
+
   it("passes sample as OpenAI does (output_text, output_json, output_tools, choices) and item as the row", async () => {
     const source = `
 def grade(sample, item):
