@@ -85,7 +85,7 @@ def grade(sample, item):
   });
 
   it("keeps a hostile grader inside the sandbox: no js, no fetch, no host, and a native loop stops at its limit", async () => {
-    const escape = `
+    const escapes = `
 def grade(sample, item):
     reached = []
     for name in ("js", "pyodide_js", "pyodide", "_pyodide_core", "ctypes"):
@@ -110,7 +110,7 @@ def grade(sample, item):
       {
         type: "multi",
         graders: {
-          escape: py(escape),
+          escape: py(escapes),
           loop: py("def grade(sample, item):\n    return sum(range(10**12))", { timeout_ms: 300 }),
         },
         calculate_output: "max(escape, loop)",
