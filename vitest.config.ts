@@ -1,17 +1,20 @@
-import { readdirSync } from "node:fs";
-import { extname, join } from "node:path";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig, type Plugin } from "vitest/config";
 
 /**
  * In Node, `import x from "./f.bin"` gives the file's bytes as an ArrayBuffer, as the `Data` rule does in
- * workerd (scripts/node-data-hooks.mjs does the same for tsx).
+ * workerd, and `import x from "./f.guest.py"` its text, as the `Text` rule does (scripts/node-data-hooks.mjs
+ * does the same for tsx).
  */
 const dataFiles: Plugin = {
   name: "assay-data-files",
   enforce: "pre",
   load(id) {
+    // `import src from "./x.guest.py"` gives the file's text, as the `Text` rule does in workerd.
+    if (id.endsWith(".guest.py")) return `export default ${JSON.stringify(readFileSync(id, "utf8"))};`;
     if (!id.endsWith(".bin")) return null;
     const url = JSON.stringify(pathToFileURL(id).href);
     return `import { readFileSync } from "node:fs"; const b = readFileSync(new URL(${url})); export default b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength);`;
@@ -25,11 +28,19 @@ const SANDBOX_DIR = "dist/sandbox";
  * (Pyodide's) to find them itself. The entry first; wrangler names the rest by content hash.
  */
 function sandboxModules() {
-  const kinds: Record<string, "CompiledWasm" | "Data"> = { ".wasm": "CompiledWasm", ".zip": "Data", ".bin": "Data" };
-  const files = readdirSync(SANDBOX_DIR).filter((f) => extname(f) in kinds);
+  const kinds: [suffix: string, type: "CompiledWasm" | "Data" | "Text"][] = [
+    [".wasm", "CompiledWasm"],
+    [".zip", "Data"],
+    [".bin", "Data"],
+    [".guest.py", "Text"],
+    [".guest.js", "Text"],
+  ];
+  const typeOf = (f: string) => kinds.find(([suffix]) => f.endsWith(suffix))?.[1];
   return [
     { type: "ESModule" as const, path: join(SANDBOX_DIR, "index.js") },
-    ...files.map((f) => ({ type: kinds[extname(f)]!, path: join(SANDBOX_DIR, f) })),
+    ...readdirSync(SANDBOX_DIR)
+      .filter((f) => typeOf(f))
+      .map((f) => ({ type: typeOf(f)!, path: join(SANDBOX_DIR, f) })),
   ];
 }
 

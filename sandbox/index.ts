@@ -1,4 +1,5 @@
-// The sandbox Worker: runs model-written JavaScript, TypeScript and Python for the main Worker, which calls
+// The sandbox Worker: runs model-written JavaScript, TypeScript and Python (code tests, and python graders'
+// grade() on the model's output) for the main Worker, which calls
 // it through the SANDBOX service binding (functions/lib/sandbox-client.ts). It has no route of its own in
 // production (workers_dev = false), so nothing but the main Worker reaches it.
 //
@@ -7,9 +8,16 @@
 // would count against the main Worker's memory, and an isolate killed at its CPU or memory limit would take
 // the whole request with it. Here, a killed isolate costs only the runs of the call it was serving.
 
-import type { CodeRunInput } from "../rewards/core/services";
 import { invalid, type RewardResult } from "../rewards/core/types";
-import { MAX_RUNS_PER_CALL, SANDBOX_RUN_PATH, type SandboxRunResponse, type WireRun } from "./protocol";
+import {
+  MAX_RUNS_PER_CALL,
+  SANDBOX_CHECK_PATH,
+  SANDBOX_RUN_PATH,
+  type SandboxCheckResponse,
+  type SandboxRunResponse,
+  type WireRun,
+} from "./protocol";
+import { pythonGrader } from "./pyodide";
 import { sandboxCodeRunner } from "./quickjs";
 
 const LANGUAGES = new Set(["javascript", "typescript", "python"]);
@@ -25,10 +33,16 @@ function parseRuns(body: unknown): WireRun[] | string {
   const runs = (body as { runs: unknown[] }).runs;
   if (runs.length < 1 || runs.length > MAX_RUNS_PER_CALL) return `runs must hold 1 to ${MAX_RUNS_PER_CALL} runs`;
   for (const [i, r] of runs.entries()) {
-    const run = r as Partial<WireRun> | null;
+    const run = r as Record<string, unknown> | null;
     if (typeof run !== "object" || run === null) return `runs[${i}] must be an object`;
-    if (!LANGUAGES.has(run.language as string)) return `runs[${i}].language must be javascript, typescript or python`;
-    if (typeof run.code !== "string") return `runs[${i}].code must be a string`;
+    if (run.op === "code") {
+      if (!LANGUAGES.has(run.language as string)) return `runs[${i}].language must be javascript, typescript or python`;
+      if (typeof run.code !== "string") return `runs[${i}].code must be a string`;
+    } else if (run.op === "grade") {
+      if (typeof run.source !== "string") return `runs[${i}].source must be a string`;
+      if (typeof run.sample !== "object" || typeof run.item !== "object")
+        return `runs[${i}].sample and item must be objects`;
+    } else return `runs[${i}].op must be "code" or "grade"`;
     if (typeof run.timeoutMs !== "number" || typeof run.memoryMb !== "number")
       return `runs[${i}].timeoutMs and memoryMb must be numbers`;
     if (run.budgetMs !== undefined && typeof run.budgetMs !== "number") return `runs[${i}].budgetMs must be a number`;
@@ -36,16 +50,24 @@ function parseRuns(body: unknown): WireRun[] | string {
   return runs as WireRun[];
 }
 
+async function runOne(run: WireRun, received: number): Promise<RewardResult> {
+  const deadline = run.budgetMs === undefined ? {} : { deadline: received + run.budgetMs };
+  if (run.op === "grade") {
+    const { op: _, budgetMs: __, ...input } = run;
+    return pythonGrader().grade({ ...input, ...deadline });
+  }
+  const { op: _, budgetMs: __, ...input } = run;
+  return sandboxCodeRunner().run({ ...input, ...deadline });
+}
+
 async function runAll(runs: WireRun[]): Promise<RewardResult[]> {
-  const runner = sandboxCodeRunner();
   const received = Date.now();
   const results: RewardResult[] = [];
   // One at a time: the sandboxes are synchronous, so running them "concurrently" in one isolate would only
   // interleave their set-up. Concurrency comes from the main Worker's parallel calls.
-  for (const { budgetMs, ...run } of runs) {
-    const input: CodeRunInput = { ...run, ...(budgetMs === undefined ? {} : { deadline: received + budgetMs }) };
+  for (const run of runs) {
     try {
-      results.push(await runner.run(input));
+      results.push(await runOne(run, received));
     } catch (err) {
       results.push(invalid("SANDBOX_FAILED", `the sandbox failed: ${err instanceof Error ? err.message : err}`));
     }
@@ -53,17 +75,27 @@ async function runAll(runs: WireRun[]): Promise<RewardResult[]> {
   return results;
 }
 
+async function readJson(request: Request): Promise<unknown> {
+  try {
+    return await request.json();
+  } catch {
+    return undefined;
+  }
+}
+
 export default {
   async fetch(request: Request): Promise<Response> {
     const { pathname } = new URL(request.url);
     if (pathname === "/healthz") return Response.json({ ok: true });
-    if (pathname !== SANDBOX_RUN_PATH) return bad(`no route ${pathname}`, 404);
+    if (pathname !== SANDBOX_RUN_PATH && pathname !== SANDBOX_CHECK_PATH) return bad(`no route ${pathname}`, 404);
     if (request.method !== "POST") return bad("use POST", 405);
-    let body: unknown;
-    try {
-      body = await request.json();
-    } catch {
-      return bad("the body is not JSON");
+    const body = await readJson(request);
+    if (body === undefined) return bad("the body is not JSON");
+    if (pathname === SANDBOX_CHECK_PATH) {
+      const source = (body as { source?: unknown } | null)?.source;
+      if (typeof source !== "string") return bad("the body must be { source: string }");
+      const response: SandboxCheckResponse = { problem: await pythonGrader().check(source) };
+      return Response.json(response);
     }
     const runs = parseRuns(body);
     if (typeof runs === "string") return bad(runs);

@@ -7,6 +7,7 @@
 import lock from "../node_modules/pyodide/pyodide-lock.json";
 import stdlib from "../node_modules/pyodide/python_stdlib.zip";
 import { PYODIDE_ADAPTERS } from "../rewards/verifiers/code/python/adapters";
+import { createPythonGraderService, type PythonGraderService } from "../rewards/verifiers/code/python/grade";
 import { PyodideSandbox } from "../rewards/verifiers/code/python/sandbox";
 import wasm from "../rewards/verifiers/code/python/wasm/pyodide-metered.wasm";
 
@@ -21,3 +22,11 @@ export const pythonSandbox = new PyodideSandbox({
     adapters: PYODIDE_ADAPTERS,
   }),
 });
+
+let grader: PythonGraderService | undefined;
+
+/** The python graders' service: the same interpreter as code tests. */
+export function pythonGrader(): PythonGraderService {
+  grader ??= createPythonGraderService(pythonSandbox);
+  return grader;
+}

@@ -2,7 +2,15 @@
 // Worker's `Data` rule in wrangler.toml does in workerd, so the same module runs in both.
 // Registered by scripts/node-data-imports.mjs (`tsx --import ./scripts/node-data-imports.mjs …`);
 // vitest.config.ts does the same for the Node test project with a plugin.
+import { readFileSync } from "node:fs";
+
 export const DATA_EXTENSIONS = [".bin"];
+// `import src from "./x.guest.py"` gives the file's text, as the Worker's `Text` rule does.
+export const TEXT_EXTENSIONS = [".guest.py"];
+
+export function textModuleSource(fileUrl) {
+  return `export default ${JSON.stringify(readFileSync(new URL(fileUrl), "utf8"))};`;
+}
 
 export function dataModuleSource(fileUrl) {
   return [
@@ -13,6 +21,9 @@ export function dataModuleSource(fileUrl) {
 }
 
 export async function load(url, context, nextLoad) {
+  if (url.startsWith("file:") && TEXT_EXTENSIONS.some((ext) => url.endsWith(ext))) {
+    return { format: "module", shortCircuit: true, source: textModuleSource(url) };
+  }
   if (url.startsWith("file:") && DATA_EXTENSIONS.some((ext) => url.endsWith(ext))) {
     return { format: "module", shortCircuit: true, source: dataModuleSource(url) };
   }

@@ -14,6 +14,9 @@ import type { Services } from "../rewards/core/services";
 import type { Fixture, FixtureStore, Logger, RewardResult, Sample, ScoreContext } from "../rewards/core/types";
 import { buildGrader, GraderConfigError } from "../rewards/graders/index";
 import { createCodeRunner, loadQuickJs, QuickJsSandbox } from "../rewards/verifiers/code";
+import { createPythonGraderService } from "../rewards/verifiers/code/python/grade";
+import { nodePyodideAssets } from "../rewards/verifiers/code/python/node-assets";
+import { PyodideSandbox } from "../rewards/verifiers/code/python/sandbox";
 import { nodeQuickJsWasm } from "../rewards/verifiers/code/quickjs/node-wasm";
 import { createSqlVerifier } from "../rewards/verifiers/sql";
 
@@ -63,11 +66,15 @@ export interface NodeContextOptions {
 
 /** Verifier services available in Node. One that this checkout does not provide yet is left undefined. */
 export async function nodeServices(opts: { fixtureDirs?: string[] } = {}): Promise<Services> {
+  // Booted on first use only: a file without Python pays nothing for it.
+  const python = new PyodideSandbox({ assets: () => nodePyodideAssets() });
   return {
     sql: createSqlVerifier({ engine: nodeSqlEngine, fixtures: dirFixtureStore(opts.fixtureDirs ?? []) }),
     code: createCodeRunner({
       javascript: new QuickJsSandbox({ load: (memory) => loadQuickJs(nodeQuickJsWasm(), memory) }),
+      python,
     }),
+    python: createPythonGraderService(python),
   };
 }
 

@@ -1,9 +1,17 @@
-// The main Worker's side of the sandbox Worker (sandbox/index.ts): a CodeRunner that sends code runs over the
-// SANDBOX service binding instead of running model code in this isolate.
+// The main Worker's side of the sandbox Worker (sandbox/index.ts): the code runner and the python graders'
+// service, sending their runs over the SANDBOX service binding instead of running model code in this isolate.
 
 import type { CodeRunInput, CodeRunner } from "../../rewards/core/services";
 import { invalid, type RewardResult } from "../../rewards/core/types";
-import { MAX_RUNS_PER_CALL, SANDBOX_RUN_PATH, type SandboxRunResponse, type WireRun } from "../../sandbox/protocol";
+import type { PythonGradeInput, PythonGraderService } from "../../rewards/verifiers/code/python/grade";
+import {
+  MAX_RUNS_PER_CALL,
+  SANDBOX_CHECK_PATH,
+  SANDBOX_RUN_PATH,
+  type SandboxCheckResponse,
+  type SandboxRunResponse,
+  type WireRun,
+} from "../../sandbox/protocol";
 
 /** What the runner needs of the binding (a Fetcher; tests wrap it to abort calls). */
 export interface SandboxTransport {
@@ -29,9 +37,9 @@ interface Pending {
 
 class CallFailed extends Error {}
 
-function toWire(input: CodeRunInput): WireRun {
-  const { deadline, ...rest } = input;
-  return deadline === undefined ? rest : { ...rest, budgetMs: deadline - Date.now() };
+function toWire(run: ({ op: "code" } & CodeRunInput) | ({ op: "grade" } & PythonGradeInput)): WireRun {
+  const { deadline, ...rest } = run;
+  return (deadline === undefined ? rest : { ...rest, budgetMs: deadline - Date.now() }) as WireRun;
 }
 
 /** A call's own time limit: its runs one after another, each at most its time limit plus slack, twice over. */
@@ -39,8 +47,13 @@ function callTimeoutMs(runs: WireRun[]): number {
   return runs.reduce((s, r) => s + 2 * (Math.max(1, r.timeoutMs) + PER_RUN_SLACK_MS), 0);
 }
 
+export interface SandboxClient {
+  code: CodeRunner;
+  python: PythonGraderService;
+}
+
 /**
- * A CodeRunner backed by the sandbox Worker. Runs issued in the same turn of the event loop (a batch's
+ * The code runner and python graders' service backed by the sandbox Worker. Runs issued in the same turn of the event loop (a batch's
  * concurrent samples) are grouped into calls of at most `runsPerCall`, sent concurrently.
  *
  * When a call fails (its isolate was killed at a CPU or memory limit, or the call was aborted), only that
@@ -49,7 +62,7 @@ function callTimeoutMs(runs: WireRun[]): number {
  * itself: it scores 0 (`valid: true`) with the limit named, so a model cannot earn a skip by killing the
  * sandbox. If the sandbox Worker does not answer at all, the failure is the platform's: `valid: false`.
  */
-export function remoteCodeRunner(transport: SandboxTransport, opts: RemoteRunnerOptions = {}): CodeRunner {
+export function sandboxClient(transport: SandboxTransport, opts: RemoteRunnerOptions = {}): SandboxClient {
   const perCall = Math.max(1, Math.min(opts.runsPerCall ?? DEFAULT_RUNS_PER_CALL, MAX_RUNS_PER_CALL));
   let queue: Pending[] = [];
   let scheduled = false;
@@ -122,18 +135,40 @@ export function remoteCodeRunner(transport: SandboxTransport, opts: RemoteRunner
     for (let i = 0; i < taken.length; i += perCall) void send(taken.slice(i, i + perCall));
   }
 
+  function enqueue(run: WireRun): Promise<RewardResult> {
+    return new Promise((resolve) => {
+      queue.push({ run, resolve });
+      if (queue.length >= perCall) {
+        const full = queue.splice(0, perCall);
+        void send(full);
+      } else if (!scheduled) {
+        scheduled = true;
+        setTimeout(flush, 0);
+      }
+    });
+  }
+
   return {
-    run(input: CodeRunInput): Promise<RewardResult> {
-      return new Promise((resolve) => {
-        queue.push({ run: toWire(input), resolve });
-        if (queue.length >= perCall) {
-          const full = queue.splice(0, perCall);
-          void send(full);
-        } else if (!scheduled) {
-          scheduled = true;
-          setTimeout(flush, 0);
-        }
-      });
+    code: { run: (input) => enqueue(toWire({ op: "code", ...input })) },
+    python: {
+      grade: (input) => enqueue(toWire({ op: "grade", ...input })),
+      async check(source) {
+        // Validation, not scoring: a failure here is the platform's, and says so.
+        const res = await transport.fetch(`https://sandbox${SANDBOX_CHECK_PATH}`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ source }),
+          signal: AbortSignal.timeout(30_000),
+        });
+        if (!res.ok)
+          throw new Error(`the sandbox Worker could not check the source: HTTP ${res.status} ${await res.text()}`);
+        return ((await res.json()) as SandboxCheckResponse).problem;
+      },
     },
   };
+}
+
+/** The code runner alone (see sandboxClient). */
+export function remoteCodeRunner(transport: SandboxTransport, opts: RemoteRunnerOptions = {}): CodeRunner {
+  return sandboxClient(transport, opts).code;
 }

@@ -1,7 +1,8 @@
 import { canonicalJson } from "../../rewards/core/canonical";
 import { type BatchOptions, consoleLogger } from "../../rewards/core/engine";
 import type { BuiltGrader } from "../../rewards/core/grader";
-import { buildGrader, GraderConfigError } from "../../rewards/graders";
+import type { Services } from "../../rewards/core/services";
+import { buildGrader, GraderConfigError, validateGraderIn } from "../../rewards/graders";
 import { sha256Hex } from "./crypto";
 import { ApiError } from "./errors";
 import { platformServices } from "./services";
@@ -39,6 +40,30 @@ export function cachedGrader(config: unknown, projectId: string): BuiltGrader {
   cache.set(key, built);
   if (cache.size > MAX_CACHED) cache.delete(cache.keys().next().value!);
   return built;
+}
+
+/** Configs whose runtime checks passed (by canonical JSON), so a python grader's source compiles once. */
+const checked = new Set<string>();
+
+/**
+ * cachedGrader after the checks that need the runtime (a python grader's source compiled in the
+ * sandbox): a config that fails them is a 400 with the paths, as an invalid config is.
+ */
+export async function checkedGrader(config: unknown, projectId: string, services: Services): Promise<BuiltGrader> {
+  const key = canonicalJson(config);
+  if (!checked.has(key)) {
+    const outcome = await validateGraderIn(config, services);
+    if (!outcome.valid) {
+      throw new ApiError(
+        "BAD_REQUEST",
+        `invalid grader config: ${new GraderConfigError(outcome.errors).message}`,
+        outcome.errors.map((e) => ({ path: ["grader", ...e.path], message: e.message })),
+      );
+    }
+    checked.add(key);
+    if (checked.size > MAX_CACHED) checked.delete(checked.values().next().value!);
+  }
+  return cachedGrader(config, projectId);
 }
 
 export function graderHash(config: unknown): Promise<string> {

@@ -1,10 +1,10 @@
-import type { CodeRunner, JudgeClient, Services } from "../../rewards/core/services";
+import type { JudgeClient, Services } from "../../rewards/core/services";
 import type { FixtureStore } from "../../rewards/core/types";
 import { bucketSchemaStore } from "../../rewards/verifiers/json-schema/store";
 import { createHttpJudge } from "../../rewards/verifiers/judge/client";
 import { createSqlVerifier } from "../../rewards/verifiers/sql";
 import { r2FixtureStore } from "./fixtures";
-import { remoteCodeRunner } from "./sandbox-client";
+import { type SandboxClient, sandboxClient } from "./sandbox-client";
 import { projectSchemaBucket } from "./schemas";
 import { workerdSqlEngine } from "./sql-engine-workerd";
 
@@ -33,22 +33,23 @@ function judgeFor(env: Env): JudgeClient | undefined {
   return judge;
 }
 
-/** One code runner per sandbox binding for the isolate's life, so the runs of concurrent requests share calls. */
-const runners = new WeakMap<object, CodeRunner>();
+/** One sandbox client per binding for the isolate's life, so the runs of concurrent requests share calls. */
+const clients = new WeakMap<object, SandboxClient>();
 
 /**
- * Model-written code runs in the sandbox Worker (sandbox/index.ts), never in this isolate. Without the
- * binding, code graders answer `valid: false` (SANDBOX_FAILED) and say why.
+ * Model-written code (and python graders' grade(), which runs on the model's output) runs in the sandbox
+ * Worker (sandbox/index.ts), never in this isolate. Without the binding, those graders answer
+ * `valid: false` (SANDBOX_FAILED) and say why.
  */
-function codeRunnerFor(env: Env): CodeRunner | undefined {
+function sandboxFor(env: Env): SandboxClient | undefined {
   const binding = env.SANDBOX;
   if (!binding) return undefined;
-  let runner = runners.get(binding);
-  if (!runner) {
-    runner = remoteCodeRunner(binding);
-    runners.set(binding, runner);
+  let client = clients.get(binding);
+  if (!client) {
+    client = sandboxClient(binding);
+    clients.set(binding, client);
   }
-  return runner;
+  return client;
 }
 
 /** The runtime-bound pieces scorers reach through their context, built from the Worker's bindings. */
@@ -60,7 +61,8 @@ export function platformServices(env: Env, projectId: string): PlatformServices 
     verifiers: {
       jsonSchemas: bucketSchemaStore(projectSchemaBucket(env.BLOBS, projectId)),
       sql: createSqlVerifier({ engine: workerdSqlEngine, fixtures }),
-      code: codeRunnerFor(env),
+      code: sandboxFor(env)?.code,
+      python: sandboxFor(env)?.python,
       judge: judgeFor(env),
     },
   };

@@ -2,7 +2,7 @@ import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { certificates } from "../../db/schema";
 import { DEFAULT_DEADLINE_MS, MAX_DEADLINE_MS, scoreBatch } from "../../rewards/core/engine";
 import { certify, DEFAULT_THRESHOLDS } from "../../rewards/core/preflight";
-import { GRADER_TYPES, validateGrader } from "../../rewards/graders";
+import { GRADER_TYPES, validateGraderIn } from "../../rewards/graders";
 import { usesJudge } from "../../rewards/graders/judge";
 import { getReward, listRewards } from "../../rewards/registry";
 import type { AppEnv } from "../env";
@@ -10,7 +10,7 @@ import { notFound } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { bearer, errors, json, jsonBody } from "../lib/openapi";
 import { projectOf } from "../lib/project";
-import { cachedGrader, graderHash, scoringContext } from "../lib/scoring";
+import { cachedGrader, checkedGrader, graderHash, scoringContext } from "../lib/scoring";
 import { requireAuth } from "../middleware/auth";
 
 export const MAX_SAMPLES = 10_000;
@@ -218,20 +218,24 @@ export function scoringRoutes(app: OpenAPIHono<AppEnv>) {
 
   app.openapi(runRoute, async (c) => {
     const { grader: config, samples, deadlineMs } = c.req.valid("json");
-    const grader = cachedGrader(config, projectOf(c));
-    const out = await scoreBatch(grader.score, samples, { deadlineMs, context: scoringContext(c.env, projectOf(c)) });
+    const context = scoringContext(c.env, projectOf(c));
+    const grader = await checkedGrader(config, projectOf(c), context.services);
+    const out = await scoreBatch(grader.score, samples, { deadlineMs, context });
     return c.json(
       { grader: { type: String(config.type), ref: grader.ref }, results: out.results, summary: out.summary },
       200,
     );
   });
 
-  app.openapi(validateRoute, (c) => c.json(validateGrader(c.req.valid("json").grader), 200));
+  app.openapi(validateRoute, async (c) => {
+    const { services } = scoringContext(c.env, projectOf(c));
+    return c.json(await validateGraderIn(c.req.valid("json").grader, services), 200);
+  });
 
   app.openapi(preflightRoute, async (c) => {
     const { grader: config, samples, deadlineMs, thresholds } = c.req.valid("json");
-    const grader = cachedGrader(config, projectOf(c));
     const context = scoringContext(c.env, projectOf(c));
+    const grader = await checkedGrader(config, projectOf(c), context.services);
     const first = await scoreBatch(grader.score, samples, { deadlineMs, context });
     const second = await scoreBatch(grader.score, samples, { deadlineMs, context });
     // A judge may answer differently on the second pass even at temperature 0: its disagreement rate is

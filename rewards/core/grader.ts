@@ -1,4 +1,5 @@
 import type * as z from "zod";
+import type { Services } from "./services";
 import type { RewardResult, Sample, ScoreContext } from "./types";
 
 /** Scores one sample. May be sync or async; may throw (the engine turns a throw into `valid: false`). */
@@ -32,6 +33,14 @@ export interface GraderType<C = any> {
   description: string;
   config: z.ZodType<C>;
   build(config: C, deps: BuildDeps): BuiltGrader;
+  /**
+   * Checks a valid config further where that needs the runtime (a python grader's source is compiled in
+   * the sandbox): issues with paths inside this config, none when it is usable or the runtime lacks what
+   * the check needs.
+   */
+  check?(config: C, services: Services): Promise<{ path: (string | number)[]; message: string }[]>;
+  /** The sub-grader configs inside this config, with their paths (for `multi`), so checks reach them. */
+  children?(config: C): [path: (string | number)[], config: unknown][];
 }
 
 export function defineGraderType<C>(t: GraderType<C>): GraderType<C> {

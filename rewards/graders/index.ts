@@ -1,8 +1,10 @@
 import type { BuildDeps, BuiltGrader, GraderType } from "../core/grader";
+import type { Services } from "../core/services";
 import { codeTestsGrader } from "./code-tests";
 import { jsonSchemaGrader } from "./json-schema";
 import { labelModelGrader, scoreModelGrader } from "./judge";
 import { multiGrader, setSubGraderValidator } from "./multi";
+import { pythonGrader } from "./python";
 import { rewardGrader } from "./reward";
 import { sqlExecMatchGrader } from "./sql-exec-match";
 import { stringCheckGrader } from "./string-check";
@@ -22,6 +24,7 @@ export const GRADER_TYPES: GraderType[] = [
   codeTestsGrader,
   scoreModelGrader,
   labelModelGrader,
+  pythonGrader,
 ];
 // multi validates its sub-graders through the registry without importing it (no import cycle).
 setSubGraderValidator((config, path) => validateGrader(config, path));
@@ -62,6 +65,33 @@ export function validateGrader(config: unknown, path: (string | number)[] = []):
     };
   }
   return { valid: true, errors: [] };
+}
+
+/**
+ * validateGrader, then the checks that need the runtime (a python grader's source compiled in the
+ * sandbox), through `multi` too. POST /v1/graders/validate, run and preflight use this one.
+ */
+export async function validateGraderIn(
+  config: unknown,
+  services: Services,
+  path: (string | number)[] = [],
+): Promise<ValidationOutcome> {
+  const outcome = validateGrader(config, path);
+  if (!outcome.valid) return outcome;
+  const errors = await runtimeChecks(config, services, path);
+  return errors.length ? { valid: false, errors } : { valid: true, errors: [] };
+}
+
+async function runtimeChecks(config: unknown, services: Services, path: (string | number)[]): Promise<GraderIssue[]> {
+  const t = graderType((config as { type: string }).type)!;
+  if (!t.check && !t.children) return [];
+  const parsed = t.config.parse(config);
+  const issues: GraderIssue[] = [];
+  for (const i of (await t.check?.(parsed, services)) ?? [])
+    issues.push({ path: [...path, ...i.path], message: i.message });
+  for (const [sub, child] of t.children?.(parsed) ?? [])
+    issues.push(...(await runtimeChecks(child, services, [...path, ...sub])));
+  return issues;
 }
 
 export class GraderConfigError extends Error {

@@ -107,6 +107,7 @@ export const multiGrader = defineGraderType({
   type: "multi",
   description: "Combines named sub-graders' scores with an arithmetic formula (calculate_output).",
   config: MultiGraderConfig,
+  children: (cfg) => Object.entries(cfg.graders).map(([name, g]) => [["graders", name], g]),
   build(cfg, deps) {
     const names = Object.keys(cfg.graders);
     const children = names.map((name) => ({ name, grader: deps.build(cfg.graders[name]) }));

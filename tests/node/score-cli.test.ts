@@ -153,6 +153,29 @@ describe("npm run score", () => {
     ]);
   });
 
+  it("scores with a python grader, booting the Python sandbox in Node", () => {
+    const grader = file(
+      "py-grader.json",
+      JSON.stringify({
+        type: "python",
+        source: "def grade(sample, item):\n    return float(sample['output_text'] == item['answer'])",
+      }),
+    );
+    const samples = file(
+      "py.jsonl",
+      lines({ completion: "4", item: { answer: "4" } }, { completion: "5", item: { answer: "4" } }),
+    );
+    const r = score("--grader", grader, "--file", samples, "--json");
+    expect(r.status, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect([report.scorer, report.summary.count, report.summary.validCount, report.summary.mean]).toEqual([
+      "python",
+      2,
+      2,
+      0.5,
+    ]);
+  });
+
   it("scores the samples of a reward's cases file", () => {
     const cases = join(ROOT, "rewards", "modules", "format-answer.cases.jsonl");
     const r = score("--reward", "format-answer", "--file", cases, "--json");

@@ -125,7 +125,17 @@ describe("the sandbox Worker behind the SANDBOX binding", () => {
         { runs: [{ language: "ruby", code: "", timeoutMs: 1, memoryMb: 64 }] },
         "runs[0].language must be javascript, typescript or python",
       ],
-      [{ runs: [{ language: "python", code: 1, timeoutMs: 1, memoryMb: 64 }] }, "runs[0].code must be a string"],
+      [
+        { runs: [{ op: "code", language: "python", code: 1, timeoutMs: 1, memoryMb: 64 }] },
+        "runs[0].code must be a string",
+      ],
+      [{ runs: [{ op: "eval", code: "" }] }, 'runs[0].op must be "code" or "grade"'],
+      [
+        {
+          runs: [{ op: "grade", source: "def grade(s, i): return 1", sample: 1, item: {}, timeoutMs: 1, memoryMb: 64 }],
+        },
+        "runs[0].sample and item must be objects",
+      ],
       [{ nope: 1 }, "the body must be { runs: [...] }"],
     ];
     for (const [body, message] of cases) {

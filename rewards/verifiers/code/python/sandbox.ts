@@ -48,6 +48,31 @@ function randomNonce(): string {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** A python grader's run: the user's `grade(sample, item)` on one sample, both plain JSON data. */
+export interface GradeJob {
+  source: string;
+  sample: unknown;
+  item: unknown;
+}
+
+/** What grade() returned: a number, nan, an infinity, or (for anything else) its type's name. */
+export type GradeValue = { number: number } | { nan: true } | { inf: 1 | -1 } | { type: string };
+
+export interface GradeOutcome extends RunOutcome {
+  /** Set when grade() returned (`completed`). */
+  value?: GradeValue;
+  /** The source did not compile (its SyntaxError): the grader's config is broken, not the sample. */
+  compileError?: string;
+}
+
+/** Why a grader's source is unusable (a SyntaxError, no grade(sample, item)), with the line when known. */
+export interface SourceProblem {
+  message: string;
+  line: number | null;
+}
+
+type Job = RunJob | { kind: "grade"; code: string; sample: unknown; item: unknown } | { kind: "check"; code: string };
+
 /**
  * Runs Python in Pyodide (CPython 3.14 compiled to WASM). One interpreter is booted, the stdlib pieces
  * tests use are imported, and the whole state is snapshotted: the WASM heap (bytes), the stack pointer,
@@ -108,6 +133,36 @@ export class PyodideSandbox implements Sandbox {
   }
 
   async run(job: RunJob, limits: RunLimits): Promise<RunOutcome> {
+    return this.exclusive(limits, (engine) => this.runSync(engine, job, limits));
+  }
+
+  /**
+   * Runs a python grader's `grade(sample, item)` from `source` on one sample, in a state restored from the
+   * snapshot, within the limits (the same fuel, memory and output limits as code tests).
+   */
+  async grade(job: GradeJob, limits: RunLimits): Promise<GradeOutcome> {
+    const { source, sample, item } = job;
+    return this.exclusive(limits, (engine) =>
+      this.runSync(engine, { kind: "grade", code: source, sample, item }, limits),
+    );
+  }
+
+  /**
+   * Compiles a grader's source without running it and checks that it defines `grade(sample, item)`: null
+   * when it does, else the problem. The compile spends fuel like a run, so a hostile source cannot hang it.
+   */
+  async checkSource(source: string, limits: RunLimits): Promise<SourceProblem | null> {
+    const out = await this.exclusive(limits, (engine) => this.runSync(engine, { kind: "check", code: source }, limits));
+    if (out.sandboxError) throw new Error(out.sandboxError);
+    if (out.limit) return { message: `compiling the source hit the ${out.limit} limit`, line: null };
+    return out.check ?? null;
+  }
+
+  /**
+   * Restores the interpreter if a run left it dirty and hands it to `body`, which must be synchronous: the
+   * restore and the run happen in one turn, so two runs never interleave on the interpreter.
+   */
+  private async exclusive<T>(limits: RunLimits, body: (engine: PyodideEngine) => T): Promise<T> {
     for (;;) {
       const engine = await this.ready();
       if (this.engine !== engine) continue;
@@ -129,14 +184,14 @@ export class PyodideSandbox implements Sandbox {
         this.drop(engine);
         continue;
       }
-      return this.runSync(engine, job, limits);
+      return body(engine);
     }
   }
 
   /** One run, synchronously from start to end: two runs never interleave on the interpreter. */
-  private runSync(engine: PyodideEngine, job: RunJob, limits: RunLimits): RunOutcome {
+  private runSync(engine: PyodideEngine, job: Job, limits: RunLimits): GradeOutcome & { check?: SourceProblem | null } {
     const t0 = performance.now();
-    const out: RunOutcome = {
+    const out: GradeOutcome & { check?: SourceProblem | null } = {
       completed: false,
       asyncErrors: [],
       assertionFailures: 0,
@@ -224,7 +279,13 @@ export class PyodideSandbox implements Sandbox {
     try {
       engine.hooks = trusted;
       const prepared = engine.prepare(
-        JSON.stringify({ kind: job.kind, code: job.code, tests: job.kind === "tests" ? job.tests : "", nonce }),
+        JSON.stringify({
+          kind: job.kind,
+          code: job.code,
+          tests: job.kind === "tests" ? job.tests : "",
+          nonce,
+          ...(job.kind === "grade" ? { sample: job.sample, item: job.item } : {}),
+        }),
       );
       this.dirty = true;
       if (prepared === null) throw new HarnessError("the sandbox could not prepare the run");
@@ -234,8 +295,15 @@ export class PyodideSandbox implements Sandbox {
         ns: number;
         tests?: number;
         testsError?: string;
+        check?: SourceProblem | null;
       };
+      if (job.kind === "check") {
+        out.check = p.check ?? null;
+        out.completed = true;
+        return out;
+      }
       if (p.loadError) out.loadError = p.loadError;
+      if (p.loadError && job.kind === "grade") out.compileError = p.loadError;
 
       engine.hooks = limited;
       sampleRunning = true;
@@ -247,6 +315,17 @@ export class PyodideSandbox implements Sandbox {
         } else if (r === true && job.kind === "stdio") out.completed = true;
       }
       if (job.kind === "stdio") step(() => engine.flush());
+      if (job.kind === "grade" && !out.loadError && !out.runError && !hit && p.tests !== undefined) {
+        const r = step(() => engine.eval(p.tests!, p.ns));
+        if (r === true) {
+          const v = step(() => engine.gradeResult(p.ns));
+          if (v === null) throw new HarnessError("the sandbox could not read what grade() returned");
+          if (v !== undefined) {
+            out.value = JSON.parse(v) as GradeValue;
+            out.completed = true;
+          }
+        } else if (r !== undefined) this.classifyGrade(out, r);
+      }
       if (job.kind === "tests" && !out.loadError && !out.runError && !hit) {
         if (p.testsError) out.runError = `the tests do not compile: ${p.testsError}`;
         else {
@@ -297,6 +376,15 @@ export class PyodideSandbox implements Sandbox {
     out.ms = performance.now() - t0;
     if (dropEngine) this.drop(engine);
     return out;
+  }
+
+  /** grade() raised: its limits are limits, anything else is the error the result reports. */
+  private classifyGrade(out: RunOutcome, r: Record<string, unknown>) {
+    const text = `${r.text}${r.at ? ` (${r.at})` : ""}`;
+    if (r.kind === "RecursionError") out.limit = "stack";
+    else if (r.kind === "MemoryError") out.limit = "memory";
+    else if (r.type === "SystemExit") out.runError = `grade called sys.exit(${r.exitCode})`;
+    else out.runError = text;
   }
 
   private classify(out: RunOutcome, r: Record<string, unknown>, phase: "load" | "tests") {

@@ -1,25 +1,31 @@
-/**
- * The trusted Python side of the sandbox, run once at boot (before the memory snapshot, so every run
- * starts with it as it was then). It is exec'd into a private dict that no module and no global names;
- * the host keeps the functions it defines by address and calls them through the C API.
- *
- * - `prepare(payload)`: compiles the model's code ("solution.py") and the tests ("tests.py"; every
- *   comparison in them goes through `__assay_cmp__`, and a last line records the run's nonce), makes the
- *   model's namespace, and returns the objects' addresses as JSON. Runs before any model code.
- * - `seal()`: after the model's code loaded and before the tests run: puts back every module attribute,
- *   sys.modules, sys.path, sys.meta_path, sys.path_hooks and the builtins as they were at boot (what the
- *   model's code patched stays patched for its own functions' closures only through the objects it holds),
- *   and builds the tests' namespace: the pristine builtins as globals first, then the model's names that
- *   do not shadow them.
- * - `describe(exc)`: an exception as JSON (type, message, line in solution.py/tests.py, exit code).
- * - `flush()`: flushes the interpreter's own stdout and stderr (a stdin/stdout program's output).
- *
- * `__assay_cmp__(a, op, b)` is ordinary comparison, except that when one side is plain data (built-in
- * scalars and containers of them) and the other is not, only the plain side's own method decides: an
- * object whose `__eq__` always answers True (the "AlwaysEqual" hack) compares unequal to every list,
- * number and string.
- */
-export const DRIVER = `
+# The trusted Python side of the sandbox, run once at boot (before the memory snapshot, so every run
+# starts with it as it was then). It is exec'd into a private dict that no module and no global names;
+# the host keeps the functions it defines by address and calls them through the C API.
+#
+# - `prepare(payload)`: compiles the model's code ("solution.py") and the tests ("tests.py"; every
+#   comparison in them goes through `__assay_cmp__`, and a last line records the run's nonce), makes the
+#   model's namespace, and returns the objects' addresses as JSON. Runs before any model code.
+# - `seal()`: after the model's code loaded and before the tests run: puts back every module attribute,
+#   sys.modules, sys.path, sys.meta_path, sys.path_hooks and the builtins as they were at boot (what the
+#   model's code patched stays patched for its own functions' closures only through the objects it holds),
+#   and builds the tests' namespace: the pristine builtins as globals first, then the model's names that
+#   do not shadow them.
+# - `describe(exc)`: an exception as JSON (type, message, line in solution.py/tests.py, exit code).
+# - `flush()`: flushes the interpreter's own stdout and stderr (a stdin/stdout program's output).
+# - `result(ns)`: what a python grader's `grade(sample, item)` returned (kept in the grader's namespace as
+#   `__assay_ret__`), as JSON: a number, nan, an infinity, or the name of the type it was instead. It runs
+#   no code of the returned object (no __float__, no __repr__, no metaclass attribute).
+#
+# A python grader run (`kind: "grade"`) compiles the user's source as "grader.py" in place of the model's
+# code, and in place of tests a one-line call, `__assay_ret__ = grade(__assay_sample__, __assay_item__)`,
+# run in the grader's own namespace (the grader is the user's code: there is nothing to seal it from; the
+# model's output reaches it only as data, decoded by json). `kind: "check"` only compiles the source and
+# looks for a top-level `grade` taking two positional arguments, for validation.
+#
+# `__assay_cmp__(a, op, b)` is ordinary comparison, except that when one side is plain data (built-in
+# scalars and containers of them) and the other is not, only the plain side's own method decides: an
+# object whose `__eq__` always answers True (the "AlwaysEqual" hack) compares unequal to every list,
+# number and string.
 HIDDEN_TOPS = ("js", "pyodide_js", "pyodide", "_pyodide", "_pyodide_core", "micropip", "socket", "selectors", "asyncio", "ssl", "_ssl", "socketserver")
 
 def __assay_boot__(PRE_IMPORTS, DENIED):
@@ -141,13 +147,52 @@ def __assay_boot__(PRE_IMPORTS, DENIED):
     PRISTINE_LISTS = [(lst, list(lst)) for lst in (sys.path, sys.meta_path, sys.path_hooks)]
     live = []
 
+    def check_grader(source):
+        try:
+            compile(source, "grader.py", "exec", dont_inherit=True)
+            tree = ast.parse(source, "grader.py")
+        except BaseException as e:
+            line = getattr(e, "lineno", None) if _isinst(e, SyntaxError) else None
+            return {"message": describe_text(e), "line": line if _type(line) is int else None}
+        grade = None
+        for node in tree.body:
+            if _type(node) is ast.FunctionDef and node.name == "grade":
+                grade = node
+            elif _type(node) in (ast.Assign, ast.AnnAssign, ast.ImportFrom, ast.Import, ast.ClassDef, ast.AsyncFunctionDef):
+                names = []
+                if _type(node) is ast.Assign:
+                    names = [t.id for t in node.targets if _type(t) is ast.Name]
+                elif _type(node) is ast.AnnAssign and _type(node.target) is ast.Name:
+                    names = [node.target.id]
+                elif _type(node) in (ast.ImportFrom, ast.Import):
+                    names = [(a.asname or a.name).split(".")[0] for a in node.names]
+                else:
+                    names = [node.name]
+                if "grade" in names:
+                    grade = node
+        if grade is None:
+            return {"message": "the source defines no top-level function grade(sample, item)", "line": None}
+        if _type(grade) is ast.AsyncFunctionDef:
+            return {"message": "grade must be a plain function, not async", "line": grade.lineno}
+        if _type(grade) is ast.FunctionDef:
+            a = grade.args
+            positional = len(a.posonlyargs) + len(a.args)
+            required = positional - len(a.defaults)
+            kwonly_required = [k for k, d in zip(a.kwonlyargs, a.kw_defaults) if d is None]
+            if required > 2 or kwonly_required or (positional < 2 and a.vararg is None):
+                return {"message": "grade must take two positional arguments, grade(sample, item)", "line": grade.lineno}
+        return None
+
     def prepare(payload):
         live.clear()
         live.append(hidden)
         p = json.loads(payload)
+        kind = p["kind"]
+        if kind == "check":
+            return json.dumps({"check": check_grader(p["code"])})
         out = {}
         try:
-            code = compile(p["code"], "solution.py", "exec", dont_inherit=True)
+            code = compile(p["code"], "grader.py" if kind == "grade" else "solution.py", "exec", dont_inherit=True)
         except BaseException as e:
             out["loadError"] = describe_text(e)
             code = None
@@ -157,7 +202,13 @@ def __assay_boot__(PRE_IMPORTS, DENIED):
         if code is not None:
             live.append(code)
             out["code"] = id(code)
-        if p["kind"] == "tests":
+        if kind == "grade":
+            ns["__assay_sample__"] = p["sample"]
+            ns["__assay_item__"] = p["item"]
+            call = compile("__assay_ret__ = grade(__assay_sample__, __assay_item__)", "<assay>", "exec", dont_inherit=True)
+            live.append(call)
+            out["tests"] = id(call)
+        if kind == "tests":
             try:
                 tree = ast.parse(p["tests"], "tests.py")
                 tree = Guard().visit(tree)
@@ -220,12 +271,32 @@ def __assay_boot__(PRE_IMPORTS, DENIED):
         if _isinst(e, (RecursionError, MemoryError, AssertionError)):
             out["kind"] = _type(e).__name__
         tb = e.__traceback__
-        for f in ("tests.py", "solution.py"):
+        for f in ("tests.py", "solution.py", "grader.py"):
             ln = line_in(tb, f)
             if ln is not None:
                 out["at"] = "%s line %d" % (f, ln)
                 break
         return json.dumps(out)
+
+    _float = float
+    _type_name = type.__dict__["__name__"].__get__
+    _dict_get = dict.get
+
+    def result(ns):
+        v = _dict_get(ns, "__assay_ret__")
+        t = _type(v)
+        if t is int or t is bool:
+            try:
+                return json.dumps({"number": _float(v)})
+            except OverflowError:
+                return json.dumps({"inf": 1 if v > 0 else -1})
+        if t is float:
+            if v != v:
+                return json.dumps({"nan": True})
+            if v in (_float("inf"), _float("-inf")):
+                return json.dumps({"inf": 1 if v > 0 else -1})
+            return json.dumps({"number": v})
+        return json.dumps({"type": _type_name(t)})
 
     stdout, stderr = sys.stdout, sys.stderr
 
@@ -236,5 +307,4 @@ def __assay_boot__(PRE_IMPORTS, DENIED):
             except BaseException:
                 pass
 
-    return prepare, seal, describe, flush
-`;
+    return prepare, seal, describe, flush, result
