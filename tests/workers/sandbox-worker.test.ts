@@ -122,7 +122,7 @@ describe("the sandbox Worker behind the SANDBOX binding", () => {
       [{ runs: [] }, "runs must hold 1 to 32 runs"],
       [{ runs: Array.from({ length: 33 }, () => ({})) }, "runs must hold 1 to 32 runs"],
       [
-        { runs: [{ language: "ruby", code: "", timeoutMs: 1, memoryMb: 64 }] },
+        { runs: [{ op: "code", language: "ruby", code: "", timeoutMs: 1, memoryMb: 64 }] },
         "runs[0].language must be javascript, typescript or python",
       ],
       [
