@@ -35,6 +35,7 @@ const PAGES = [
   "/ui/datasets",
   "/ui/datasets/ds_x",
   "/ui/playground",
+  "/ui/feedback",
 ];
 
 function expectStrictPage(res: { status: number; headers: Headers; text: string }) {
@@ -60,6 +61,7 @@ describe("pages and their assets", () => {
     expect(refs).toEqual([
       "/assets/favicon.svg",
       "/assets/swagger/swagger-ui.css",
+      "/assets/docs.css",
       "/assets/swagger/swagger-ui-bundle.js",
       "/assets/docs.js",
     ]);

@@ -1,6 +1,7 @@
 // Experiments, an experiment, a sweep (runs overlaid), datasets and a dataset.
 import { get, type RunView, type Series } from "./api";
-import { MetricChart } from "./chart";
+import { type ChartOptions, MetricChart } from "./chart";
+import { chartControls } from "./chart-controls";
 import { fmt, h, link, replace, section, table, when } from "./dom";
 
 interface Page<T> {
@@ -62,10 +63,11 @@ export async function experimentsPage(main: HTMLElement) {
 }
 
 export async function experimentPage(main: HTMLElement, id: string) {
-  const [exp, cmp, runs] = await Promise.all([
+  const [exp, cmp, runs, champ] = await Promise.all([
     get<Experiment>(`/v1/experiments/${id}`),
     get<{ runs: Standing[] }>(`/v1/experiments/${id}/compare?metric=${METRIC}&mode=max`),
     get<Page<RunView>>(`/v1/runs?experiment=${id}&limit=500`),
+    get<{ run: string | null; since: string | null }>(`/v1/experiments/${id}/champion`),
   ]);
   const sweeps = [...new Set(runs.data.map((r) => r.sweepId).filter((s): s is string => !!s))];
   replace(
@@ -90,7 +92,16 @@ export async function experimentPage(main: HTMLElement, id: string) {
     sweeps.length
       ? section("Sweeps", h("ul", {}, ...sweeps.map((s) => h("li", {}, link(`/ui/sweeps/${s}`, s)))))
       : null,
-    h("p", { class: "muted" }, "Champion: none recorded."),
+    champ.run
+      ? h(
+          "p",
+          {},
+          "Champion: ",
+          link(`/ui/runs/${champ.run}`, champ.run),
+          ` since ${when(champ.since)} · `,
+          link("/ui/feedback", "history and decisions"),
+        )
+      : h("p", { class: "muted" }, "Champion: none recorded."),
   );
   main.dataset.ready = "true";
 }
@@ -114,7 +125,9 @@ export async function sweepPage(main: HTMLElement, id: string) {
       return { name: r.name ?? r.runId, points: res.series[0]?.points ?? [] };
     }),
   );
-  const chart = new MetricChart(`${sweep.metric} by run`, overlay, { x: "step", log: false, smoothing: 0 });
+  // The run page's smoothing and axes, on the same defaults.
+  const opts: ChartOptions = { x: "step", log: false, smoothing: 0.6 };
+  const chart = new MetricChart(`${sweep.metric} by run`, overlay, opts);
   replace(
     main,
     h("h1", {}, sweep.name ?? sweep.id),
@@ -125,6 +138,7 @@ export async function sweepPage(main: HTMLElement, id: string) {
       link(`/ui/experiments/${sweep.experimentId}`, sweep.experimentId),
       ` · ranked by ${sweep.metric} (${sweep.mode})`,
     ),
+    chartControls(opts, () => chart.draw(overlay, opts)),
     chart.el,
     section(
       "Runs",

@@ -32,7 +32,12 @@ async function freePort(): Promise<number> {
  * the way `npm run dev` does, and waits until /healthz answers.
  */
 export async function startDev(
-  opts: { port?: number; beforeStart?: (persistTo: string) => Promise<void> } = {},
+  opts: {
+    port?: number;
+    beforeStart?: (persistTo: string) => Promise<void>;
+    /** More Worker variables, e.g. the test-only fault injection. */
+    vars?: Record<string, string>;
+  } = {},
 ): Promise<DevServer> {
   const persistTo = mkdtempSync(join(tmpdir(), "assay-bench-"));
   const adminKey = "bench-admin-key";
@@ -59,6 +64,7 @@ export async function startDev(
       `ASSAY_ADMIN_KEY:${adminKey}`,
       "--var",
       `ASSAY_ENCRYPTION_KEY:${randomBytes(32).toString("base64")}`,
+      ...Object.entries(opts.vars ?? {}).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
     ],
     { cwd: ROOT, env: ENV, stdio: ["ignore", "pipe", "pipe"], detached: true },
   );
