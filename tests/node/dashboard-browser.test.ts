@@ -270,6 +270,19 @@ describe.skipIf(!CHROMIUM)("the dashboard in Chromium", () => {
     expect(drawn[0]!.series).toBe(seeded.sweepRunIds.length);
     expect(drawn[0]!.inked).toBeGreaterThan(1000);
     expect(await page.locator("section[aria-label=Runs] tbody tr").count()).toBe(seeded.sweepRunIds.length);
+    // The run page's smoothing: each run's EMA drawn over its faded raw line; at 0 only the raw lines.
+    const legend = () => page.locator("figure.chart .u-legend .u-series .u-label").allTextContents();
+    const names = (await page.locator("section[aria-label=Runs] tbody tr td:nth-child(2)").allTextContents()).sort();
+    expect((await legend()).filter((l) => l.endsWith(" (EMA)")).sort()).toEqual(names.map((n) => `${n} (EMA)`));
+    await page.locator("#smoothing").fill("0");
+    await page.waitForFunction(
+      () =>
+        ![...(globalThis as any).document.querySelectorAll(".u-legend .u-label")].some((l: any) =>
+          l.textContent.endsWith("(EMA)"),
+        ),
+    );
+    expect((await legend()).slice(1).sort()).toEqual(names);
+    await page.locator("#smoothing").fill("0.6");
     await expectAccessible(page);
     await shot(page, "sweep");
     expect(problems).toEqual([]);
@@ -278,7 +291,8 @@ describe.skipIf(!CHROMIUM)("the dashboard in Chromium", () => {
 
   it("shows the datasets and a dataset's splits, recommendation, lineage and rows", async () => {
     const list = await visit("/ui/datasets");
-    expect(await list.page.locator("tbody tr").count()).toBe(1);
+    // The arithmetic upload, and the retraining demo's holdout, champion data and two curated versions.
+    expect(await list.page.locator("tbody tr").count()).toBe(3 + fed.curations);
     await expectAccessible(list.page);
     expect(list.problems).toEqual([]);
     await list.page.close();
@@ -290,6 +304,14 @@ describe.skipIf(!CHROMIUM)("the dashboard in Chromium", () => {
     await shot(page, "dataset");
     expect(problems).toEqual([]);
     await page.close();
+    // A curated version names the curation that made it.
+    const [cur] = (await client(server.url)("GET", "/v1/curations?limit=1", seeded.apiKey)).data;
+    const curated = await visit(`/ui/datasets/${cur.dataset}`);
+    expect(await curated.page.locator("section[aria-label=Lineage] p").textContent()).toMatch(
+      new RegExp(`^(Curated from feedback|Derived from ds_\\w+) by curation ${cur.id} \\(its report\\)$`),
+    );
+    expect(curated.problems).toEqual([]);
+    await curated.page.close();
   });
 
   it("scores samples in the playground, certifies the grader, and shows validation errors at their config path", async () => {
@@ -343,18 +365,24 @@ describe.skipIf(!CHROMIUM)("the dashboard in Chromium", () => {
         "table:has(caption:text-is('Decisions: challenger vs champion, paired test on the frozen holdout')) tbody tr",
       )
       .evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent ?? "")));
-    expect(decisions.map((d) => [d[0], d[1], d[11]])).toEqual([
+    expect(decisions.map((d) => [d[0], d[1]!.slice(0, fed.cycles[0]!.id.length), d[10]])).toEqual([
       ["1", fed.cycles[0]!.id, "promoted"],
       ["2", fed.cycles[1]!.id, fed.cycles[1]!.promoted ? "promoted" : "rejected"],
     ]);
-    for (const d of decisions) {
+    const reasons = await champion.locator("ol.reasons li").allTextContents();
+    expect(reasons).toHaveLength(2);
+    decisions.forEach((d, i) => {
       // Means, difference, the CI's bounds, p and n, as numbers; the reason quotes the same test.
-      for (const cell of [d[5], d[6], d[7]]) expect(cell).toMatch(/^-?\d\.\d{4}$/);
-      expect(d[8]).toMatch(/^\[-?\d\.\d{4}, -?\d\.\d{4}\] at 0\.95$/);
-      expect(Number(d[9])).toBeGreaterThanOrEqual(0);
-      expect(Number(d[10])).toBeGreaterThanOrEqual(50);
-      expect(d[12]).toMatch(/^(promoted|rejected): the 0\.95 lower bound of challenger − champion is /);
-    }
+      for (const cell of [d[4], d[5], d[6]]) expect(cell).toMatch(/^-?\d\.\d{4}$/);
+      expect(d[7]).toMatch(/^\[-?\d\.\d{4}, -?\d\.\d{4}\] at 0\.95$/);
+      expect(Number(d[8])).toBeGreaterThanOrEqual(0);
+      expect(Number(d[9])).toBeGreaterThanOrEqual(50);
+      expect(reasons[i]).toMatch(
+        new RegExp(
+          `^${d[10]}: the 0\\.95 lower bound of challenger − champion is .*\\(mean ${d[6]}, p .*, n ${d[9]}\\)`,
+        ),
+      );
+    });
     // The promoted challenger of the first cycle is the champion now; history lists it above the first model.
     const history = await champion.locator("table:has(caption:text-is('Champion history')) tbody tr").allInnerTexts();
     expect(history).toHaveLength(2);

@@ -200,7 +200,8 @@ export class MetricChart {
             ...(whiskers.length ? { range: (_u, lo, hi) => padded(lo, hi, whiskers) } : {}),
           },
         },
-        axes: [{}, { size: 60 }],
+        // Whiskers mark discrete decisions: whole-number ticks on a step axis.
+        axes: [opts.whiskers && opts.x === "step" ? { incrs: [1, 2, 5, 10, 20, 50, 100] } : {}, { size: 60 }],
         cursor: { drag: { x: true, y: false } },
         hooks: {
           draw: [(u) => drawWhiskers(u, whiskers)],

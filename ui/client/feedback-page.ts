@@ -212,42 +212,47 @@ async function championSection(exp: Experiment) {
     ),
     chart?.el ?? null,
     decided.length
-      ? table(
-          [
-            "#",
-            "cycle",
-            "decided",
-            "champion",
-            "challenger",
-            "champion mean",
-            "challenger mean",
-            "mean diff",
-            "CI (one-sided bounds)",
-            "p",
-            "n",
-            "decision",
-            "reason",
-          ],
-          decided.map((c, i) => {
-            const d = c.decision!;
-            return [
-              i + 1,
-              c.id,
-              when(c.endedAt),
-              runLink(c.champion),
-              runLink(c.run),
-              fmt(d.meanA, 4),
-              fmt(d.meanB, 4),
-              fmt(d.meanDiff, 4),
-              ci(d),
-              typeof d.pValue === "number" ? d.pValue.toPrecision(3) : "—",
-              d.n ?? "—",
-              h("strong", { class: d.promoted ? "ok" : "error" }, d.promoted ? "promoted" : "rejected"),
-              d.reason,
-            ];
-          }),
-          "Decisions: challenger vs champion, paired test on the frozen holdout",
-        )
+      ? [
+          table(
+            [
+              "#",
+              "cycle",
+              "champion",
+              "challenger",
+              "champion mean",
+              "challenger mean",
+              "mean diff",
+              "CI (one-sided bounds)",
+              "p",
+              "n",
+              "decision",
+            ],
+            decided.map((c, i) => {
+              const d = c.decision!;
+              return [
+                i + 1,
+                [c.id, h("br"), h("span", { class: "muted" }, when(c.endedAt))],
+                runLink(c.champion),
+                runLink(c.run),
+                fmt(d.meanA, 4),
+                fmt(d.meanB, 4),
+                fmt(d.meanDiff, 4),
+                ci(d),
+                typeof d.pValue === "number" ? d.pValue.toPrecision(3) : "—",
+                d.n ?? "—",
+                h("strong", { class: d.promoted ? "ok" : "error" }, d.promoted ? "promoted" : "rejected"),
+              ];
+            }),
+            "Decisions: challenger vs champion, paired test on the frozen holdout",
+          ),
+          // The reasons are sentences: listed under the table, numbered as its rows, rather than squeezed
+          // into a column.
+          h(
+            "ol",
+            { class: "reasons", "aria-label": "Reasons for the decisions" },
+            ...decided.map((c) => h("li", {}, c.decision!.reason)),
+          ),
+        ]
       : h("p", { class: "muted" }, "No retraining decision yet."),
     cycles.some((c) => !c.decision)
       ? h(

@@ -170,8 +170,8 @@ interface Dataset {
   holdoutFraction: number;
   createdAt: string;
   stats: Record<string, unknown> | null;
-  parentId?: string | null;
-  curationId?: string | null;
+  parent: string | null;
+  curation: string | null;
 }
 
 export async function datasetsPage(main: HTMLElement) {
@@ -229,13 +229,12 @@ export async function datasetPage(main: HTMLElement, id: string) {
     section("Recommendation", h("p", {}, h("strong", {}, rec.recommendation), ` — ${rec.explanation}`)),
     section(
       "Lineage",
-      ds.parentId
+      ds.parent || ds.curation
         ? h(
             "p",
             {},
-            "Derived from ",
-            link(`/ui/datasets/${ds.parentId}`, ds.parentId),
-            ds.curationId ? ` by curation ${ds.curationId}` : "",
+            ds.parent ? ["Derived from ", link(`/ui/datasets/${ds.parent}`, ds.parent)] : "Curated from feedback",
+            ds.curation ? [` by curation ${ds.curation} (`, link("/ui/feedback", "its report"), ")"] : "",
           )
         : h("p", { class: "muted" }, "An original upload (no parent dataset)."),
     ),
