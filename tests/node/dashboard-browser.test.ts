@@ -131,6 +131,9 @@ describe.skipIf(!CHROMIUM)("the dashboard in Chromium", () => {
     expect(rows[0]).toContain("arithmetic-grpo");
     expect(rows[0]).toContain("1 running, 3 succeeded");
     expect(rows[1]).toContain("demo loop: teaching feedback");
+    // The champion column: none for the GRPO experiment, the promoted challenger for the demo's.
+    expect(await page.locator("tbody tr:nth-child(2) td:nth-child(5) a").textContent()).toMatch(/^run_/);
+    expect(await page.locator("tbody tr:first-child td:nth-child(5)").textContent()).toBe("—");
     // The best reward/mean of the experiment's runs, linked to its run.
     expect(await page.locator("tbody tr:first-child a[href^='/ui/runs/']").count()).toBe(1);
     const cookies = await context.cookies();

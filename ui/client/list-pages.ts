@@ -33,9 +33,10 @@ export async function experimentsPage(main: HTMLElement) {
   const exps = await get<Page<Experiment>>("/v1/experiments?limit=200");
   const rows = await Promise.all(
     exps.data.map(async (e) => {
-      const [detail, cmp] = await Promise.all([
+      const [detail, cmp, champ] = await Promise.all([
         get<Experiment & { runs: Record<string, number> }>(`/v1/experiments/${e.id}`),
         get<{ runs: Standing[] }>(`/v1/experiments/${e.id}/compare?metric=${METRIC}&mode=max`),
+        get<{ run: string | null }>(`/v1/experiments/${e.id}/champion`),
       ]);
       const best = cmp.runs[0];
       const counts = Object.entries(detail.runs)
@@ -48,6 +49,7 @@ export async function experimentsPage(main: HTMLElement) {
         best && best.best !== null
           ? [fmt(best.best), " (", link(`/ui/runs/${best.runId}`, best.name ?? best.runId), ")"]
           : "—",
+        champ.run ? link(`/ui/runs/${champ.run}`, champ.run) : "—",
         when(e.createdAt),
       ];
     }),
@@ -56,7 +58,7 @@ export async function experimentsPage(main: HTMLElement) {
     main,
     h("h1", {}, "Experiments"),
     rows.length
-      ? table(["experiment", "tags", "runs", `best ${METRIC}`, "created"], rows)
+      ? table(["experiment", "tags", "runs", `best ${METRIC}`, "champion", "created"], rows)
       : h("p", { class: "empty" }, "No experiments yet: create one with POST /v1/experiments."),
   );
   main.dataset.ready = "true";
