@@ -94,7 +94,17 @@ describe("pages and their assets", () => {
 
   it("serves every dashboard page to a session, with its page kind and id and same-origin assets only", async () => {
     const { key, cookie } = await loggedInCookie();
-    const kinds = ["experiments", "experiments", "experiment", "run", "sweep", "datasets", "dataset", "playground"];
+    const kinds = [
+      "experiments",
+      "experiments",
+      "experiment",
+      "run",
+      "sweep",
+      "datasets",
+      "dataset",
+      "playground",
+      "feedback",
+    ];
     for (const [i, path] of PAGES.entries()) {
       const res = await call("GET", path, { key: null, headers: { cookie } });
       expectStatus(res, 200);
