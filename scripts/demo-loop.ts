@@ -132,7 +132,7 @@ async function waitRun(opts: LoopOptions, id: string) {
 }
 
 /** Standard Webhooks: v1,base64(HMAC-SHA256(secret, "{id}.{timestamp}.{body}")) with the whsec_ secret's bytes. */
-function sign(secret: string, id: string, ts: number, body: string) {
+export function sign(secret: string, id: string, ts: number, body: string) {
   const key = Buffer.from(secret.replace(/^whsec_/, ""), "base64");
   return `v1,${createHmac("sha256", key).update(`${id}.${ts}.${body}`).digest("base64")}`;
 }

@@ -2,11 +2,20 @@
 import type { Child } from "hono/jsx";
 
 /** Where each page's client island finds what to render; the island reads the data through /v1. */
-export type PageKind = "experiments" | "experiment" | "run" | "sweep" | "datasets" | "dataset" | "playground";
+export type PageKind =
+  | "experiments"
+  | "experiment"
+  | "run"
+  | "sweep"
+  | "datasets"
+  | "dataset"
+  | "playground"
+  | "feedback";
 
 const NAV: [href: string, label: string][] = [
   ["/ui/experiments", "Experiments"],
   ["/ui/datasets", "Datasets"],
+  ["/ui/feedback", "Feedback & champions"],
   ["/ui/playground", "Grader playground"],
   ["/docs", "API reference"],
 ];
@@ -56,6 +65,7 @@ const TITLES: Record<PageKind, string> = {
   datasets: "Datasets",
   dataset: "Dataset",
   playground: "Grader playground",
+  feedback: "Feedback and champions",
 };
 
 /** A dashboard page: the shell plus an empty main that the island fills from the API. */
@@ -96,7 +106,7 @@ export function LoginPage(props: { next: string; error?: string }) {
   );
 }
 
-/** /docs: Swagger UI from this Worker's own assets, started by a script file (the CSP allows no inline script). */
+/** /docs: Swagger UI (with contrast fixes in docs.css) from this Worker's own assets, started by a script file (the CSP allows no inline script). */
 export function DocsPage() {
   return (
     <html lang="en">
@@ -106,11 +116,13 @@ export function DocsPage() {
         <link rel="icon" href="/assets/favicon.svg" type="image/svg+xml" />
         <title>Assay API reference</title>
         <link rel="stylesheet" href="/assets/swagger/swagger-ui.css" />
+        <link rel="stylesheet" href="/assets/docs.css" />
         <script src="/assets/swagger/swagger-ui-bundle.js" />
         <script type="module" src="/assets/docs.js" />
       </head>
       <body>
-        <main id="swagger-ui" aria-label="Assay API reference" />
+        {/* Not a <main>: Swagger UI renders its own main landmark inside. */}
+        <div id="swagger-ui" />
       </body>
     </html>
   );

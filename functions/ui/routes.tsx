@@ -104,6 +104,7 @@ export function uiRoutes(app: OpenAPIHono<AppEnv>) {
   app.get("/ui/datasets", pageHeaders, page("datasets"));
   app.get("/ui/datasets/:id", pageHeaders, page("dataset", true));
   app.get("/ui/playground", pageHeaders, page("playground"));
+  app.get("/ui/feedback", pageHeaders, page("feedback"));
   app.get("/ui/login", pageHeaders, (c) => render(c, <LoginPage next={safeNext(c.req.query("next"))} />));
 
   app.openAPIRegistry.registerPath({

@@ -9,6 +9,7 @@ import AxeBuilder from "@axe-core/playwright";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DevServer, ROOT, startDev } from "../bench/lib/wrangler-dev";
+import { type SeededFeedback, seedFeedback } from "./dashboard/feedback-seed";
 import { client, GROUP, GROUPS, LIVE_STEPS, rng, type Seeded, STEPS, seed, trainStep } from "./dashboard/seed";
 
 const CANDIDATES = [
@@ -33,6 +34,7 @@ if (!CHROMIUM) {
 
 let server: DevServer;
 let seeded: Seeded;
+let fed: SeededFeedback;
 let browser: Browser;
 let context: BrowserContext;
 
@@ -90,8 +92,10 @@ async function charts(page: Page) {
 describe.skipIf(!CHROMIUM)("the dashboard in Chromium", () => {
   beforeAll(async () => {
     mkdirSync(SHOTS, { recursive: true });
-    server = await startDev();
+    // The test-only fault injection lets one seeded feedback event fail until it is dead-lettered.
+    server = await startDev({ vars: { ASSAY_FAULT_INJECTION: "feedback-processing", FEEDBACK_RETRY_BASE_S: "0" } });
     seeded = await seed(server.url, server.adminKey);
+    fed = await seedFeedback(server.url, seeded.apiKey);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: [
@@ -105,7 +109,7 @@ describe.skipIf(!CHROMIUM)("the dashboard in Chromium", () => {
       ],
     });
     context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
-  }, 120_000);
+  }, 600_000);
 
   afterAll(async () => {
     await browser?.close();
@@ -122,11 +126,16 @@ describe.skipIf(!CHROMIUM)("the dashboard in Chromium", () => {
     await Promise.all([page.waitForURL(`${server.url}/`), page.click("button[type=submit]")]);
     await page.waitForSelector("main[data-ready=true]");
     const rows = await page.locator("tbody tr").allInnerTexts();
-    expect(rows).toHaveLength(1);
+    // The seeded GRPO experiment, and the retraining demo's (a champion, two challengers, their evals).
+    expect(rows).toHaveLength(2);
     expect(rows[0]).toContain("arithmetic-grpo");
     expect(rows[0]).toContain("1 running, 3 succeeded");
+    expect(rows[1]).toContain("demo loop: teaching feedback");
+    // The champion column: none for the GRPO experiment, the promoted challenger for the demo's.
+    expect(await page.locator("tbody tr:nth-child(2) td:nth-child(5) a").textContent()).toMatch(/^run_/);
+    expect(await page.locator("tbody tr:first-child td:nth-child(5)").textContent()).toBe("—");
     // The best reward/mean of the experiment's runs, linked to its run.
-    expect(await page.locator("tbody tr a[href^='/ui/runs/']").count()).toBe(1);
+    expect(await page.locator("tbody tr:first-child a[href^='/ui/runs/']").count()).toBe(1);
     const cookies = await context.cookies();
     expect(cookies.map((c) => [c.name, c.httpOnly, c.sameSite])).toEqual([["assay_session", true, "Strict"]]);
     await page.close();
@@ -264,6 +273,19 @@ describe.skipIf(!CHROMIUM)("the dashboard in Chromium", () => {
     expect(drawn[0]!.series).toBe(seeded.sweepRunIds.length);
     expect(drawn[0]!.inked).toBeGreaterThan(1000);
     expect(await page.locator("section[aria-label=Runs] tbody tr").count()).toBe(seeded.sweepRunIds.length);
+    // The run page's smoothing: each run's EMA drawn over its faded raw line; at 0 only the raw lines.
+    const legend = () => page.locator("figure.chart .u-legend .u-series .u-label").allTextContents();
+    const names = (await page.locator("section[aria-label=Runs] tbody tr td:nth-child(2)").allTextContents()).sort();
+    expect((await legend()).filter((l) => l.endsWith(" (EMA)")).sort()).toEqual(names.map((n) => `${n} (EMA)`));
+    await page.locator("#smoothing").fill("0");
+    await page.waitForFunction(
+      () =>
+        ![...(globalThis as any).document.querySelectorAll(".u-legend .u-label")].some((l: any) =>
+          l.textContent.endsWith("(EMA)"),
+        ),
+    );
+    expect((await legend()).slice(1).sort()).toEqual(names);
+    await page.locator("#smoothing").fill("0.6");
     await expectAccessible(page);
     await shot(page, "sweep");
     expect(problems).toEqual([]);
@@ -272,7 +294,8 @@ describe.skipIf(!CHROMIUM)("the dashboard in Chromium", () => {
 
   it("shows the datasets and a dataset's splits, recommendation, lineage and rows", async () => {
     const list = await visit("/ui/datasets");
-    expect(await list.page.locator("tbody tr").count()).toBe(1);
+    // The arithmetic upload, and the retraining demo's holdout, champion data and two curated versions.
+    expect(await list.page.locator("tbody tr").count()).toBe(3 + fed.curations);
     await expectAccessible(list.page);
     expect(list.problems).toEqual([]);
     await list.page.close();
@@ -284,6 +307,14 @@ describe.skipIf(!CHROMIUM)("the dashboard in Chromium", () => {
     await shot(page, "dataset");
     expect(problems).toEqual([]);
     await page.close();
+    // A curated version names the curation that made it.
+    const [cur] = (await client(server.url)("GET", "/v1/curations?limit=1", seeded.apiKey)).data;
+    const curated = await visit(`/ui/datasets/${cur.dataset}`);
+    expect(await curated.page.locator("section[aria-label=Lineage] p").textContent()).toMatch(
+      new RegExp(`^(Curated from feedback|Derived from ds_\\w+) by curation ${cur.id} \\(its report\\)$`),
+    );
+    expect(curated.problems).toEqual([]);
+    await curated.page.close();
   });
 
   it("scores samples in the playground, certifies the grader, and shows validation errors at their config path", async () => {
@@ -315,20 +346,133 @@ describe.skipIf(!CHROMIUM)("the dashboard in Chromium", () => {
     await page.close();
   });
 
-  it("renders the API reference at /docs from the Worker's own assets", async () => {
+  it("shows the champion history with each decision's paired test, the feedback stream with redactions, dead letters and curations", async () => {
+    const { page, problems } = await visit("/ui/feedback");
+    // One decision chart (champion mean, challenger mean, and their difference with its CI as whiskers) and
+    // the ratings chart (up, down, scored), both drawn.
+    const drawn = await charts(page);
+    expect(drawn.map((c) => [c.chart, c.series])).toEqual([
+      ["decisions-of-demo-loop-teaching-feedback", 3],
+      ["ratings-per-day", 3],
+    ]);
+    for (const c of drawn) expect(c.inked, `${c.chart} has ink`).toBeGreaterThan(1000);
+    // The support events span ten days (how many calendar days that touches depends on the hour).
+    expect(Number(await page.getAttribute("figure[data-chart=ratings-per-day]", "data-points"))).toBeGreaterThanOrEqual(
+      10,
+    );
+
+    // Two decisions of the demo's policy, in order: the teaching corrections promoted, the noise rejected.
+    const champion = page.locator(`section[data-experiment='${fed.experimentId}']`);
+    const decisions = await champion
+      .locator(
+        "table:has(caption:text-is('Decisions: challenger vs champion, paired test on the frozen holdout')) tbody tr",
+      )
+      .evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent ?? "")));
+    expect(decisions.map((d) => [d[0], d[1]!.slice(0, fed.cycles[0]!.id.length), d[10]])).toEqual([
+      ["1", fed.cycles[0]!.id, "promoted"],
+      ["2", fed.cycles[1]!.id, fed.cycles[1]!.promoted ? "promoted" : "rejected"],
+    ]);
+    const reasons = await champion.locator("ol.reasons li").allTextContents();
+    expect(reasons).toHaveLength(2);
+    decisions.forEach((d, i) => {
+      // Means, difference, the CI's bounds, p and n, as numbers; the reason quotes the same test.
+      for (const cell of [d[4], d[5], d[6]]) expect(cell).toMatch(/^-?\d\.\d{4}$/);
+      expect(d[7]).toMatch(/^\[-?\d\.\d{4}, -?\d\.\d{4}\] at 0\.95$/);
+      expect(Number(d[8])).toBeGreaterThanOrEqual(0);
+      expect(Number(d[9])).toBeGreaterThanOrEqual(50);
+      expect(reasons[i]).toMatch(
+        new RegExp(
+          `^${d[10]}: the 0\\.95 lower bound of challenger − champion is .*\\(mean ${d[6]}, p .*, n ${d[9]}\\)`,
+        ),
+      );
+    });
+    // The promoted challenger of the first cycle is the champion now; history lists it above the first model.
+    const history = await champion.locator("table:has(caption:text-is('Champion history')) tbody tr").allInnerTexts();
+    expect(history).toHaveLength(2);
+    expect(history[0]).toContain("current");
+
+    // The support source: ratings and labels, PII shown only as typed markers.
+    const support = page.locator(`section[data-source='${fed.supportSourceId}']`);
+    expect(await support.locator("h3").textContent()).toBe("support chat");
+    expect(await support.locator("p.muted").textContent()).toContain(
+      `${fed.redactedEvents} of ${fed.supportEvents} read had PII redacted`,
+    );
+    const markers = new Set(await support.locator("code.redaction").allTextContents());
+    expect([...markers].sort()).toEqual(["<EMAIL> ×1", "<IP> ×1", "<PHONE> ×1"]);
+    const text = (await support.textContent()) ?? "";
+    for (const pii of ["jane.doe@example.com", "555-0199", "203.0.113.45", "billing@acme.org"])
+      expect(text).not.toContain(pii);
+    expect(text).toContain("<EMAIL>");
+    expect(await support.locator("tbody tr").first().textContent()).toContain("dead-lettered");
+
+    // The dead letter: its reason and attempts; Replay queues it (with the CSRF header) and it is resolved.
+    const letter = page.locator("section[aria-label='Dead letters'] tbody tr");
+    expect(await letter.count()).toBe(1);
+    const cells = await letter.locator("td").allTextContents();
+    expect(cells.slice(0, 5)).toEqual([
+      fed.deadLetterId,
+      expect.stringMatching(/^fb_/),
+      "support chat",
+      "injected failure: attempt 5 of the 5 set to fail",
+      "5",
+    ]);
+    await expectAccessible(page);
+    await shot(page, "feedback");
+    await page.click(`button.replay[data-letter='${fed.deadLetterId}']`);
+    await page.waitForSelector("section[aria-label='Dead letters'] tbody tr:has-text('replay queued')");
+    const api = client(server.url);
+    for (let i = 0; ; i++) {
+      const all = await api("GET", "/v1/feedback/dead-letters?status=resolved", seeded.apiKey);
+      if (all.data.length === 1) break;
+      if (i > 100) expect.fail("the replayed event was not resolved");
+      await new Promise((r) => setTimeout(r, 200));
+    }
+
+    // The curations: one per cycle, each with its counts and the dataset version it made.
+    const curations = await page
+      .locator("section[aria-label=Curations] tbody tr")
+      .evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent ?? "")));
+    expect(curations).toHaveLength(fed.curations);
+    for (const c of curations) {
+      expect(c[1]).toBe("succeeded");
+      for (const n of c.slice(3, 9)) expect(n).toMatch(/^\d+$/);
+      expect(Number(c[4])).toBeGreaterThan(0);
+      expect(c[9]).toBe("sft");
+      expect(c[10]).toMatch(/^ds_/);
+    }
+    expect(await page.locator("section[aria-label=Curations] tbody tr a[href^='/ui/datasets/ds_']").count()).toBe(
+      fed.curations,
+    );
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
+  it("renders the API reference at /docs offline from the Worker's own assets, with no serious accessibility violation", async () => {
     const page = await context.newPage();
     const problems: string[] = [];
-    page.on("console", (m) => m.type() === "error" && problems.push(m.text()));
-    page.on(
-      "request",
-      (r) => !r.url().startsWith(server.url) && !r.url().startsWith("data:") && problems.push(r.url()),
-    );
+    page.on("console", (m) => {
+      if (m.type() === "error" || m.type() === "warning") problems.push(`console ${m.type()}: ${m.text()}`);
+    });
+    page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+    page.on("request", (r) => {
+      if (!r.url().startsWith(server.url) && !r.url().startsWith("data:"))
+        problems.push(`request to another origin: ${r.url()}`);
+    });
+    page.on("requestfailed", (r) => problems.push(`request failed: ${r.url()}`));
     await page.goto(`${server.url}/docs`);
     await page.waitForSelector(".opblock");
     expect(await page.locator(".opblock").count()).toBeGreaterThan(30);
-    // No axe check here: Swagger UI 5.35's own markup has serious findings (color-contrast of the method
-    // badges, nested-interactive operation summaries, an unlabelled servers select), and axe takes ~25 s on it.
+    expect(await page.locator(".opblock-summary-path", { hasText: "/v1/feedback/dead-letters" }).count()).toBe(2);
+    await expectAccessible(page);
     await shot(page, "docs");
+    // An opened operation (its parameters, an enum select, the responses) passes too, and its deep link is
+    // written to the URL by the summary button alone.
+    await page.click("#operations-feedback-get_v1_feedback_dead_letters .opblock-summary-control");
+    await page.waitForSelector("#operations-feedback-get_v1_feedback_dead_letters .opblock-body tr[data-param-name]");
+    expect(await page.evaluate(() => (globalThis as any).location.hash)).toBe(
+      "#/feedback/get_v1_feedback_dead_letters",
+    );
+    await expectAccessible(page);
     expect(problems).toEqual([]);
     await page.close();
   });

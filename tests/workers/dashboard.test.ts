@@ -35,6 +35,7 @@ const PAGES = [
   "/ui/datasets",
   "/ui/datasets/ds_x",
   "/ui/playground",
+  "/ui/feedback",
 ];
 
 function expectStrictPage(res: { status: number; headers: Headers; text: string }) {
@@ -60,6 +61,7 @@ describe("pages and their assets", () => {
     expect(refs).toEqual([
       "/assets/favicon.svg",
       "/assets/swagger/swagger-ui.css",
+      "/assets/docs.css",
       "/assets/swagger/swagger-ui-bundle.js",
       "/assets/docs.js",
     ]);
@@ -92,7 +94,17 @@ describe("pages and their assets", () => {
 
   it("serves every dashboard page to a session, with its page kind and id and same-origin assets only", async () => {
     const { key, cookie } = await loggedInCookie();
-    const kinds = ["experiments", "experiments", "experiment", "run", "sweep", "datasets", "dataset", "playground"];
+    const kinds = [
+      "experiments",
+      "experiments",
+      "experiment",
+      "run",
+      "sweep",
+      "datasets",
+      "dataset",
+      "playground",
+      "feedback",
+    ];
     for (const [i, path] of PAGES.entries()) {
       const res = await call("GET", path, { key: null, headers: { cookie } });
       expectStatus(res, 200);

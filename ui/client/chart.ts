@@ -11,6 +11,11 @@ export interface ChartOptions {
   log: boolean;
   /** EMA weight in [0, 1): 0 draws the raw line only. */
   smoothing: number;
+  /**
+   * Draw each series' min–max as whiskers at its points (a confidence interval per decision, say) rather
+   * than as a band (a downsampled bucket's range), with the points marked.
+   */
+  whiskers?: boolean;
   onStep?: (step: number) => void;
 }
 
@@ -68,6 +73,44 @@ export function align(series: Series[], x: "step" | "time"): Aligned {
   return { steps, xs: steps.map((s) => (x === "time" ? tsOf.get(s)! : s)), cols };
 }
 
+/** The y range that holds the points and every whisker, with a little room. */
+function padded(lo: number, hi: number, whiskers: { min: (number | null)[]; max: (number | null)[] }[]) {
+  for (const w of whiskers) {
+    for (const y of w.min) if (y !== null && y < lo) lo = y;
+    for (const y of w.max) if (y !== null && y > hi) hi = y;
+  }
+  const pad = (hi - lo || Math.abs(hi) || 1) * 0.08;
+  return [lo - pad, hi + pad] as uPlot.Range.MinMax;
+}
+
+function drawWhiskers(u: uPlot, whiskers: { min: (number | null)[]; max: (number | null)[]; color: string }[]) {
+  if (!whiskers.length) return;
+  const ctx = u.ctx;
+  const cap = 5 * devicePixelRatio;
+  ctx.save();
+  ctx.lineWidth = 1.5 * devicePixelRatio;
+  for (const w of whiskers) {
+    ctx.strokeStyle = w.color;
+    ctx.beginPath();
+    u.data[0].forEach((x, i) => {
+      const lo = w.min[i];
+      const hi = w.max[i];
+      if (lo === null || lo === undefined || hi === null || hi === undefined) return;
+      const px = u.valToPos(x, "x", true);
+      const y1 = u.valToPos(lo, "y", true);
+      const y2 = u.valToPos(hi, "y", true);
+      ctx.moveTo(px, y1);
+      ctx.lineTo(px, y2);
+      ctx.moveTo(px - cap, y1);
+      ctx.lineTo(px + cap, y1);
+      ctx.moveTo(px - cap, y2);
+      ctx.lineTo(px + cap, y2);
+    });
+    ctx.stroke();
+  }
+  ctx.restore();
+}
+
 export class MetricChart {
   readonly el: HTMLElement;
   private readonly plotEl: HTMLDivElement;
@@ -113,9 +156,11 @@ export class MetricChart {
     const data: (number | null)[][] = [this.aligned.xs];
     const cfg: uPlot.Series[] = [{ label: opts.x === "time" ? "time" : "step" }];
     const bands: uPlot.Band[] = [];
+    const whiskers: { min: (number | null)[]; max: (number | null)[]; color: string }[] = [];
     this.aligned.cols.forEach((c, i) => {
       const color = COLORS[i % COLORS.length]!;
-      if (c.banded) {
+      if (c.banded && opts.whiskers) whiskers.push({ min: logSafe(c.min), max: logSafe(c.max), color });
+      else if (c.banded) {
         data.push(logSafe(c.max), logSafe(c.min));
         cfg.push(
           { label: `${c.name} max`, stroke: fade(color, 0.25), width: 0.5 },
@@ -124,7 +169,13 @@ export class MetricChart {
         bands.push({ series: [data.length - 2, data.length - 1], fill: fade(color, 0.12) });
       }
       data.push(logSafe(c.raw));
-      cfg.push({ label: c.name, stroke: opts.smoothing > 0 ? fade(color, 0.3) : color, width: 1, spanGaps: true });
+      cfg.push({
+        label: c.name,
+        stroke: opts.smoothing > 0 ? fade(color, 0.3) : color,
+        width: 1,
+        spanGaps: true,
+        ...(opts.whiskers ? { points: { show: true, size: 8, fill: color } } : {}),
+      });
       if (opts.smoothing > 0) {
         data.push(logSafe(ema(c.raw, opts.smoothing)));
         cfg.push({ label: `${c.name} (EMA)`, stroke: color, width: 2, spanGaps: true });
@@ -138,10 +189,22 @@ export class MetricChart {
         height: 240,
         series: cfg,
         bands,
-        scales: { x: { time: opts.x === "time" }, y: { distr: opts.log ? 3 : 1 } },
-        axes: [{}, { size: 60 }],
+        scales: {
+          x: {
+            time: opts.x === "time",
+            // Whiskers at the first and last point would be cut in half by the plot's edge.
+            ...(opts.whiskers && opts.x === "step" ? { range: (_u, lo, hi) => [lo - 0.5, hi + 0.5] } : {}),
+          },
+          y: {
+            distr: opts.log ? 3 : 1,
+            ...(whiskers.length ? { range: (_u, lo, hi) => padded(lo, hi, whiskers) } : {}),
+          },
+        },
+        // Whiskers mark discrete decisions: whole-number ticks on a step axis.
+        axes: [opts.whiskers && opts.x === "step" ? { incrs: [1, 2, 5, 10, 20, 50, 100] } : {}, { size: 60 }],
         cursor: { drag: { x: true, y: false } },
         hooks: {
+          draw: [(u) => drawWhiskers(u, whiskers)],
           ready: [
             (u) => {
               // A drag zooms; only a click that did not move picks a step.
@@ -168,11 +231,19 @@ export class MetricChart {
 
   private exportCsv(slug: string) {
     const { steps, xs, cols } = this.aligned;
-    const header = ["step", ...(this.opts.x === "time" ? ["time"] : []), ...cols.map((c) => c.name)];
+    // A whisker's ends are data too (a confidence interval): they go in columns of their own.
+    const ends = this.opts.whiskers ? cols.filter((c) => c.banded) : [];
+    const header = [
+      "step",
+      ...(this.opts.x === "time" ? ["time"] : []),
+      ...cols.map((c) => c.name),
+      ...ends.flatMap((c) => [`${c.name} low`, `${c.name} high`]),
+    ];
     const lines = [header.join(",")];
     steps.forEach((s, i) => {
       const t = this.opts.x === "time" ? [new Date(xs[i]! * 1000).toISOString()] : [];
-      lines.push([s, ...t, ...cols.map((c) => c.raw[i] ?? "")].join(","));
+      const lohi = ends.flatMap((c) => [c.min[i] ?? "", c.max[i] ?? ""]);
+      lines.push([s, ...t, ...cols.map((c) => c.raw[i] ?? ""), ...lohi].join(","));
     });
     download(`${slug}.csv`, new Blob([`${lines.join("\n")}\n`], { type: "text/csv" }));
   }

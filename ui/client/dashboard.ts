@@ -2,6 +2,7 @@
 // <main>; this fills it from the /v1 API.
 import "./dashboard.css";
 import { h, replace } from "./dom";
+import { feedbackPage } from "./feedback-page";
 import { datasetPage, datasetsPage, experimentPage, experimentsPage, sweepPage } from "./list-pages";
 import { playgroundPage } from "./playground";
 import { runPage } from "./run-page";
@@ -26,6 +27,8 @@ async function start() {
         return await datasetPage(main, id);
       case "playground":
         return playgroundPage(main);
+      case "feedback":
+        return await feedbackPage(main);
     }
   } catch (err) {
     replace(

@@ -1,6 +1,7 @@
 // Experiments, an experiment, a sweep (runs overlaid), datasets and a dataset.
 import { get, type RunView, type Series } from "./api";
-import { MetricChart } from "./chart";
+import { type ChartOptions, MetricChart } from "./chart";
+import { chartControls } from "./chart-controls";
 import { fmt, h, link, replace, section, table, when } from "./dom";
 
 interface Page<T> {
@@ -32,9 +33,10 @@ export async function experimentsPage(main: HTMLElement) {
   const exps = await get<Page<Experiment>>("/v1/experiments?limit=200");
   const rows = await Promise.all(
     exps.data.map(async (e) => {
-      const [detail, cmp] = await Promise.all([
+      const [detail, cmp, champ] = await Promise.all([
         get<Experiment & { runs: Record<string, number> }>(`/v1/experiments/${e.id}`),
         get<{ runs: Standing[] }>(`/v1/experiments/${e.id}/compare?metric=${METRIC}&mode=max`),
+        get<{ run: string | null }>(`/v1/experiments/${e.id}/champion`),
       ]);
       const best = cmp.runs[0];
       const counts = Object.entries(detail.runs)
@@ -47,6 +49,7 @@ export async function experimentsPage(main: HTMLElement) {
         best && best.best !== null
           ? [fmt(best.best), " (", link(`/ui/runs/${best.runId}`, best.name ?? best.runId), ")"]
           : "—",
+        champ.run ? link(`/ui/runs/${champ.run}`, champ.run) : "—",
         when(e.createdAt),
       ];
     }),
@@ -55,17 +58,18 @@ export async function experimentsPage(main: HTMLElement) {
     main,
     h("h1", {}, "Experiments"),
     rows.length
-      ? table(["experiment", "tags", "runs", `best ${METRIC}`, "created"], rows)
+      ? table(["experiment", "tags", "runs", `best ${METRIC}`, "champion", "created"], rows)
       : h("p", { class: "empty" }, "No experiments yet: create one with POST /v1/experiments."),
   );
   main.dataset.ready = "true";
 }
 
 export async function experimentPage(main: HTMLElement, id: string) {
-  const [exp, cmp, runs] = await Promise.all([
+  const [exp, cmp, runs, champ] = await Promise.all([
     get<Experiment>(`/v1/experiments/${id}`),
     get<{ runs: Standing[] }>(`/v1/experiments/${id}/compare?metric=${METRIC}&mode=max`),
     get<Page<RunView>>(`/v1/runs?experiment=${id}&limit=500`),
+    get<{ run: string | null; since: string | null }>(`/v1/experiments/${id}/champion`),
   ]);
   const sweeps = [...new Set(runs.data.map((r) => r.sweepId).filter((s): s is string => !!s))];
   replace(
@@ -90,7 +94,16 @@ export async function experimentPage(main: HTMLElement, id: string) {
     sweeps.length
       ? section("Sweeps", h("ul", {}, ...sweeps.map((s) => h("li", {}, link(`/ui/sweeps/${s}`, s)))))
       : null,
-    h("p", { class: "muted" }, "Champion: none recorded."),
+    champ.run
+      ? h(
+          "p",
+          {},
+          "Champion: ",
+          link(`/ui/runs/${champ.run}`, champ.run),
+          ` since ${when(champ.since)} · `,
+          link("/ui/feedback", "history and decisions"),
+        )
+      : h("p", { class: "muted" }, "Champion: none recorded."),
   );
   main.dataset.ready = "true";
 }
@@ -114,7 +127,9 @@ export async function sweepPage(main: HTMLElement, id: string) {
       return { name: r.name ?? r.runId, points: res.series[0]?.points ?? [] };
     }),
   );
-  const chart = new MetricChart(`${sweep.metric} by run`, overlay, { x: "step", log: false, smoothing: 0 });
+  // The run page's smoothing and axes, on the same defaults.
+  const opts: ChartOptions = { x: "step", log: false, smoothing: 0.6 };
+  const chart = new MetricChart(`${sweep.metric} by run`, overlay, opts);
   replace(
     main,
     h("h1", {}, sweep.name ?? sweep.id),
@@ -125,6 +140,7 @@ export async function sweepPage(main: HTMLElement, id: string) {
       link(`/ui/experiments/${sweep.experimentId}`, sweep.experimentId),
       ` · ranked by ${sweep.metric} (${sweep.mode})`,
     ),
+    chartControls(opts, () => chart.draw(overlay, opts)),
     chart.el,
     section(
       "Runs",
@@ -156,8 +172,8 @@ interface Dataset {
   holdoutFraction: number;
   createdAt: string;
   stats: Record<string, unknown> | null;
-  parentId?: string | null;
-  curationId?: string | null;
+  parent: string | null;
+  curation: string | null;
 }
 
 export async function datasetsPage(main: HTMLElement) {
@@ -215,13 +231,12 @@ export async function datasetPage(main: HTMLElement, id: string) {
     section("Recommendation", h("p", {}, h("strong", {}, rec.recommendation), ` — ${rec.explanation}`)),
     section(
       "Lineage",
-      ds.parentId
+      ds.parent || ds.curation
         ? h(
             "p",
             {},
-            "Derived from ",
-            link(`/ui/datasets/${ds.parentId}`, ds.parentId),
-            ds.curationId ? ` by curation ${ds.curationId}` : "",
+            ds.parent ? ["Derived from ", link(`/ui/datasets/${ds.parent}`, ds.parent)] : "Curated from feedback",
+            ds.curation ? [` by curation ${ds.curation} (`, link("/ui/feedback", "its report"), ")"] : "",
           )
         : h("p", { class: "muted" }, "An original upload (no parent dataset)."),
     ),

@@ -1,6 +1,7 @@
 // The run page: live reward curves, trainer KPIs, and the samples of a clicked step.
 import { get, type RunView, type Series, type StepSample, type StepSamples } from "./api";
 import { type ChartOptions, MetricChart } from "./chart";
+import { chartControls } from "./chart-controls";
 import { fmt, h, link, replace, section, table, when } from "./dom";
 
 const LIVE = new Set(["queued", "dispatching", "running"]);
@@ -26,41 +27,6 @@ export function groupSeries(series: Series[]): [string, Series[]][] {
   }
   out.push(["Trainer KPIs", kpis]);
   return out;
-}
-
-function controls(opts: ChartOptions, onChange: () => void) {
-  const smooth = h("input", { type: "range", id: "smoothing", min: 0, max: 0.99, step: 0.01, value: opts.smoothing });
-  const smoothOut = h("output", { for: "smoothing" }, String(opts.smoothing));
-  smooth.addEventListener("input", () => {
-    opts.smoothing = Number(smooth.value);
-    smoothOut.textContent = smooth.value;
-    onChange();
-  });
-  const x = h(
-    "select",
-    { id: "xaxis" },
-    h("option", { value: "step" }, "step"),
-    h("option", { value: "time" }, "wall time"),
-  );
-  x.addEventListener("change", () => {
-    opts.x = x.value as "step" | "time";
-    onChange();
-  });
-  const log = h("input", { type: "checkbox", id: "logscale" });
-  log.addEventListener("change", () => {
-    opts.log = log.checked;
-    onChange();
-  });
-  return h(
-    "div",
-    { class: "controls" },
-    h("label", { for: "smoothing" }, "Smoothing (EMA)"),
-    smooth,
-    smoothOut,
-    h("label", { for: "xaxis" }, "x axis"),
-    x,
-    h("label", { for: "logscale" }, log, " log scale"),
-  );
 }
 
 const preview = (x: unknown, n = 240) => {
@@ -239,7 +205,7 @@ export async function runPage(main: HTMLElement, id: string) {
   };
 
   renderHead();
-  replace(main, head, controls(opts, drawAll), chartsEl, samples, details);
+  replace(main, head, chartControls(opts, drawAll), chartsEl, samples, details);
   await load();
   drawAll();
   main.dataset.ready = "true";

@@ -64,7 +64,12 @@ function kill(child: ChildProcess) {
  * a dev registry of their own (so parallel servers never see each other's sandbox); waits until both answer.
  */
 export async function startDev(
-  opts: { port?: number; beforeStart?: (persistTo: string) => Promise<void> } = {},
+  opts: {
+    port?: number;
+    beforeStart?: (persistTo: string) => Promise<void>;
+    /** More Worker variables, e.g. the test-only fault injection. */
+    vars?: Record<string, string>;
+  } = {},
 ): Promise<DevServer> {
   const persistTo = mkdtempSync(join(tmpdir(), "assay-bench-"));
   const env = { ...ENV, WRANGLER_REGISTRY_PATH: join(persistTo, "registry") };
@@ -108,6 +113,7 @@ export async function startDev(
         `ASSAY_ADMIN_KEY:${adminKey}`,
         "--var",
         `ASSAY_ENCRYPTION_KEY:${randomBytes(32).toString("base64")}`,
+        ...Object.entries(opts.vars ?? {}).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
       ],
       url,
       env,
