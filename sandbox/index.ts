@@ -17,8 +17,8 @@ import {
   type SandboxRunResponse,
   type WireRun,
 } from "./protocol";
-import { pythonGrader } from "./pyodide";
-import { sandboxCodeRunner } from "./quickjs";
+import { pythonGrader, pythonSandbox } from "./pyodide";
+import { quickJsHeapBytes, quickJsSandbox, sandboxCodeRunner } from "./quickjs";
 
 const LANGUAGES = new Set(["javascript", "typescript", "python"]);
 
@@ -60,6 +60,18 @@ async function runOne(run: WireRun, received: number): Promise<RewardResult> {
   return sandboxCodeRunner().run({ ...input, ...deadline });
 }
 
+/**
+ * The WASM memory the sandboxes hold (QuickJS's heap; Pyodide's heap and its snapshot copy), now and at its
+ * highest after any run in this isolate: most of what production's 128 MB isolate limit counts. Read by the
+ * GRPO-step bench through GET /stats (the JS heap and compiled code come on top; the bench prints the
+ * process's RSS beside it).
+ */
+const memory = { peakBytes: 0 };
+
+function heldBytes(): number {
+  return quickJsHeapBytes() + pythonSandbox.heldBytes;
+}
+
 async function runAll(runs: WireRun[]): Promise<RewardResult[]> {
   const received = Date.now();
   const results: RewardResult[] = [];
@@ -68,6 +80,7 @@ async function runAll(runs: WireRun[]): Promise<RewardResult[]> {
   for (const run of runs) {
     try {
       results.push(await runOne(run, received));
+      memory.peakBytes = Math.max(memory.peakBytes, heldBytes());
     } catch (err) {
       results.push(invalid("SANDBOX_FAILED", `the sandbox failed: ${err instanceof Error ? err.message : err}`));
     }
@@ -87,6 +100,12 @@ export default {
   async fetch(request: Request): Promise<Response> {
     const { pathname } = new URL(request.url);
     if (pathname === "/healthz") return Response.json({ ok: true });
+    if (pathname === "/stats")
+      return Response.json({
+        wasmBytes: { now: heldBytes(), peak: memory.peakBytes },
+        quickjs: { ...quickJsSandbox.stats, heapBytes: quickJsHeapBytes() },
+        python: { ...pythonSandbox.stats, heldBytes: pythonSandbox.heldBytes },
+      });
     if (pathname !== SANDBOX_RUN_PATH && pathname !== SANDBOX_CHECK_PATH) return bad(`no route ${pathname}`, 404);
     if (request.method !== "POST") return bad("use POST", 405);
     const body = await readJson(request);

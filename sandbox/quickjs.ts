@@ -7,7 +7,19 @@ import wasmModule from "../rewards/verifiers/code/quickjs/wasm/quickjs-metered.w
 import { pythonSandbox } from "./pyodide";
 
 /** The isolate's JavaScript sandbox: one QuickJS module, loaded on first use and rebuilt when it breaks. */
-export const quickJsSandbox = new QuickJsSandbox({ load: (memory) => loadQuickJs(wasmModule, memory) });
+export const quickJsSandbox = new QuickJsSandbox({
+  load: (memory) => {
+    quickJsHeap = memory;
+    return loadQuickJs(wasmModule, memory);
+  },
+});
+
+let quickJsHeap: WebAssembly.Memory | undefined;
+
+/** The WASM heap of the QuickJS module in use (0 before the first load). */
+export function quickJsHeapBytes(): number {
+  return quickJsHeap?.buffer.byteLength ?? 0;
+}
 
 let runner: CodeRunner | undefined;
 

@@ -190,13 +190,20 @@ async function main() {
         `${lang.padEnd(12)} on wrangler dev ${`${fmt(ours.wall)} ms`.padStart(10)} ${String(ours.passed).padStart(8)} ${`${fmt(theirs.wall)} ms`.padStart(12)} ${String(theirs.passed).padStart(8)} ${(theirs.wall / ours.wall).toFixed(1).padStart(6)}x`,
       );
     }
-    const afterHumanEval = peakMemoryMiB(server.sandbox.pid);
+    const wasmPeak = async () => {
+      const stats = (await (await fetch(`${server.sandbox.url}/stats`)).json()) as { wasmBytes: { peak: number } };
+      return (stats.wasmBytes.peak / 2 ** 20).toFixed(0);
+    };
+    const afterHumanEval = [peakMemoryMiB(server.sandbox.pid), await wasmPeak()] as const;
     const cases = await abuseCorpora(server);
-    const afterAbuse = peakMemoryMiB(server.sandbox.pid);
+    const afterAbuse = [peakMemoryMiB(server.sandbox.pid), await wasmPeak()] as const;
     console.log("");
-    console.log(
-      `sandbox workerd peak RSS (VmHWM, workerd included): ${afterHumanEval?.toFixed(0)} MiB after HumanEval, ${afterAbuse?.toFixed(0)} MiB after ${cases} abuse cases`,
-    );
+    console.log("sandbox Worker memory        WASM memory held (peak)   workerd process peak RSS (VmHWM)");
+    for (const [what, [rss, wasm]] of [
+      ["after HumanEval", afterHumanEval],
+      [`after ${cases} abuse cases`, afterAbuse],
+    ] as const)
+      console.log(`${what.padEnd(28)} ${`${wasm} MiB`.padStart(12)} ${`${rss?.toFixed(0)} MiB`.padStart(24)}`);
   } finally {
     await server.stop();
   }

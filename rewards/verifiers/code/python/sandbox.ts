@@ -97,6 +97,12 @@ export class PyodideSandbox implements Sandbox {
     restoreMs: 0,
   };
 
+  /** WASM memory held now: the live heap and the snapshot copy it is restored from (0 before the first boot). */
+  get heldBytes(): number {
+    const e = this.engine;
+    return e ? e.heapBytes + e.baseBytes : 0;
+  }
+
   constructor(private readonly opts: PyodideSandboxOptions) {
     this.rate = opts.fuelPerMs ?? FUEL_PER_MS;
   }
