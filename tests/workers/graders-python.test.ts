@@ -84,6 +84,35 @@ def grade(sample, item):
     ]);
   });
 
+  it("pre-flight answers 400 at grader.source for a broken source, and certifies a working one", async () => {
+    const broken = await call("POST", "/v1/graders/preflight", {
+      body: { grader: py("def grade(sample item):\n    return 1.0"), samples: [{ completion: "x" }] },
+    });
+    expectError(broken, 400, "BAD_REQUEST");
+    expect(broken.json.error.issues).toEqual([
+      {
+        path: ["grader", "source"],
+        message: "SyntaxError: invalid syntax (grader.py, line 1)",
+      },
+    ]);
+    const samples = ["a", "bb", "ccc", "dddd"].map((completion, i) => ({ completion, item: {}, group: i % 2 }));
+    const ok = await call("POST", "/v1/graders/preflight", {
+      body: {
+        grader: py("def grade(sample, item):\n    return len(sample['output_text']) / 4"),
+        samples,
+        thresholds: { minSamples: 4, maxLengthCorrelation: 1 },
+      },
+    });
+    expectStatus(ok, 200);
+    expect(ok.json).toMatchObject({
+      grader: { ref: "python" },
+      samples: 4,
+      determinism: { mismatches: 0, rate: 0, examples: [] },
+      invalidRate: 0,
+      meanScore: 0.625,
+    });
+  });
+
   it("keeps a hostile grader inside the sandbox: no js, no fetch, no host, and a native loop stops at its limit", async () => {
     const escapes = `
 def grade(sample, item):
