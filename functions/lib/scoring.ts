@@ -2,12 +2,13 @@ import { canonicalJson } from "../../rewards/core/canonical";
 import { type BatchOptions, consoleLogger } from "../../rewards/core/engine";
 import type { BuiltGrader } from "../../rewards/core/grader";
 import { buildGrader, GraderConfigError } from "../../rewards/graders";
+import { Lru } from "../../rewards/lib/lru";
 import { sha256Hex } from "./crypto";
 import { ApiError } from "./errors";
 import { platformServices } from "./services";
 
 const MAX_CACHED = 256;
-const cache = new Map<string, BuiltGrader>();
+const cache = new Lru<string, BuiltGrader>(MAX_CACHED);
 
 /**
  * Builds a grader once per distinct config (by canonical JSON) and project and keeps it, so compiled
@@ -18,11 +19,7 @@ const cache = new Map<string, BuiltGrader>();
 export function cachedGrader(config: unknown, projectId: string): BuiltGrader {
   const key = `${projectId}\u0000${canonicalJson(config)}`;
   const hit = cache.get(key);
-  if (hit) {
-    cache.delete(key);
-    cache.set(key, hit);
-    return hit;
-  }
+  if (hit) return hit;
   let built: BuiltGrader;
   try {
     built = buildGrader(config);
@@ -37,11 +34,10 @@ export function cachedGrader(config: unknown, projectId: string): BuiltGrader {
     throw err;
   }
   cache.set(key, built);
-  if (cache.size > MAX_CACHED) cache.delete(cache.keys().next().value!);
   return built;
 }
 
-export function graderHash(config: unknown): Promise<string> {
+export async function graderHash(config: unknown): Promise<string> {
   return sha256Hex(canonicalJson(config));
 }
 

@@ -13,8 +13,9 @@ import { dereference, type Schema, validate } from "@cfworker/json-schema";
 import { scoreBatch } from "../../rewards/core/engine";
 import type { Sample } from "../../rewards/core/types";
 import { buildGrader } from "../../rewards/graders/index";
+import { percentile } from "../../rewards/lib/stats";
 import { compileSchemaSync } from "../../rewards/verifiers/json-schema";
-import { batchLatencies, fmt as fmtN, percentile, startDev } from "./lib/wrangler-dev";
+import { batchLatencies, fmt as fmtN, startDev } from "./lib/wrangler-dev";
 
 const N = 1_000;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);

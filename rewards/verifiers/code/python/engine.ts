@@ -1,3 +1,4 @@
+import { toHex } from "../../../lib/hex";
 import { FUEL_EXPORT } from "../types";
 import { DRIVER } from "./driver";
 
@@ -213,7 +214,7 @@ export class PyodideEngine {
           construct(target, args, newTarget) {
             const bytes = args[0];
             if (bytes instanceof Uint8Array || bytes instanceof ArrayBuffer) {
-              const hit = table.get(hexOf(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes)));
+              const hit = table.get(toHex(bytes));
               if (hit) return hit;
             }
             return Reflect.construct(target, args, newTarget);
@@ -461,12 +462,6 @@ function isStr(M: any, o: number, f: Record<string, Fn>): boolean {
   const view = new DataView(M.HEAPU8.buffer);
   const type = view.getUint32(o + 4, true);
   return type === (f.PyUnicode_Type as unknown as WebAssembly.Global).value;
-}
-
-function hexOf(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i++) s += bytes[i]!.toString(16).padStart(2, "0");
-  return s;
 }
 
 /**

@@ -1,3 +1,5 @@
+import { randomHex } from "../../../lib/hex";
+import { LazyEngine } from "../../../lib/lazy-engine";
 import { FUEL_UNLIMITED, type LimitName, type RunJob, type RunLimits, type RunOutcome, type Sandbox } from "../types";
 import { BETWEEN_RUNS, LimitHit, type PyodideAssets, PyodideEngine, type RunHooks, StaleEngine } from "./engine";
 
@@ -39,12 +41,6 @@ export interface PythonSandboxStats {
   restoreMs: number;
 }
 
-function randomNonce(): string {
-  const b = new Uint8Array(16);
-  crypto.getRandomValues(b);
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
-
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -58,8 +54,13 @@ const decoder = new TextDecoder();
  * cannot catch. After a WASM trap the interpreter is rebuilt.
  */
 export class PyodideSandbox implements Sandbox {
-  private engine: PyodideEngine | undefined;
-  private loading: Promise<PyodideEngine> | undefined;
+  private readonly engine = new LazyEngine(() => this.opts.assets().then((a) => PyodideEngine.boot(a)), {
+    onBuilt: (_, ms) => {
+      this.stats.builds++;
+      this.stats.coldStartMs ??= ms;
+      this.dirty = false;
+    },
+  });
   /** The heap holds a run's leftovers: restore before the next run. */
   private dirty = false;
   private readonly rate: number;
@@ -78,39 +79,18 @@ export class PyodideSandbox implements Sandbox {
 
   /** The booted interpreter, booting it on first use. */
   ready(): Promise<PyodideEngine> {
-    if (this.engine) return Promise.resolve(this.engine);
-    if (!this.loading) {
-      const t0 = performance.now();
-      this.loading = this.opts
-        .assets()
-        .then((a) => PyodideEngine.boot(a))
-        .then(
-          (e) => {
-            this.stats.builds++;
-            this.stats.coldStartMs ??= performance.now() - t0;
-            this.engine = e;
-            this.dirty = false;
-            this.loading = undefined;
-            return e;
-          },
-          (err) => {
-            this.loading = undefined;
-            throw err;
-          },
-        );
-    }
-    return this.loading;
+    return this.engine.get();
   }
 
   private drop(engine: PyodideEngine) {
-    if (this.engine === engine) this.engine = undefined;
+    this.engine.drop(engine);
     this.stats.dropped++;
   }
 
   async run(job: RunJob, limits: RunLimits): Promise<RunOutcome> {
     for (;;) {
       const engine = await this.ready();
-      if (this.engine !== engine) continue;
+      if (!this.engine.isCurrent(engine)) continue;
       if (this.dirty) {
         try {
           const t0 = performance.now();
@@ -146,7 +126,7 @@ export class PyodideSandbox implements Sandbox {
       ticks: 0,
       ms: 0,
     };
-    const nonce = randomNonce();
+    const nonce = randomHex();
     const budget = Math.max(1, Math.ceil(limits.timeMs * this.rate));
     const fuel = engine.fuel;
     const checkFuel = this.rate / CHECKS_PER_MS;
