@@ -1,6 +1,14 @@
 import { randomHex } from "../../../lib/hex";
 import { LazyEngine } from "../../../lib/lazy-engine";
-import { FUEL_UNLIMITED, type LimitName, type RunJob, type RunLimits, type RunOutcome, type Sandbox } from "../types";
+import {
+  FUEL_UNLIMITED,
+  type LimitName,
+  newRunOutcome,
+  type RunJob,
+  type RunLimits,
+  type RunOutcome,
+  type Sandbox,
+} from "../types";
 import { BETWEEN_RUNS, LimitHit, type PyodideAssets, PyodideEngine, type RunHooks, StaleEngine } from "./engine";
 
 /**
@@ -116,16 +124,7 @@ export class PyodideSandbox implements Sandbox {
   /** One run, synchronously from start to end: two runs never interleave on the interpreter. */
   private runSync(engine: PyodideEngine, job: RunJob, limits: RunLimits): RunOutcome {
     const t0 = performance.now();
-    const out: RunOutcome = {
-      completed: false,
-      asyncErrors: [],
-      assertionFailures: 0,
-      assertionMessages: [],
-      stdout: "",
-      stderr: "",
-      ticks: 0,
-      ms: 0,
-    };
+    const out = newRunOutcome();
     const nonce = randomHex();
     const budget = Math.max(1, Math.ceil(limits.timeMs * this.rate));
     const fuel = engine.fuel;

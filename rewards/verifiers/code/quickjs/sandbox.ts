@@ -4,6 +4,7 @@ import { LazyEngine } from "../../../lib/lazy-engine";
 import {
   FUEL_UNLIMITED,
   type LimitName,
+  newRunOutcome,
   type RunJob,
   type RunLimits,
   type RunOutcome,
@@ -182,16 +183,7 @@ export class QuickJsSandbox implements Sandbox {
     /** Fuel spent so far in this run. */
     const spent = () => (fuel ? budget - Number(fuel.value as bigint) : unmeteredSpent);
     const nonce = randomHex();
-    const out: RunOutcome = {
-      completed: false,
-      asyncErrors: [],
-      assertionFailures: 0,
-      assertionMessages: [],
-      stdout: "",
-      stderr: "",
-      ticks: 0,
-      ms: 0,
-    };
+    const out = newRunOutcome();
     let abort: LimitName | undefined;
     let outBytes = 0;
     const stdout: string[] = [];
