@@ -1,5 +1,5 @@
-import { ascending, percentile } from "../lib/stats";
 import type { Scorer } from "./grader";
+import { ascending, percentile } from "./stats";
 import { clamp01, invalid, type Logger, type RewardResult, type Sample, type ScoreContext } from "./types";
 
 export interface BatchOptions {

@@ -1,4 +1,4 @@
-import { ascending, percentile, scoreGroups, zeroVarianceGroups } from "../lib/stats";
+import { ascending, percentile, scoreGroups, zeroVarianceGroups } from "./stats";
 import type { RewardResult, Sample } from "./types";
 
 /** Limits a pre-flight check holds a grader to. Each can be overridden per request. */

@@ -12,7 +12,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { ascending, percentile } from "../../rewards/lib/stats";
+import { ascending, percentile } from "../../rewards/core/stats";
 import { createCodeRunner, FUEL_PER_MS, loadQuickJs, QuickJsSandbox, type Sandbox } from "../../rewards/verifiers/code";
 import { nodeQuickJsWasm } from "../../rewards/verifiers/code/quickjs/node-wasm";
 

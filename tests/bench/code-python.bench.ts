@@ -12,7 +12,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { ascending, percentile } from "../../rewards/lib/stats";
+import { ascending, percentile } from "../../rewards/core/stats";
 import { createCodeRunner, type Sandbox } from "../../rewards/verifiers/code";
 import { nodePyodideAssets } from "../../rewards/verifiers/code/python/node-assets";
 import { FUEL_PER_MS, PyodideSandbox } from "../../rewards/verifiers/code/python/sandbox";

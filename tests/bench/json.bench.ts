@@ -11,9 +11,9 @@
  */
 import { dereference, type Schema, validate } from "@cfworker/json-schema";
 import { scoreBatch } from "../../rewards/core/engine";
+import { percentile } from "../../rewards/core/stats";
 import type { Sample } from "../../rewards/core/types";
 import { buildGrader } from "../../rewards/graders/index";
-import { percentile } from "../../rewards/lib/stats";
 import { compileSchemaSync } from "../../rewards/verifiers/json-schema";
 import { batchLatencies, fmt as fmtN, startDev } from "./lib/wrangler-dev";
 

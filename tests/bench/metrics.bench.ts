@@ -8,7 +8,7 @@ import { getPlatformProxy } from "wrangler";
 import { createDb } from "../../db/client";
 import { insertMetricPoints } from "../../db/queries/metrics";
 import { metrics } from "../../db/schema";
-import { percentile } from "../../rewards/lib/stats";
+import { percentile } from "../../rewards/core/stats";
 import { api, fmt, ROOT, startDev } from "./lib/wrangler-dev";
 
 const BATCHES = Number(process.env.BENCH_BATCHES ?? 40);

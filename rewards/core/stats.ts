@@ -1,4 +1,4 @@
-import type { RewardResult, Sample } from "../core/types";
+import type { RewardResult, Sample } from "./types";
 
 /** The nearest-rank p-th percentile (0–100) of an ascending array; 0 for an empty one. */
 export function percentile(sorted: ArrayLike<number>, p: number): number {
