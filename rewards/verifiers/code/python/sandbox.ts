@@ -1,14 +1,7 @@
 import { randomHex } from "../../../lib/hex";
 import { LazyEngine } from "../../../lib/lazy-engine";
-import {
-  FUEL_UNLIMITED,
-  type LimitName,
-  newRunOutcome,
-  type RunJob,
-  type RunLimits,
-  type RunOutcome,
-  type Sandbox,
-} from "../types";
+import type { LimitName, RunJob, RunLimits, RunOutcome, Sandbox } from "../types";
+import { FUEL_UNLIMITED, newRunOutcome } from "../types";
 import { BETWEEN_RUNS, LimitHit, type PyodideAssets, PyodideEngine, type RunHooks, StaleEngine } from "./engine";
 
 /**
