@@ -6,6 +6,6 @@ import * as m_text_to_sql from "./modules/text-to-sql";
 
 export const REWARD_MODULES: { file: string; version: string; exports: Record<string, unknown> }[] = [
   { file: "format-answer.ts", version: "0dda89196718", exports: m_format_answer },
-  { file: "structured-output.ts", version: "35b21a0c271c", exports: m_structured_output },
+  { file: "structured-output.ts", version: "b9596749c524", exports: m_structured_output },
   { file: "text-to-sql.ts", version: "3d7709ec13cc", exports: m_text_to_sql },
 ];

@@ -1,16 +1,8 @@
 const encoder = new TextEncoder();
 
-export function toHex(buf: ArrayBuffer | Uint8Array): string {
-  const bytes = buf instanceof Uint8Array ? buf : new Uint8Array(buf);
-  let out = "";
-  for (const b of bytes) out += b.toString(16).padStart(2, "0");
-  return out;
-}
-
-export async function sha256Hex(data: string | Uint8Array): Promise<string> {
-  const bytes = typeof data === "string" ? encoder.encode(data) : data;
-  return toHex(await crypto.subtle.digest("SHA-256", bytes));
-}
+// One SHA-256 for the Worker and the reward library alike. sha256Hex is
+// synchronous: callers that still `await` it get the string all the same.
+export { sha256Hex } from "../../rewards/lib/sha256";
 
 /**
  * Compares two secrets in constant time. Both sides are hashed first so that the comparison

@@ -1,4 +1,5 @@
 import type { Fixture, FixtureStore } from "../../rewards/core/types";
+import { Lru } from "../../rewards/lib/lru";
 import { projectBlobPrefix } from "./project";
 
 /**
@@ -60,7 +61,7 @@ export async function putFixture(
   input: { name: string; kind: "sqlite" | "sql"; bytes: Uint8Array; sha256: string; tables: string[] },
 ): Promise<{ info: FixtureInfo; previous: FixtureInfo | null }> {
   const key = fixturePrefix(projectId) + input.name;
-  forget(key);
+  byKey.delete(key);
   const head = await bucket.head(key);
   const previous = head ? infoFrom(input.name, head.size, head.customMetadata) : null;
   const createdAt = new Date().toISOString();
@@ -120,29 +121,7 @@ interface Cached {
 }
 
 /** Keyed by the R2 key, which holds the project: one project's cached bytes never answer another's name. */
-const byKey = new Map<string, Cached>();
-let cachedBytes = 0;
-
-function forget(key: string) {
-  const old = byKey.get(key);
-  if (!old) return;
-  byKey.delete(key);
-  cachedBytes -= old.fixture.bytes.length;
-}
-
-function remember(key: string, fixture: Fixture) {
-  const old = byKey.get(key);
-  if (old) cachedBytes -= old.fixture.bytes.length;
-  byKey.delete(key);
-  if (fixture.bytes.length > MAX_CACHED_BYTES) return;
-  byKey.set(key, { fixture, checkedAt: Date.now() });
-  cachedBytes += fixture.bytes.length;
-  while (cachedBytes > MAX_CACHED_BYTES) {
-    const [k, v] = byKey.entries().next().value!;
-    byKey.delete(k);
-    cachedBytes -= v.fixture.bytes.length;
-  }
-}
+const byKey = new Lru<string, Cached>(MAX_CACHED_BYTES, (c) => c.fixture.bytes.length);
 
 /**
  * A FixtureStore over one project's fixtures in R2 for scoring. The bytes are kept in the isolate by key and sha256: within
@@ -160,7 +139,6 @@ export function r2FixtureStore(bucket: R2Bucket, projectId: string): FixtureStor
         const head = await bucket.head(key);
         if (!head) {
           byKey.delete(key);
-          cachedBytes -= hit.fixture.bytes.length;
           return null;
         }
         if (head.customMetadata?.sha256 === hit.fixture.sha256) {
@@ -177,7 +155,7 @@ export function r2FixtureStore(bucket: R2Bucket, projectId: string): FixtureStor
         sha256: meta.sha256 ?? obj.etag,
         bytes: new Uint8Array(await obj.arrayBuffer()),
       };
-      remember(key, fixture);
+      byKey.set(key, { fixture, checkedAt: Date.now() });
       return fixture;
     },
   };

@@ -3,12 +3,13 @@ import { type BatchOptions, consoleLogger } from "../../rewards/core/engine";
 import type { BuiltGrader } from "../../rewards/core/grader";
 import type { Services } from "../../rewards/core/services";
 import { buildGrader, GraderConfigError, validateGraderIn } from "../../rewards/graders";
+import { Lru } from "../../rewards/lib/lru";
 import { sha256Hex } from "./crypto";
 import { ApiError } from "./errors";
 import { platformServices } from "./services";
 
 const MAX_CACHED = 256;
-const cache = new Map<string, BuiltGrader>();
+const cache = new Lru<string, BuiltGrader>(MAX_CACHED);
 
 /**
  * Builds a grader once per distinct config (by canonical JSON) and project and keeps it, so compiled
@@ -19,11 +20,7 @@ const cache = new Map<string, BuiltGrader>();
 export function cachedGrader(config: unknown, projectId: string): BuiltGrader {
   const key = `${projectId}\u0000${canonicalJson(config)}`;
   const hit = cache.get(key);
-  if (hit) {
-    cache.delete(key);
-    cache.set(key, hit);
-    return hit;
-  }
+  if (hit) return hit;
   let built: BuiltGrader;
   try {
     built = buildGrader(config);
@@ -38,12 +35,11 @@ export function cachedGrader(config: unknown, projectId: string): BuiltGrader {
     throw err;
   }
   cache.set(key, built);
-  if (cache.size > MAX_CACHED) cache.delete(cache.keys().next().value!);
   return built;
 }
 
 /** Configs whose runtime checks passed (by canonical JSON), so a python grader's source compiles once. */
-const checked = new Set<string>();
+const checked = new Lru<string, true>(MAX_CACHED);
 
 /**
  * cachedGrader after the checks that need the runtime (a python grader's source compiled in the
@@ -51,7 +47,7 @@ const checked = new Set<string>();
  */
 export async function checkedGrader(config: unknown, projectId: string, services: Services): Promise<BuiltGrader> {
   const key = canonicalJson(config);
-  if (!checked.has(key)) {
+  if (!checked.get(key)) {
     const outcome = await validateGraderIn(config, services);
     if (!outcome.valid) {
       throw new ApiError(
@@ -60,13 +56,12 @@ export async function checkedGrader(config: unknown, projectId: string, services
         outcome.errors.map((e) => ({ path: ["grader", ...e.path], message: e.message })),
       );
     }
-    checked.add(key);
-    if (checked.size > MAX_CACHED) checked.delete(checked.values().next().value!);
+    checked.set(key, true);
   }
   return cachedGrader(config, projectId);
 }
 
-export function graderHash(config: unknown): Promise<string> {
+export async function graderHash(config: unknown): Promise<string> {
   return sha256Hex(canonicalJson(config));
 }
 

@@ -8,6 +8,7 @@ import { runs } from "../../db/schema";
 import type { AdapterRef, ContainerSpec, DispatchSpec, RftSpec } from "../../gpu-jobs/spec";
 import { canonicalJson } from "../../rewards/core/canonical";
 import { scoreBatch } from "../../rewards/core/engine";
+import { ascending, percentile, scoreGroups, zeroVarianceGroups } from "../../rewards/core/stats";
 import type { RewardResult, Sample } from "../../rewards/core/types";
 import type { AppEnv } from "../env";
 import { sha256Hex } from "../lib/crypto";
@@ -282,9 +283,8 @@ function telemetry(samples: Sample[], results: RewardResult[], latencies: number
   let sum = 0;
   let sumSq = 0;
   const sub: Record<string, [number, number]> = {};
-  const groups = new Map<string, number[]>();
-  results.forEach((r, i) => {
-    if (!r.valid) return;
+  for (const r of results) {
+    if (!r.valid) continue;
     valid++;
     sum += r.score;
     sumSq += r.score * r.score;
@@ -294,28 +294,20 @@ function telemetry(samples: Sample[], results: RewardResult[], latencies: number
       acc[0] += m.score;
       acc[1] += 1;
     }
-    const g = samples[i]?.group;
-    if (g !== undefined) {
-      const key = `${typeof g}:${g}`;
-      const scores = groups.get(key) ?? [];
-      scores.push(r.score);
-      groups.set(key, scores);
-    }
-  });
-  const real = [...groups.values()].filter((s) => s.length >= 2);
-  const sorted = [...latencies].sort((a, b) => a - b);
-  const pct = (p: number) =>
-    sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? 0;
+  }
+  // The same grouping and percentiles as pre-flight, so a run's telemetry and its pre-flight agree.
+  const groups = scoreGroups(samples, results);
+  const sorted = ascending(latencies);
   return {
     samples: samples.length,
     valid,
     scoreSum: sum,
     scoreSumSq: sumSq,
-    groups: real.length,
-    zeroStdGroups: real.filter((s) => s.every((x) => Math.abs(x - s[0]!) <= 1e-12)).length,
+    groups: groups.length,
+    zeroStdGroups: zeroVarianceGroups(groups),
     subScores: sub,
-    latencyP50: pct(50),
-    latencyP99: pct(99),
+    latencyP50: percentile(sorted, 50),
+    latencyP99: percentile(sorted, 99),
   };
 }
 

@@ -1,4 +1,5 @@
 import type { Scorer } from "./grader";
+import { ascending, percentile } from "./stats";
 import { clamp01, invalid, type Logger, type RewardResult, type Sample, type ScoreContext } from "./types";
 
 export interface BatchOptions {
@@ -111,15 +112,9 @@ function isThenable(x: unknown): x is PromiseLike<unknown> {
   return typeof (x as { then?: unknown } | null)?.then === "function";
 }
 
-export function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[idx]!;
-}
-
 export function summarize(results: RewardResult[], latencies: number[], wallMs: number): BatchSummary {
   const valid = results.filter((r) => r.valid);
-  const sorted = [...latencies].sort((a, b) => a - b);
+  const sorted = ascending(latencies);
   return {
     count: results.length,
     validCount: valid.length,

@@ -1,4 +1,4 @@
-import { percentile } from "./engine";
+import { ascending, percentile, scoreGroups, zeroVarianceGroups } from "./stats";
 import type { RewardResult, Sample } from "./types";
 
 /** Limits a pre-flight check holds a grader to. Each can be overridden per request. */
@@ -125,7 +125,7 @@ export function certify(
     detail: `${invalid} of ${n} results are invalid (the evaluator failed)`,
   });
 
-  const sorted = [...latencies].sort((a, b) => a - b);
+  const sorted = ascending(latencies);
   const p50 = percentile(sorted, 50);
   const p99 = percentile(sorted, 99);
   checks.push({
@@ -136,15 +136,8 @@ export function certify(
     detail: `p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms per sample`,
   });
 
-  const byGroup = new Map<string, number[]>();
-  first.forEach((r, i) => {
-    const g = samples[i]?.group;
-    if (g === undefined || !r.valid) return;
-    const key = `${typeof g}:${g}`;
-    byGroup.set(key, [...(byGroup.get(key) ?? []), r.score]);
-  });
-  const groups = [...byGroup.values()].filter((scores) => scores.length >= 2);
-  const zeroVar = groups.filter((scores) => scores.every((s) => Math.abs(s - scores[0]!) <= 1e-12)).length;
+  const groups = scoreGroups(samples, first);
+  const zeroVar = zeroVarianceGroups(groups);
   const share = groups.length ? zeroVar / groups.length : null;
   checks.push({
     name: "zero_variance_groups",

@@ -1,3 +1,4 @@
+import type * as z from "zod";
 import { extractJson } from "./extract-json";
 import type { Sample } from "./types";
 
@@ -63,4 +64,33 @@ export function references(template: string): string[] {
 
 export function isValidRef(ref: string): boolean {
   return /^(item(\.[^.\s]+)*|sample\.output_text|sample\.output_json(\.[^.\s]+)*)$/.test(ref);
+}
+
+/** Adds a config issue for every template reference that names neither `item.…` nor `sample.output_…`. */
+export function checkTemplate(template: string, path: string, ctx: z.RefinementCtx): void {
+  for (const ref of references(template)) {
+    if (!isValidRef(ref))
+      ctx.addIssue({ code: "custom", path: [path], message: `unknown template reference {{${ref}}}` });
+  }
+}
+
+/** A rendered template, or a missing reference and whose fault it is. */
+export type Rendered = { ok: true; value: unknown } | { ok: false; blame: "item" | "model"; message: string };
+
+/**
+ * Renders a template over a sample, catching a missing reference and blaming it: an `{{item.…}}` the
+ * dataset row lacks is the evaluator's problem (the grader answers `valid: false`); otherwise the
+ * completion lacks what `{{sample.output_json.…}}` asks for, which is the model's doing (a valid 0, so a
+ * model cannot dodge a low reward by leaving the JSON out). The one rule every grader follows.
+ */
+export function tryRender(template: string, sample: Sample): Rendered {
+  try {
+    return { ok: true, value: render(template, sample) };
+  } catch (err) {
+    if (!(err instanceof TemplateError)) throw err;
+    const itemMissing = references(template).some(
+      (r) => (r === "item" || r.startsWith("item.")) && resolveRef(r, sample) === undefined,
+    );
+    return { ok: false, blame: itemMissing ? "item" : "model", message: err.message };
+  }
 }

@@ -1,7 +1,7 @@
 import * as z from "zod";
 import { defineGraderType } from "../core/grader";
 import type { CodeRunInput } from "../core/services";
-import { isValidRef, references, render, TemplateError } from "../core/template";
+import { checkTemplate, references, tryRender } from "../core/template";
 import { invalid, type RewardResult, type Sample } from "../core/types";
 import {
   DEFAULT_MEMORY_MB,
@@ -38,12 +38,7 @@ export const CodeTestsGraderConfig = z
       ["tests", typeof cfg.tests === "string" ? cfg.tests : undefined],
       ["entry_point", cfg.entry_point],
     ];
-    for (const [path, t] of templates) {
-      for (const ref of t === undefined ? [] : references(t)) {
-        if (!isValidRef(ref))
-          ctx.addIssue({ code: "custom", path: [path], message: `unknown template reference {{${ref}}}` });
-      }
-    }
+    for (const [path, t] of templates) if (t !== undefined) checkTemplate(t, path, ctx);
     if (cfg.entry_point && references(cfg.entry_point).length === 0 && !isIdentifier(cfg.entry_point))
       ctx.addIssue({ code: "custom", path: ["entry_point"], message: "entry_point must be an identifier" });
   });
@@ -51,12 +46,8 @@ export type CodeTestsGraderConfig = z.infer<typeof CodeTestsGraderConfig>;
 
 /** Renders an item-side template; a missing field is the dataset's problem (valid: false). */
 function renderItem(template: string, sample: Sample, field: string): { ok: true; value: unknown } | RewardResult {
-  try {
-    return { ok: true, value: render(template, sample) };
-  } catch (err) {
-    if (err instanceof TemplateError) return invalid("INVALID_INPUT", `${field}: ${err.message}`);
-    throw err;
-  }
+  const r = tryRender(template, sample);
+  return r.ok ? r : invalid("INVALID_INPUT", `${field}: ${r.message}`);
 }
 
 /**
@@ -65,27 +56,15 @@ function renderItem(template: string, sample: Sample, field: string): { ok: true
  */
 function renderCode(cfg: CodeTestsGraderConfig, sample: Sample): { ok: true; code: string } | RewardResult {
   const completion = cfg.extract === "auto" ? extractCode(sample.completion, cfg.language) : sample.completion;
-  let rendered: unknown;
-  try {
-    rendered = render(cfg.input, { ...sample, completion });
-  } catch (err) {
-    if (!(err instanceof TemplateError)) throw err;
-    const itemMissing = references(cfg.input).some((r) => r.startsWith("item.") && !hasRef(r, sample));
-    if (itemMissing) return invalid("INVALID_INPUT", `input: ${err.message}`);
+  const r = tryRender(cfg.input, { ...sample, completion });
+  if (!r.ok) {
+    if (r.blame === "item") return invalid("INVALID_INPUT", `input: ${r.message}`);
     return { score: 0, valid: true, reason: `input ${cfg.input}: the completion has no such value` };
   }
+  const rendered = r.value;
   if (typeof rendered !== "string")
     return { score: 0, valid: true, reason: `input ${cfg.input} is not text (got ${typeof rendered})` };
   return { ok: true, code: rendered };
-}
-
-function hasRef(ref: string, sample: Sample): boolean {
-  try {
-    render(`{{${ref}}}`, sample);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**

@@ -1,7 +1,7 @@
 import * as z from "zod";
 import { type ExtractMode, extractJson } from "../core/extract-json";
 import { defineGraderType } from "../core/grader";
-import { isValidRef, references, render, TemplateError } from "../core/template";
+import { checkTemplate, references, tryRender } from "../core/template";
 import { invalid, type RewardResult, type Sample, type SubMetric } from "../core/types";
 import {
   type CompiledSchema,
@@ -59,10 +59,7 @@ export const JsonSchemaGraderConfig = z
     format: z.enum(["assert", "annotate"]).default("assert"),
   })
   .superRefine((cfg, ctx) => {
-    for (const ref of references(cfg.input)) {
-      if (!isValidRef(ref))
-        ctx.addIssue({ code: "custom", path: ["input"], message: `unknown template reference {{${ref}}}` });
-    }
+    checkTemplate(cfg.input, "input", ctx);
     let inline: unknown = cfg.schema;
     if (typeof cfg.schema === "string") {
       inline = literalSchema(cfg.schema);
@@ -74,10 +71,7 @@ export const JsonSchemaGraderConfig = z
             path: ["schema"],
             message: "schema must be an object, JSON text or a template such as {{item.schema}}",
           });
-        for (const ref of refs) {
-          if (!isValidRef(ref))
-            ctx.addIssue({ code: "custom", path: ["schema"], message: `unknown template reference {{${ref}}}` });
-        }
+        checkTemplate(cfg.schema, "schema", ctx);
         return;
       }
     }
@@ -112,17 +106,12 @@ function readInstance(
   cfg: JsonSchemaGraderConfig,
   sample: Sample,
 ): { ok: true; value: unknown } | { ok: false; result: RewardResult } {
-  let rendered: unknown;
-  try {
-    rendered = render(cfg.input, sample);
-  } catch (err) {
-    if (!(err instanceof TemplateError)) throw err;
-    // A missing {{sample.output_json…}} is the model's output lacking JSON; a missing {{item.…}} is ours.
-    if (references(cfg.input).some((r) => r.startsWith("sample."))) {
-      return { ok: false, result: noJson(`no JSON value for ${cfg.input} in the completion`) };
-    }
-    return { ok: false, result: invalid("INVALID_INPUT", err.message) };
+  const r = tryRender(cfg.input, sample);
+  if (!r.ok) {
+    if (r.blame === "model") return { ok: false, result: noJson(`no JSON value for ${cfg.input} in the completion`) };
+    return { ok: false, result: invalid("INVALID_INPUT", r.message) };
   }
+  const rendered = r.value;
   if (typeof rendered !== "string") return { ok: true, value: rendered };
   const found = extractJson(rendered, cfg.extract as ExtractMode);
   return found.ok ? { ok: true, value: found.value } : { ok: false, result: noJson(found.reason) };
@@ -160,13 +149,9 @@ export const jsonSchemaGrader = defineGraderType({
         }
         return inlineCompiled;
       }
-      let schema: unknown;
-      try {
-        schema = render(cfg.schema as string, sample);
-      } catch (err) {
-        if (err instanceof TemplateError) return invalid("INVALID_INPUT", err.message);
-        throw err;
-      }
+      const r = tryRender(cfg.schema as string, sample);
+      if (!r.ok) return invalid("INVALID_INPUT", r.message);
+      let schema = r.value;
       if (typeof schema === "string") {
         try {
           schema = JSON.parse(schema);

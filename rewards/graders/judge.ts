@@ -2,8 +2,9 @@ import * as z from "zod";
 import { extractJson } from "../core/extract-json";
 import { defineGraderType } from "../core/grader";
 import { JudgeError, type JudgeMessage } from "../core/services";
+import { checkTemplate } from "../core/template";
 import { invalid, type RewardResult, type Sample, type ScoreContext } from "../core/types";
-import { checkTemplate, quote, renderOperand } from "./string-check";
+import { quote, renderOperand } from "./string-check";
 
 /**
  * LLM-judge graders in OpenAI's formats (`score_model`, `label_model`), run against the OpenAI-compatible

@@ -1,19 +1,12 @@
 import * as z from "zod";
 import { defineGraderType } from "../core/grader";
-import { isValidRef, references, render, TemplateError } from "../core/template";
+import { checkTemplate, references, tryRender } from "../core/template";
 import { invalid, type RewardResult, type Sample } from "../core/types";
 import { extractSql } from "../verifiers/sql/statement";
 
 const DEFAULT_INPUT = "{{sample.output_text}}";
 /** Fixture names as PUT /v1/fixtures/{name} accepts them. */
 export const FIXTURE_NAME = /^[a-z0-9_-]{1,64}$/;
-
-const templateField = (field: string) => (value: string, ctx: z.RefinementCtx) => {
-  for (const ref of references(value)) {
-    if (!isValidRef(ref))
-      ctx.addIssue({ code: "custom", path: [field], message: `unknown template reference {{${ref}}}` });
-  }
-};
 
 export const SqlExecMatchGraderConfig = z
   .object({
@@ -29,9 +22,9 @@ export const SqlExecMatchGraderConfig = z
     float_tolerance: z.number().min(0).max(0.5).optional(),
   })
   .superRefine((cfg, ctx) => {
-    templateField("input")(cfg.input, ctx);
-    templateField("database")(cfg.database, ctx);
-    templateField("reference")(cfg.reference, ctx);
+    checkTemplate(cfg.input, "input", ctx);
+    checkTemplate(cfg.database, "database", ctx);
+    checkTemplate(cfg.reference, "reference", ctx);
     if (references(cfg.database).length === 0 && !FIXTURE_NAME.test(cfg.database)) {
       ctx.addIssue({
         code: "custom",
@@ -44,13 +37,9 @@ export type SqlExecMatchGraderConfig = z.infer<typeof SqlExecMatchGraderConfig>;
 
 /** A field rendered from the item (database, reference): a string, or the evaluator's input is broken. */
 function renderItemField(template: string, field: string, sample: Sample): string | RewardResult {
-  let v: unknown;
-  try {
-    v = render(template, sample);
-  } catch (err) {
-    if (err instanceof TemplateError) return invalid("INVALID_INPUT", `${field}: ${err.message}`);
-    throw err;
-  }
+  const r = tryRender(template, sample);
+  if (!r.ok) return invalid("INVALID_INPUT", `${field}: ${r.message}`);
+  const v = r.value;
   if (typeof v !== "string" || !v.trim()) {
     return invalid("INVALID_INPUT", `${field} (${template}) must be a non-empty string, got ${JSON.stringify(v)}`);
   }
@@ -77,15 +66,13 @@ export const sqlExecMatchGrader = defineGraderType({
         }
         const reference = renderItemField(cfg.reference, "reference", sample);
         if (typeof reference !== "string") return reference;
-        let text: unknown;
-        try {
-          text = render(cfg.input, sample);
-        } catch (err) {
-          if (!(err instanceof TemplateError)) throw err;
-          if (references(cfg.input).some((r) => r.startsWith("sample.")))
-            return { score: 0, valid: true, reason: `no SQL in the completion (${err.message})` };
-          return invalid("INVALID_INPUT", `input: ${err.message}`);
+        const rendered = tryRender(cfg.input, sample);
+        if (!rendered.ok) {
+          if (rendered.blame === "model")
+            return { score: 0, valid: true, reason: `no SQL in the completion (${rendered.message})` };
+          return invalid("INVALID_INPUT", `input: ${rendered.message}`);
         }
+        const text = rendered.value;
         const predicted = extractSql(typeof text === "string" ? text : JSON.stringify(text));
         if (!predicted) return { score: 0, valid: true, reason: "no SQL in the completion" };
         const sql = ctx.services.sql;

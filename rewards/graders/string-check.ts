@@ -1,47 +1,25 @@
 import * as z from "zod";
 import { defineGraderType } from "../core/grader";
-import { isValidRef, references, renderText, TemplateError } from "../core/template";
+import { checkTemplate, tryRender } from "../core/template";
 import { invalid, type RewardResult, type Sample } from "../core/types";
-
-/** Adds an issue for every template reference that names neither `item.…` nor `sample.output_…`. */
-export function checkTemplate(template: string, path: string, ctx: z.RefinementCtx): void {
-  for (const ref of references(template)) {
-    if (!isValidRef(ref))
-      ctx.addIssue({ code: "custom", path: [path], message: `unknown template reference {{${ref}}}` });
-  }
-}
 
 /**
  * Renders a grader's text operand. A missing `{{item.…}}` is the evaluator's problem (the dataset row
  * lacks the field): `valid: false`. A missing `{{sample.output_json.…}}` is the model's (no such JSON in
- * its completion): a valid score of 0, so a model cannot dodge a low reward by omitting the JSON.
+ * its completion): a valid score of 0.
  */
 export function renderOperand(
   template: string,
   sample: Sample,
   field: string,
 ): { ok: true; text: string } | { ok: false; result: RewardResult } {
-  try {
-    return { ok: true, text: renderText(template, sample) };
-  } catch (err) {
-    if (!(err instanceof TemplateError)) throw err;
-    const modelSide = references(template).some((r) => r.startsWith("sample.") && r !== "sample.output_text");
-    const itemMissing = references(template).some((r) => r.startsWith("item.") && isMissing(r, sample));
-    if (modelSide && !itemMissing) {
-      const reason = `${field} ${template}: the completion has no such JSON value`;
-      return { ok: false, result: { score: 0, valid: true, reason } };
-    }
-    return { ok: false, result: invalid("INVALID_INPUT", `${field}: ${err.message}`) };
+  const r = tryRender(template, sample);
+  if (r.ok) return { ok: true, text: typeof r.value === "string" ? r.value : JSON.stringify(r.value) };
+  if (r.blame === "model") {
+    const reason = `${field} ${template}: the completion has no such JSON value`;
+    return { ok: false, result: { score: 0, valid: true, reason } };
   }
-}
-
-function isMissing(ref: string, sample: Sample): boolean {
-  try {
-    renderText(`{{${ref}}}`, sample);
-    return false;
-  } catch {
-    return true;
-  }
+  return { ok: false, result: invalid("INVALID_INPUT", `${field}: ${r.message}`) };
 }
 
 /** Shortens a value for a reason line. */

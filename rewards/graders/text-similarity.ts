@@ -1,8 +1,9 @@
 import * as z from "zod";
 import { defineGraderType } from "../core/grader";
+import { checkTemplate } from "../core/template";
 import { clamp01, invalid } from "../core/types";
 import { TEXT_METRICS, textSimilarity } from "../metrics";
-import { checkTemplate, renderOperand } from "./string-check";
+import { renderOperand } from "./string-check";
 
 /**
  * Longest input or reference scored, in UTF-16 units. fuzzy_match and rouge_l are quadratic (bit-parallel

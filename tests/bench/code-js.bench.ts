@@ -12,6 +12,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
+import { ascending, percentile } from "../../rewards/core/stats";
 import { createCodeRunner, FUEL_PER_MS, loadQuickJs, QuickJsSandbox, type Sandbox } from "../../rewards/verifiers/code";
 import { nodeQuickJsWasm } from "../../rewards/verifiers/code/quickjs/node-wasm";
 
@@ -25,10 +26,8 @@ interface Problem {
   test: string;
 }
 
-const percentile = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
-};
+/** The p-th percentile of unsorted latencies. */
+const percentileOf = (xs: number[], p: number) => percentile(ascending(xs), p);
 const ms = (x: number) => `${x.toFixed(2)} ms`;
 
 function childRun(code: string): Promise<boolean> {
@@ -81,13 +80,13 @@ async function main() {
   console.log("");
   console.log("                          samples/s       p50        p99   passed");
   console.log(
-    `QuickJS in process    ${inRate.toFixed(0).padStart(12)} ${ms(percentile(lat, 50)).padStart(10)} ${ms(percentile(lat, 99)).padStart(10)}   ${passed}/${problems.length}`,
+    `QuickJS in process    ${inRate.toFixed(0).padStart(12)} ${ms(percentileOf(lat, 50)).padStart(10)} ${ms(percentileOf(lat, 99)).padStart(10)}   ${passed}/${problems.length}`,
   );
   console.log(
-    `  unmetered binary    ${plainRate.toFixed(0).padStart(12)} ${ms(percentile(passes.unmetered.lat, 50)).padStart(10)} ${ms(percentile(passes.unmetered.lat, 99)).padStart(10)}   ${passes.unmetered.passed}/${problems.length}`,
+    `  unmetered binary    ${plainRate.toFixed(0).padStart(12)} ${ms(percentileOf(passes.unmetered.lat, 50)).padStart(10)} ${ms(percentileOf(passes.unmetered.lat, 99)).padStart(10)}   ${passes.unmetered.passed}/${problems.length}`,
   );
   console.log(
-    `node child process   ${childRate.toFixed(0).padStart(13)} ${ms(percentile(childLat, 50)).padStart(10)} ${ms(percentile(childLat, 99)).padStart(10)}   ${childPassed}/${problems.length}`,
+    `node child process   ${childRate.toFixed(0).padStart(13)} ${ms(percentileOf(childLat, 50)).padStart(10)} ${ms(percentileOf(childLat, 99)).padStart(10)}   ${childPassed}/${problems.length}`,
   );
   console.log("");
   console.log(`ratio (in process / child process): ${(inRate / childRate).toFixed(1)}x`);

@@ -12,6 +12,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
+import { ascending, percentile } from "../../rewards/core/stats";
 import { createCodeRunner, type Sandbox } from "../../rewards/verifiers/code";
 import { nodePyodideAssets } from "../../rewards/verifiers/code/python/node-assets";
 import { FUEL_PER_MS, PyodideSandbox } from "../../rewards/verifiers/code/python/sandbox";
@@ -28,10 +29,8 @@ interface Problem {
   entry_point: string;
 }
 
-const percentile = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
-};
+/** The p-th percentile of unsorted latencies. */
+const percentileOf = (xs: number[], p: number) => percentile(ascending(xs), p);
 const ms = (x: number) => `${x.toFixed(2)} ms`;
 
 function subprocessRun(code: string): Promise<boolean> {
@@ -123,10 +122,10 @@ async function main() {
   console.log("");
   console.log("                               samples/s       p50        p99   passed");
   console.log(
-    `Pyodide sandbox in process ${inRate.toFixed(0).padStart(12)} ${ms(percentile(lat, 50)).padStart(10)} ${ms(percentile(lat, 99)).padStart(10)}   ${passed}/${problems.length}`,
+    `Pyodide sandbox in process ${inRate.toFixed(0).padStart(12)} ${ms(percentileOf(lat, 50)).padStart(10)} ${ms(percentileOf(lat, 99)).padStart(10)}   ${passed}/${problems.length}`,
   );
   console.log(
-    `python3 subprocess        ${subRate.toFixed(0).padStart(13)} ${ms(percentile(subLat, 50)).padStart(10)} ${ms(percentile(subLat, 99)).padStart(10)}   ${subPassed}/${problems.length}`,
+    `python3 subprocess        ${subRate.toFixed(0).padStart(13)} ${ms(percentileOf(subLat, 50)).padStart(10)} ${ms(percentileOf(subLat, 99)).padStart(10)}   ${subPassed}/${problems.length}`,
   );
   console.log("");
   console.log(`ratio (sandbox / subprocess): ${(inRate / subRate).toFixed(1)}x`);

@@ -8,7 +8,8 @@
  * Run: npm run bench -- feedback   (BENCH_PORT=8803 to pin the port; BENCH_N, BENCH_CONCURRENCY, BENCH_ROUNDS)
  */
 import { Webhook } from "standardwebhooks";
-import { api, fmt, percentile, startDev } from "./lib/wrangler-dev";
+import { percentile } from "../../rewards/core/stats";
+import { api, fmt, startDev } from "./lib/wrangler-dev";
 
 const N = Number(process.env.BENCH_N ?? 1500);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);

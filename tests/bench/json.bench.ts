@@ -11,10 +11,11 @@
  */
 import { dereference, type Schema, validate } from "@cfworker/json-schema";
 import { scoreBatch } from "../../rewards/core/engine";
+import { percentile } from "../../rewards/core/stats";
 import type { Sample } from "../../rewards/core/types";
 import { buildGrader } from "../../rewards/graders/index";
 import { compileSchemaSync } from "../../rewards/verifiers/json-schema";
-import { batchLatencies, fmt as fmtN, percentile, startDev } from "./lib/wrangler-dev";
+import { batchLatencies, fmt as fmtN, startDev } from "./lib/wrangler-dev";
 
 const N = 1_000;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);

@@ -8,7 +8,8 @@ import { getPlatformProxy } from "wrangler";
 import { createDb } from "../../db/client";
 import { insertMetricPoints } from "../../db/queries/metrics";
 import { metrics } from "../../db/schema";
-import { api, fmt, percentile, ROOT, startDev } from "./lib/wrangler-dev";
+import { percentile } from "../../rewards/core/stats";
+import { api, fmt, ROOT, startDev } from "./lib/wrangler-dev";
 
 const BATCHES = Number(process.env.BENCH_BATCHES ?? 40);
 const BATCH = 1_000;

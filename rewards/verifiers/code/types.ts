@@ -73,6 +73,18 @@ export interface RunOutcome {
   ms: number;
 }
 
+/** The outcome of a run before anything happened in it: each sandbox fills it in as the run goes. */
+export const newRunOutcome = (): RunOutcome => ({
+  completed: false,
+  asyncErrors: [],
+  assertionFailures: 0,
+  assertionMessages: [],
+  stdout: "",
+  stderr: "",
+  ticks: 0,
+  ms: 0,
+});
+
 /** A language's sandbox, as the code runner sees it. */
 export interface Sandbox {
   run(job: RunJob, limits: RunLimits): Promise<RunOutcome>;

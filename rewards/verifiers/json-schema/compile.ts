@@ -1,6 +1,6 @@
+import { Lru } from "../../lib/lru";
 import { canonicalJson, sha256Hex } from "./canonical";
 import { checkSchema, type SchemaIssue } from "./check";
-import { Lru } from "./lru";
 import { BUILTIN_SCHEMAS } from "./metaschemas";
 import { splitFragment } from "./uri";
 import { type FormatMode, type OutputUnit, type SchemaDraft, SchemaIndex, Validator } from "./validator";

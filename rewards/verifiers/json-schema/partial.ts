@@ -1,7 +1,7 @@
 import type { CompiledSchema } from "./compile";
 import { FORMATS } from "./formats";
 import { encodePointer } from "./uri";
-import { codePointLength, deepEqual, firstDuplicate, isMultipleOf, kindOf } from "./validator";
+import { codePointLength, deepEqual, firstDuplicate, isMultipleOf, kindOf } from "./values";
 
 type Schema = Record<string, any>;
 

@@ -1,3 +1,4 @@
+import { toHex } from "../../lib/hex";
 import type { SqlValue } from "./sqlite";
 
 /**
@@ -93,7 +94,7 @@ function valueKey(v: SqlValue): string {
   if (typeof v === "bigint") return `i${v}`;
   if (typeof v === "number") return Number.isInteger(v) ? `i${BigInt(v)}` : `f${v}`;
   if (typeof v === "string") return `s${v}`;
-  return `b${Array.from(v, (x) => x.toString(16).padStart(2, "0")).join("")}`;
+  return `b${toHex(v)}`;
 }
 
 function distinctRows(rows: SqlValue[][]): SqlValue[][] {

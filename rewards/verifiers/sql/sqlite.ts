@@ -20,103 +20,45 @@
  *   and reused by later queries (a few, bounded by their bytes). A query that is allowed to run is a single
  *   read-only statement on a read-only database: it leaves nothing behind for the next query to see
  *   (no table, no temp object, no setting), only SQLite's page cache.
+ *
+ * The C ABI and host imports are in sqlite-abi.ts, what a query may do and spend in sqlite-policy.ts, the
+ * kept connections in sqlite-connections.ts.
  */
 
-const SQLITE_OK = 0;
-const SQLITE_ROW = 100;
-const SQLITE_DONE = 101;
-const SQLITE_INTERRUPT = 9;
-const SQLITE_DENY = 1;
+import {
+  COLUMN_BLOB,
+  COLUMN_FLOAT,
+  COLUMN_INTEGER,
+  COLUMN_TEXT,
+  DESERIALIZE_FREEONCLOSE,
+  DESERIALIZE_READONLY,
+  type Exports,
+  FUEL_EXPORT,
+  hostImports,
+  importedMemoryLimits,
+  OPEN_CREATE,
+  OPEN_MEMORY,
+  OPEN_READWRITE,
+  PAGE,
+  SQLITE_DENY,
+  SQLITE_DONE,
+  SQLITE_INTERRUPT,
+  SQLITE_OK,
+  SQLITE_ROW,
+} from "./sqlite-abi";
+import { ConnectionCache } from "./sqlite-connections";
+import {
+  configureConnection,
+  DEFAULT_LIMITS,
+  type EngineLimits,
+  FUEL_BASE,
+  FUEL_PER_OP,
+  FUEL_UNLIMITED,
+  refusal,
+  stripComments,
+} from "./sqlite-policy";
 
-const OPEN_READWRITE = 0x2;
-const OPEN_CREATE = 0x4;
-const OPEN_MEMORY = 0x80;
-const DESERIALIZE_FREEONCLOSE = 1;
-const DESERIALIZE_READONLY = 4;
-
-/** Read-only connections kept open, by count and by the bytes of their images. */
-const OPEN_CONNECTIONS = 8;
-const OPEN_BYTES = 32 * 1024 * 1024;
-
-const LIMIT_LENGTH = 0;
-const LIMIT_SQL_LENGTH = 1;
-const LIMIT_COLUMN = 2;
-const LIMIT_VDBE_OP = 5;
-const LIMIT_ATTACHED = 7;
-
-const DBCONFIG_ENABLE_LOAD_EXTENSION = 1005;
-const DBCONFIG_DEFENSIVE = 1010;
-const DBCONFIG_DQS_DML = 1013;
-const DBCONFIG_DQS_DDL = 1014;
-
-const COLUMN_INTEGER = 1;
-const COLUMN_FLOAT = 2;
-const COLUMN_TEXT = 3;
-const COLUMN_BLOB = 4;
-
-const AUTH_READ = 20;
-const AUTH_SELECT = 21;
-const AUTH_FUNCTION = 31;
-const AUTH_RECURSIVE = 33;
-
-const AUTH_ACTIONS: Record<number, string> = {
-  0: "COPY",
-  1: "CREATE INDEX",
-  2: "CREATE TABLE",
-  3: "CREATE TEMP INDEX",
-  4: "CREATE TEMP TABLE",
-  5: "CREATE TEMP TRIGGER",
-  6: "CREATE TEMP VIEW",
-  7: "CREATE TRIGGER",
-  8: "CREATE VIEW",
-  9: "DELETE",
-  10: "DROP INDEX",
-  11: "DROP TABLE",
-  12: "DROP TEMP INDEX",
-  13: "DROP TEMP TABLE",
-  14: "DROP TEMP TRIGGER",
-  15: "DROP TEMP VIEW",
-  16: "DROP TRIGGER",
-  17: "DROP VIEW",
-  18: "INSERT",
-  19: "PRAGMA",
-  22: "a transaction",
-  23: "UPDATE",
-  24: "ATTACH",
-  25: "DETACH",
-  26: "ALTER TABLE",
-  27: "REINDEX",
-  28: "ANALYZE",
-  29: "CREATE VIRTUAL TABLE",
-  30: "DROP VIRTUAL TABLE",
-  32: "SAVEPOINT",
-};
-
-/**
- * Functions a query may not call, whether or not this build has them: they reach files, extensions or
- * the engine's internals (the shell's and extensions' functions are listed in case a future build adds them).
- */
-export const DENIED_FUNCTIONS: ReadonlySet<string> = new Set([
-  "load_extension",
-  "readfile",
-  "writefile",
-  "edit",
-  "fts3_tokenizer",
-  "fts5",
-  "eval",
-  "zipfile",
-  "sqlar_compress",
-  "sqlar_uncompress",
-  "lsmode",
-  "sqlite_dbpage",
-  "sqlite_dbdata",
-  "sqlite_dbptr",
-  "shell_add_schema",
-  "shell_module_schema",
-  "shell_escape_crnl",
-  "shell_idquote",
-  "fsdir",
-]);
+export { DEFAULT_LIMITS, DENIED_FUNCTIONS, type EngineLimits, FUEL_PER_OP, stripComments } from "./sqlite-policy";
 
 export interface SqliteModules {
   /** sqlite3.wasm from @sqlite.org/sqlite-wasm, compiled. */
@@ -124,30 +66,6 @@ export interface SqliteModules {
   /** rewards/verifiers/sql/wasm/sqlite-callbacks.wasm, compiled. */
   callbacks: WebAssembly.Module;
 }
-
-export interface EngineLimits {
-  /** Largest string or blob a query may build (SQLITE_LIMIT_LENGTH). Default 16 MiB. */
-  maxValueBytes: number;
-  /** Largest SQL text accepted (SQLITE_LIMIT_SQL_LENGTH). Default 100 000 bytes. */
-  maxSqlBytes: number;
-  /** Largest compiled program (SQLITE_LIMIT_VDBE_OP). Default 250 000 instructions. */
-  maxProgramOps: number;
-  /** SQLite's hard heap limit for the whole engine (fixture copies included). Default 128 MiB. */
-  maxHeapBytes: number;
-  /** Rows a query may return before it is stopped. Default 100 000. */
-  maxRows: number;
-  /** VM instructions between two progress-handler calls. Default 1000. */
-  opsPerTick: number;
-}
-
-export const DEFAULT_LIMITS: EngineLimits = {
-  maxValueBytes: 16 * 1024 * 1024,
-  maxSqlBytes: 100_000,
-  maxProgramOps: 250_000,
-  maxHeapBytes: 128 * 1024 * 1024,
-  maxRows: 100_000,
-  opsPerTick: 1000,
-};
 
 /** A cell as read from SQLite: INTEGER (a number, or a bigint past 2^53), REAL, TEXT, BLOB, NULL. */
 export type SqlValue = number | bigint | string | Uint8Array | null;
@@ -176,109 +94,8 @@ export interface QueryOptions {
   maxRows?: number;
 }
 
-/**
- * Fuel (metered loop iterations) per VM step of a query's budget, plus a base for preparing it. Queries
- * measured here (group by, joins, sorts, LIKE, group_concat, a cross join) spent 2.3–4.1 units per VM
- * step and ~3,000 to prepare; the fuel is a backstop for work inside one step (a sort, a long string
- * function), so it is set well above what ordinary queries spend and the step budget normally ends a
- * runaway first.
- */
-export const FUEL_PER_OP = 100;
-const FUEL_BASE = 1_000_000;
-const FUEL_EXPORT = "assay_fuel";
-const FUEL_UNLIMITED = 0x7fff_ffff_ffff_ffffn;
-
 /** The engine itself broke (a WASM trap): it is discarded and the next use builds a new one. */
 export class EngineCrashed extends Error {}
-
-interface Exports {
-  memory?: WebAssembly.Memory;
-  __indirect_function_table: WebAssembly.Table;
-  __wasm_call_ctors(): void;
-  sqlite3_initialize(): number;
-  sqlite3_malloc(n: number): number;
-  sqlite3_free(p: number): void;
-  sqlite3_open_v2(name: number, ppDb: number, flags: number, vfs: number): number;
-  sqlite3_close_v2(db: number): number;
-  sqlite3_errmsg(db: number): number;
-  sqlite3_errstr(rc: number): number;
-  sqlite3_exec(db: number, sql: number, cb: number, arg: number, errmsg: number): number;
-  sqlite3_prepare_v3(db: number, sql: number, n: number, flags: number, ppStmt: number, pzTail: number): number;
-  sqlite3_step(stmt: number): number;
-  sqlite3_finalize(stmt: number): number;
-  sqlite3_stmt_readonly(stmt: number): number;
-  sqlite3_stmt_isexplain(stmt: number): number;
-  sqlite3_column_count(stmt: number): number;
-  sqlite3_column_name(stmt: number, i: number): number;
-  sqlite3_column_type(stmt: number, i: number): number;
-  sqlite3_column_int64(stmt: number, i: number): bigint;
-  sqlite3_column_double(stmt: number, i: number): number;
-  sqlite3_column_text(stmt: number, i: number): number;
-  sqlite3_column_blob(stmt: number, i: number): number;
-  sqlite3_column_bytes(stmt: number, i: number): number;
-  sqlite3_deserialize(db: number, schema: number, data: number, sz: bigint, szBuf: bigint, flags: number): number;
-  sqlite3_serialize(db: number, schema: number, piSize: number, flags: number): number;
-  sqlite3_limit(db: number, id: number, value: number): number;
-  sqlite3_progress_handler(db: number, n: number, fn: number, arg: number): void;
-  sqlite3_set_authorizer(db: number, fn: number, arg: number): number;
-  sqlite3__wasm_db_config_ip(db: number, op: number, value: number, out: number): number;
-  sqlite3_libversion(): number;
-}
-
-/** Reads the declared limits of the module's imported memory from its binary import section. */
-function importedMemoryLimits(bytes: Uint8Array | null, fallback: { initial: number; maximum: number }) {
-  if (!bytes) return fallback;
-  let p = 8;
-  const leb = () => {
-    let result = 0;
-    let shift = 0;
-    for (;;) {
-      const b = bytes[p++]!;
-      result += (b & 0x7f) * 2 ** shift;
-      shift += 7;
-      if (!(b & 0x80)) return result;
-    }
-  };
-  const skipName = () => {
-    const n = leb();
-    p += n;
-  };
-  const limits = () => {
-    const flags = bytes[p++]!;
-    const initial = leb();
-    const maximum = flags & 1 ? leb() : undefined;
-    return { initial, maximum };
-  };
-  while (p < bytes.length) {
-    const id = bytes[p++]!;
-    const size = leb();
-    const end = p + size;
-    if (id !== 2) {
-      p = end;
-      continue;
-    }
-    const count = leb();
-    for (let i = 0; i < count; i++) {
-      skipName();
-      skipName();
-      const kind = bytes[p++]!;
-      if (kind === 0) leb();
-      else if (kind === 1) {
-        p++;
-        limits();
-      } else if (kind === 2) {
-        const l = limits();
-        return { initial: l.initial, maximum: l.maximum ?? fallback.maximum };
-      } else if (kind === 3) p += 2;
-    }
-    return fallback;
-  }
-  return fallback;
-}
-
-const PAGE = 65536;
-const ENOSYS = 52;
-const WASI_EBADF = 8;
 
 /**
  * One SQLite engine: a WASM instance with its own memory. Not reentrant (queries run synchronously, one at
@@ -299,9 +116,7 @@ export class SqliteEngine {
   private readonly fuel: WebAssembly.Global | undefined;
   private guardMessage: string | null = null;
   private crashed = false;
-  /** Open read-only connections by image, least recently used first. */
-  private readonly open = new Map<Uint8Array, number>();
-  private openBytes = 0;
+  private readonly open = new ConnectionCache((db) => this.x.sqlite3_close_v2(db));
 
   /**
    * @param wasmBytes the sqlite3.wasm bytes when the caller has them (Node), to size the imported memory
@@ -313,101 +128,7 @@ export class SqliteEngine {
     const heapMaxBytes = Math.min(declared.maximum * PAGE, this.limits.maxHeapBytes + 64 * 1024 * 1024);
     const memory = new WebAssembly.Memory({ initial: declared.initial, maximum: declared.maximum });
     this.memory = memory;
-    const view = () => new DataView(memory.buffer);
-    const imports: Record<string, Record<string, WebAssembly.ImportValue>> = { env: {}, wasi_snapshot_preview1: {} };
-    for (const imp of WebAssembly.Module.imports(modules.sqlite)) {
-      if (imp.kind === "memory") {
-        imports[imp.module]![imp.name] = memory;
-        continue;
-      }
-      if (imp.kind !== "function") continue;
-      // Every file, mmap and environment call fails: the engine has no filesystem, only in-memory databases.
-      const wasi = imp.module === "wasi_snapshot_preview1";
-      let fn: (...args: any[]) => unknown = wasi ? () => WASI_EBADF : () => -ENOSYS;
-      switch (imp.name) {
-        case "emscripten_date_now":
-          fn = () => Date.now();
-          break;
-        case "emscripten_get_now":
-          fn = () => performance.now();
-          break;
-        case "emscripten_get_heap_max":
-          fn = () => heapMaxBytes;
-          break;
-        case "emscripten_resize_heap":
-          fn = (requested: number) => {
-            const want = requested >>> 0;
-            if (want > heapMaxBytes) return 0;
-            const have = memory.buffer.byteLength;
-            const target = Math.min(heapMaxBytes, Math.max(want, Math.floor(have * 1.25)));
-            try {
-              memory.grow(Math.ceil((target - have) / PAGE));
-              return 1;
-            } catch {
-              return 0;
-            }
-          };
-          break;
-        case "clock_time_get":
-          fn = (_clock: number, _precision: bigint, out: number) => {
-            view().setBigUint64(out, BigInt(Math.round(Date.now() * 1e6)), true);
-            return 0;
-          };
-          break;
-        case "environ_sizes_get":
-          fn = (count: number, size: number) => {
-            view().setUint32(count, 0, true);
-            view().setUint32(size, 0, true);
-            return 0;
-          };
-          break;
-        case "environ_get":
-          fn = () => 0;
-          break;
-        case "fd_write":
-          // Nothing is printed; report every byte written so the caller does not retry.
-          fn = (_fd: number, iov: number, iovcnt: number, pnum: number) => {
-            const dv = view();
-            let n = 0;
-            for (let i = 0; i < iovcnt; i++) n += dv.getUint32(iov + i * 8 + 4, true);
-            dv.setUint32(pnum, n, true);
-            return 0;
-          };
-          break;
-        case "_tzset_js":
-          // UTC everywhere, so date functions answer the same in every runtime.
-          fn = (timezone: number, daylight: number, stdName: number, dstName: number) => {
-            const dv = view();
-            dv.setUint32(timezone, 0, true);
-            dv.setInt32(daylight, 0, true);
-            const heap = new Uint8Array(memory.buffer);
-            heap.set([0x55, 0x54, 0x43, 0], stdName);
-            heap.set([0x55, 0x54, 0x43, 0], dstName);
-          };
-          break;
-        case "_localtime_js":
-          fn = (time: bigint, tm: number) => {
-            const d = new Date(Number(time) * 1000);
-            const dv = view();
-            const fields = [
-              d.getUTCSeconds(),
-              d.getUTCMinutes(),
-              d.getUTCHours(),
-              d.getUTCDate(),
-              d.getUTCMonth(),
-              d.getUTCFullYear() - 1900,
-              d.getUTCDay(),
-              Math.floor((d.getTime() - Date.UTC(d.getUTCFullYear(), 0, 1)) / 86_400_000),
-              0,
-              0,
-            ];
-            for (const [i, v] of fields.entries()) dv.setInt32(tm + i * 4, v, true);
-          };
-          break;
-      }
-      imports[imp.module] ??= {};
-      imports[imp.module]![imp.name] = fn;
-    }
+    const imports = hostImports(modules.sqlite, memory, heapMaxBytes);
     const instance = new WebAssembly.Instance(modules.sqlite, imports as WebAssembly.Imports);
     this.x = instance.exports as unknown as Exports;
     const fuel = instance.exports[FUEL_EXPORT];
@@ -448,16 +169,9 @@ export class SqliteEngine {
   }
 
   private onAuthorize(action: number, a: number, b: number): number {
-    if (action === AUTH_READ || action === AUTH_SELECT || action === AUTH_RECURSIVE) return 0;
-    if (action === AUTH_FUNCTION) {
-      const name = this.cstr(b).toLowerCase();
-      if (!DENIED_FUNCTIONS.has(name)) return 0;
-      this.guardMessage ??= `the function ${name}() is not allowed`;
-      return SQLITE_DENY;
-    }
-    const what = AUTH_ACTIONS[action] ?? `action ${action}`;
-    const target = action === 19 && a ? ` ${this.cstr(a)}` : "";
-    this.guardMessage ??= `${what}${target} is not allowed: only read-only queries may run`;
+    const why = refusal(action, a, b, (ptr) => this.cstr(ptr));
+    if (why === null) return SQLITE_OK;
+    this.guardMessage ??= why;
     return SQLITE_DENY;
   }
 
@@ -508,41 +222,22 @@ export class SqliteEngine {
   }
 
   /**
-   * Runs `fn` on the kept read-only connection over `image`, opening it when there is none. At most
-   * OPEN_CONNECTIONS images of OPEN_BYTES together stay open; the least recently used is closed first.
+   * Runs `fn` on the kept read-only connection over `image`, opening it when there is none (a few stay
+   * open, bounded by count and bytes: sqlite-connections.ts).
    */
   private withImage<T>(image: Uint8Array, fn: (db: number) => T): T {
     if (this.crashed) throw new EngineCrashed("the SQL engine crashed earlier and is being replaced");
     try {
-      let db = this.open.get(image);
-      if (db) {
-        this.open.delete(image);
-      } else {
-        this.evict(image.length);
-        db = this.connect(image);
-        this.openBytes += image.length;
-      }
-      this.open.set(image, db);
-      return fn(db);
+      return fn(this.open.get(image, (img) => this.connect(img)));
     } catch (err) {
       throw this.crashCheck(err);
-    }
-  }
-
-  /** Closes kept connections until `incoming` more bytes fit (all of them when it does not fit at all). */
-  private evict(incoming: number) {
-    for (const [image, db] of this.open) {
-      if (this.open.size < OPEN_CONNECTIONS && this.openBytes + incoming <= OPEN_BYTES) break;
-      this.open.delete(image);
-      this.openBytes -= image.length;
-      this.x.sqlite3_close_v2(db);
     }
   }
 
   private crashCheck(err: unknown): unknown {
     if (err instanceof WebAssembly.RuntimeError) {
       this.crashed = true;
-      this.open.clear();
+      this.open.forgetAll();
       return new EngineCrashed(`the SQL engine crashed: ${err.message}`);
     }
     return err;
@@ -558,17 +253,7 @@ export class SqliteEngine {
       this.x.sqlite3_free(name.ptr);
       db = new DataView(this.memory.buffer).getUint32(pp, true);
       if (rc !== SQLITE_OK) throw new Error(`could not open a database: ${db ? this.errmsg(db) : `code ${rc}`}`);
-      // Spider's SQL uses double-quoted string literals, which this build disables by default.
-      this.x.sqlite3__wasm_db_config_ip(db, DBCONFIG_DQS_DML, 1, 0);
-      this.x.sqlite3__wasm_db_config_ip(db, DBCONFIG_DQS_DDL, 1, 0);
-      this.x.sqlite3__wasm_db_config_ip(db, DBCONFIG_ENABLE_LOAD_EXTENSION, 0, 0);
-      this.x.sqlite3__wasm_db_config_ip(db, DBCONFIG_DEFENSIVE, 1, 0);
-      this.x.sqlite3_limit(db, LIMIT_LENGTH, this.limits.maxValueBytes);
-      this.x.sqlite3_limit(db, LIMIT_SQL_LENGTH, this.limits.maxSqlBytes);
-      this.x.sqlite3_limit(db, LIMIT_VDBE_OP, this.limits.maxProgramOps);
-      this.x.sqlite3_limit(db, LIMIT_COLUMN, 2000);
-      this.x.sqlite3_limit(db, LIMIT_ATTACHED, 0);
-      this.x.sqlite3_progress_handler(db, this.limits.opsPerTick, this.progressPtr, 0);
+      configureConnection(this.x, db, this.limits, this.progressPtr);
       if (image) this.deserialize(db, image);
       const opened = db;
       db = 0;
@@ -746,7 +431,7 @@ export class SqliteEngine {
       // done (the holder builds a new one); the query itself was interrupted, like one past its steps.
       trapped = true;
       this.crashed = true;
-      this.open.clear();
+      this.open.forgetAll();
       return {
         ok: false,
         kind: "interrupted",
@@ -809,8 +494,3 @@ export class SqliteEngine {
 export class SqlScriptError extends Error {}
 /** The engine could not allocate memory for a copy of the database or the SQL text. */
 export class EngineOutOfMemory extends Error {}
-
-/** Removes SQL comments (`-- …` and block comments) outside string literals. */
-export function stripComments(sql: string): string {
-  return sql.replace(/--[^\n]*|\/\*[\s\S]*?(\*\/|$)/g, " ");
-}

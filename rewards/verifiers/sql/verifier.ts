@@ -1,5 +1,7 @@
 import type { SqlExecMatchInput, SqlVerifier } from "../../core/services";
 import { type Fixture, type FixtureStore, invalid, type RewardResult } from "../../core/types";
+import { LazyEngine } from "../../lib/lazy-engine";
+import { Lru } from "../../lib/lru";
 import { compareResults, DEFAULT_FLOAT_TOLERANCE } from "./compare";
 import {
   EngineCrashed,
@@ -22,54 +24,18 @@ export const DEFAULT_MAX_OPS = 250_000_000;
 /** Share of the remaining time the two queries may use together; the rest is headroom. */
 const TIME_SHARE = 0.8;
 
-/** A least-recently-used map bounded by a total weight. */
-export class Lru<V> {
-  private readonly map = new Map<string, { value: V; weight: number }>();
-  private total = 0;
-  constructor(
-    private readonly maxWeight: number,
-    private readonly weigh: (v: V) => number = () => 1,
-  ) {}
-  get(key: string): V | undefined {
-    const hit = this.map.get(key);
-    if (!hit) return undefined;
-    this.map.delete(key);
-    this.map.set(key, hit);
-    return hit.value;
-  }
-  set(key: string, value: V) {
-    const old = this.map.get(key);
-    if (old) {
-      this.total -= old.weight;
-      this.map.delete(key);
-    }
-    const weight = this.weigh(value);
-    if (weight > this.maxWeight) return;
-    this.map.set(key, { value, weight });
-    this.total += weight;
-    while (this.total > this.maxWeight) {
-      const [k, v] = this.map.entries().next().value!;
-      this.map.delete(k);
-      this.total -= v.weight;
-    }
-  }
-  get size() {
-    return this.map.size;
-  }
-}
-
 type ReferenceEntry = { ok: true; result: QueryResult } | { ok: false; outcome: QueryOutcome & { ok: false } };
 
 /** Database images by fixture sha256, and reference results by (sha256, reference SQL). Shared per isolate. */
 export interface SqlCaches {
-  images: Lru<Uint8Array>;
-  references: Lru<ReferenceEntry>;
+  images: Lru<string, Uint8Array>;
+  references: Lru<string, ReferenceEntry>;
 }
 
 export function newSqlCaches(opts: { imageBytes?: number; references?: number } = {}): SqlCaches {
   return {
-    images: new Lru<Uint8Array>(opts.imageBytes ?? 96 * 1024 * 1024, (b) => b.length),
-    references: new Lru<ReferenceEntry>(opts.references ?? 1024),
+    images: new Lru<string, Uint8Array>(opts.imageBytes ?? 96 * 1024 * 1024, (b) => b.length),
+    references: new Lru<string, ReferenceEntry>(opts.references ?? 1024),
   };
 }
 
@@ -79,20 +45,10 @@ const sharedCaches = newSqlCaches();
  * Builds the SQLite engine on first use and again after a crash. `create` is runtime-specific (the
  * loaders in functions/lib/sql-engine-*.ts); it runs once per isolate in the normal case.
  */
-export class EngineHolder {
-  private engine: Promise<SqliteEngine> | null = null;
-  constructor(private readonly create: () => Promise<SqliteEngine> | SqliteEngine) {}
-  async get(): Promise<SqliteEngine> {
-    if (this.engine) {
-      const e = await this.engine.catch(() => null);
-      if (e?.usable) return e;
-    }
-    this.engine = Promise.resolve().then(this.create);
-    // A failed start is not kept: the next call tries again.
-    this.engine.catch(() => {
-      this.engine = null;
-    });
-    return this.engine;
+export class EngineHolder extends LazyEngine<SqliteEngine> {
+  constructor(create: () => Promise<SqliteEngine> | SqliteEngine) {
+    // An engine that trapped or ran out of memory says so itself (`usable`), so no caller drops it.
+    super(create, { usable: (e) => e.usable });
   }
 }
 

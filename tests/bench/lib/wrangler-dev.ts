@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { ascending } from "../../../rewards/core/stats";
 
 export const ROOT = resolve(import.meta.dirname, "../../..");
 const WRANGLER = join(ROOT, "node_modules", ".bin", "wrangler");
@@ -147,10 +148,6 @@ export async function api(server: DevServer, method: string, path: string, body?
   return JSON.parse(text);
 }
 
-export function percentile(sorted: number[], p: number) {
-  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]! : 0;
-}
-
 export function fmt(n: number, digits = 0) {
   return n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 }
@@ -170,5 +167,5 @@ export async function batchLatencies(server: DevServer, body: unknown, times: nu
     if (!res.ok) throw new Error(`POST /v1/graders/run: HTTP ${res.status} ${out.slice(0, 500)}`);
     if (i > 0) lat.push(performance.now() - t0);
   }
-  return lat.sort((a, b) => a - b);
+  return ascending(lat);
 }

@@ -1,3 +1,4 @@
+import { toHex } from "../../../lib/hex";
 import { FUEL_EXPORT } from "../types";
 import { CApi, type Exports } from "./c-api";
 import DRIVER from "./driver.guest.py";
@@ -132,7 +133,7 @@ export class PyodideEngine {
           construct(target, args, newTarget) {
             const bytes = args[0];
             if (bytes instanceof Uint8Array || bytes instanceof ArrayBuffer) {
-              const hit = table.get(hexOf(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes)));
+              const hit = table.get(toHex(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes)));
               if (hit) return hit;
             }
             return Reflect.construct(target, args, newTarget);
@@ -312,10 +313,4 @@ export class PyodideEngine {
   restore(): void {
     restoreSnapshot(this.M, this.ex, this.snap);
   }
-}
-
-function hexOf(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i++) s += bytes[i]!.toString(16).padStart(2, "0");
-  return s;
 }

@@ -1,4 +1,7 @@
-import { FUEL_UNLIMITED, type LimitName, type RunJob, type RunLimits, type RunOutcome, type Sandbox } from "../types";
+import { randomHex } from "../../../lib/hex";
+import { LazyEngine } from "../../../lib/lazy-engine";
+import type { LimitName, RunJob, RunLimits, RunOutcome, Sandbox } from "../types";
+import { FUEL_UNLIMITED, newRunOutcome } from "../types";
 import { BETWEEN_RUNS, LimitHit, type PyodideAssets, PyodideEngine, type RunHooks, StaleEngine } from "./engine";
 
 /**
@@ -39,12 +42,6 @@ export interface PythonSandboxStats {
   restoreMs: number;
 }
 
-function randomNonce(): string {
-  const b = new Uint8Array(16);
-  crypto.getRandomValues(b);
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
-
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -83,8 +80,13 @@ type Job = RunJob | { kind: "grade"; code: string; sample: unknown; item: unknow
  * cannot catch. After a WASM trap the interpreter is rebuilt.
  */
 export class PyodideSandbox implements Sandbox {
-  private engine: PyodideEngine | undefined;
-  private loading: Promise<PyodideEngine> | undefined;
+  private readonly engine = new LazyEngine(() => this.opts.assets().then((a) => PyodideEngine.boot(a)), {
+    onBuilt: (_, ms) => {
+      this.stats.builds++;
+      this.stats.coldStartMs ??= ms;
+      this.dirty = false;
+    },
+  });
   /** The heap holds a run's leftovers: restore before the next run. */
   private dirty = false;
   private readonly rate: number;
@@ -99,7 +101,7 @@ export class PyodideSandbox implements Sandbox {
 
   /** WASM memory held now: the live heap and the snapshot copy it is restored from (0 before the first boot). */
   get heldBytes(): number {
-    const e = this.engine;
+    const e = this.engine.peek();
     return e ? e.heapBytes + e.baseBytes : 0;
   }
 
@@ -109,32 +111,11 @@ export class PyodideSandbox implements Sandbox {
 
   /** The booted interpreter, booting it on first use. */
   ready(): Promise<PyodideEngine> {
-    if (this.engine) return Promise.resolve(this.engine);
-    if (!this.loading) {
-      const t0 = performance.now();
-      this.loading = this.opts
-        .assets()
-        .then((a) => PyodideEngine.boot(a))
-        .then(
-          (e) => {
-            this.stats.builds++;
-            this.stats.coldStartMs ??= performance.now() - t0;
-            this.engine = e;
-            this.dirty = false;
-            this.loading = undefined;
-            return e;
-          },
-          (err) => {
-            this.loading = undefined;
-            throw err;
-          },
-        );
-    }
-    return this.loading;
+    return this.engine.get();
   }
 
   private drop(engine: PyodideEngine) {
-    if (this.engine === engine) this.engine = undefined;
+    this.engine.drop(engine);
     this.stats.dropped++;
   }
 
@@ -171,7 +152,7 @@ export class PyodideSandbox implements Sandbox {
   private async exclusive<T>(limits: RunLimits, body: (engine: PyodideEngine) => T): Promise<T> {
     for (;;) {
       const engine = await this.ready();
-      if (this.engine !== engine) continue;
+      if (!this.engine.isCurrent(engine)) continue;
       if (this.dirty) {
         try {
           const t0 = performance.now();
@@ -197,17 +178,8 @@ export class PyodideSandbox implements Sandbox {
   /** One run, synchronously from start to end: two runs never interleave on the interpreter. */
   private runSync(engine: PyodideEngine, job: Job, limits: RunLimits): GradeOutcome & { check?: SourceProblem | null } {
     const t0 = performance.now();
-    const out: GradeOutcome & { check?: SourceProblem | null } = {
-      completed: false,
-      asyncErrors: [],
-      assertionFailures: 0,
-      assertionMessages: [],
-      stdout: "",
-      stderr: "",
-      ticks: 0,
-      ms: 0,
-    };
-    const nonce = randomNonce();
+    const out: GradeOutcome & { check?: SourceProblem | null } = newRunOutcome();
+    const nonce = randomHex();
     const budget = Math.max(1, Math.ceil(limits.timeMs * this.rate));
     const fuel = engine.fuel;
     const checkFuel = this.rate / CHECKS_PER_MS;

@@ -1,7 +1,10 @@
 import type { QuickJSContext, QuickJSHandle, QuickJSRuntime, QuickJSWASMModule } from "quickjs-emscripten";
+import { randomHex } from "../../../lib/hex";
+import { LazyEngine } from "../../../lib/lazy-engine";
 import {
   FUEL_UNLIMITED,
   type LimitName,
+  newRunOutcome,
   type RunJob,
   type RunLimits,
   type RunOutcome,
@@ -93,12 +96,6 @@ function utf8Length(s: string): number {
   return n;
 }
 
-function randomNonce(): string {
-  const b = new Uint8Array(16);
-  crypto.getRandomValues(b);
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
-
 /** The limit an engine error names, if it names one. */
 function limitOf(message: string | undefined): LimitName | undefined {
   if (!message) return undefined;
@@ -115,9 +112,12 @@ function limitOf(message: string | undefined): LimitName | undefined {
  * left mid-job) and rebuilt for the next run.
  */
 export class QuickJsSandbox implements Sandbox {
-  private module: QuickJSWASMModule | undefined;
-  private fuel: WebAssembly.Global | undefined;
-  private loading: Promise<QuickJSWASMModule> | undefined;
+  private readonly loaded = new LazyEngine(() => this.opts.load(this.newHeap()), {
+    onBuilt: (_, ms) => {
+      this.stats.builds++;
+      this.stats.coldStartMs ??= ms;
+    },
+  });
   private readonly rate: number;
   private readonly stackBytes: number;
   /** The heap size growth may reach now: unlimited between runs, the run's limit during one. */
@@ -133,25 +133,7 @@ export class QuickJsSandbox implements Sandbox {
 
   /** The loaded module, loading it on first use. */
   ready(): Promise<QuickJSWASMModule> {
-    if (this.module) return Promise.resolve(this.module);
-    if (!this.loading) {
-      const t0 = performance.now();
-      this.loading = this.opts.load(this.newHeap()).then(
-        ({ module: m, fuel }) => {
-          this.stats.builds++;
-          this.stats.coldStartMs ??= performance.now() - t0;
-          this.module = m;
-          this.fuel = fuel;
-          this.loading = undefined;
-          return m;
-        },
-        (err) => {
-          this.loading = undefined;
-          throw err;
-        },
-      );
-    }
-    return this.loading;
+    return this.loaded.get().then((l) => l.module);
   }
 
   /** A heap whose growth (always through Memory#grow from Emscripten's JS) respects heapCap. */
@@ -173,44 +155,35 @@ export class QuickJsSandbox implements Sandbox {
 
   async run(job: RunJob, limits: RunLimits): Promise<RunOutcome> {
     for (;;) {
-      const module = await this.ready();
+      const loaded = await this.loaded.get();
       // Another run may have dropped the module while this one waited: never run on a dropped one.
-      if (this.module !== module) continue;
+      if (!this.loaded.isCurrent(loaded)) continue;
       // A heap grown by an earlier run with a larger limit would let this run's ArrayBuffers past its cap.
       if (this.heap && this.heap.buffer.byteLength > limits.memoryBytes + HEAP_HEADROOM_BYTES) {
-        this.drop(module);
+        this.drop(loaded);
         continue;
       }
-      return this.runSync(module, job, limits);
+      return this.runSync(loaded, job, limits);
     }
   }
 
-  private drop(module: QuickJSWASMModule) {
-    if (this.module === module) this.module = undefined;
+  private drop(loaded: LoadedQuickJs) {
+    this.loaded.drop(loaded);
     this.stats.dropped++;
   }
 
   /** One run, synchronously from start to end: two runs never interleave on the module. */
-  private runSync(module: QuickJSWASMModule, job: RunJob, limits: RunLimits): RunOutcome {
+  private runSync(loaded: LoadedQuickJs, job: RunJob, limits: RunLimits): RunOutcome {
     const t0 = performance.now();
-    const fuel = this.fuel;
+    const { module, fuel } = loaded;
     const budget = Math.max(1, Math.ceil(limits.timeMs * this.rate));
     // Unmetered binary (bench peer only): interrupt calls, each worth what they are worth at 20/ms.
     const interruptFuel = this.rate / INTERRUPTS_PER_MS;
     let unmeteredSpent = 0;
     /** Fuel spent so far in this run. */
     const spent = () => (fuel ? budget - Number(fuel.value as bigint) : unmeteredSpent);
-    const nonce = randomNonce();
-    const out: RunOutcome = {
-      completed: false,
-      asyncErrors: [],
-      assertionFailures: 0,
-      assertionMessages: [],
-      stdout: "",
-      stderr: "",
-      ticks: 0,
-      ms: 0,
-    };
+    const nonce = randomHex();
+    const out = newRunOutcome();
     let abort: LimitName | undefined;
     let outBytes = 0;
     const stdout: string[] = [];
@@ -456,7 +429,7 @@ export class QuickJsSandbox implements Sandbox {
     if (out.runError) out.runError = named(out.runError);
 
     if (dropModule) {
-      this.drop(module);
+      this.drop(loaded);
       return out;
     }
     try {
@@ -465,7 +438,7 @@ export class QuickJsSandbox implements Sandbox {
       rt?.dispose();
     } catch {
       // Freeing can abort QuickJS after unusual runs; the verdict above is already complete.
-      this.drop(module);
+      this.drop(loaded);
     }
     return out;
   }
