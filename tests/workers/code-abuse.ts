@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
-import { call, expectHealthy, expectStatus } from "./helpers";
+import { beforeAll, describe, expect, it } from "vitest";
+import { call, expectHealthy, expectStatus, warmPython } from "./helpers";
 
 export interface AbuseCase {
   id: string;
@@ -31,6 +31,8 @@ export function describeAbuseCorpus(language: string, casesText: string) {
     .map((l) => JSON.parse(l));
 
   describe(`code_tests abuse corpus (${language}) inside workerd`, () => {
+    if (cases.some((c) => c.language === "python")) beforeAll(warmPython, 180_000);
+
     it(`has at least 25 ${language} cases with unique ids`, () => {
       expect(cases.length).toBeGreaterThanOrEqual(25);
       expect(new Set(cases.map((c) => c.id)).size).toBe(cases.length);

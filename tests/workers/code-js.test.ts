@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { quickJsSandbox } from "../../sandbox/quickjs";
-import { call, expectStatus, expectHealthy as healthy, runGrader as run } from "./helpers";
+import { call, expectStatus, expectHealthy as healthy, runGrader as run, sandboxStats } from "./helpers";
 
 const js = (extra: Record<string, unknown> = {}) => ({
   type: "code_tests",
@@ -65,8 +64,7 @@ describe("POST /v1/graders/run with a code_tests grader", () => {
   });
 
   it("scores a sample that overflows the host stack 0 at the stack limit (its doing, not a skip), rebuilds the module, and scores the next samples normally", async () => {
-    const broken = quickJsSandbox.stats.broken;
-    const builds = quickJsSandbox.stats.builds;
+    const { broken, builds } = (await sandboxStats()).quickjs;
     const out = await run(js(), [
       {
         completion: "let v = []; for (let i = 0; i < 1e5; i++) v = [v]; JSON.stringify(v); const add = () => 0",
@@ -77,8 +75,7 @@ describe("POST /v1/graders/run with a code_tests grader", () => {
     const reason = "stack limit exceeded (256 KiB): the recursion is too deep";
     expect(out.results[0]).toEqual({ score: 0, valid: true, reason, metrics: { tests: { score: 0, reason } } });
     expect(out.results[1]).toMatchObject({ score: 1, valid: true });
-    expect(quickJsSandbox.stats.broken).toBe(broken + 1);
-    expect(quickJsSandbox.stats.builds).toBe(builds + 1);
+    expect((await sandboxStats()).quickjs).toMatchObject({ broken: broken + 1, builds: builds + 1 });
     await healthy();
   });
 

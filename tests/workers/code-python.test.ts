@@ -1,6 +1,6 @@
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { pythonSandbox } from "../../sandbox/pyodide";
-import { expectHealthy as healthy, runGrader as run } from "./helpers";
+import { expectHealthy as healthy, runGrader as run, sandboxStats, warmPython } from "./helpers";
 
 const py = (extra: Record<string, unknown> = {}) => ({
   type: "code_tests",
@@ -15,6 +15,8 @@ const test = "assert add(1, 2) == 3\nassert add(-1, 1) == 0\n";
 const limits = { timeMs: 2_000, memoryBytes: 64 * 2 ** 20, outputBytes: 1 << 20 };
 
 describe("POST /v1/graders/run with a Python code_tests grader", () => {
+  beforeAll(warmPython, 180_000);
+
   it("scores a batch of Python completions in order, runaway ones at their limit, and keeps serving", async () => {
     const out = await run(py({ timeout_ms: 500 }), [
       { completion: "def add(a, b):\n    return a + b\n", item: { test } },
@@ -165,9 +167,9 @@ describe("the Python sandbox's clean interpreter per run", () => {
       reason: expect.stringMatching(/^the code broke the sandbox: /),
     });
     expect(out.results[0]).not.toHaveProperty("error");
-    const builds = pythonSandbox.stats.builds;
+    const { builds } = (await sandboxStats()).python;
     const after = await run(py(), [{ completion: "def add(a, b):\n    return a + b\n", item: { test } }]);
     expect(after.results).toEqual([pass]);
-    expect(pythonSandbox.stats.builds).toBe(builds + 1);
+    expect((await sandboxStats()).python.builds).toBe(builds + 1);
   });
 });

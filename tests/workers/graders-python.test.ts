@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
-import { call, expectError, expectStatus, expectHealthy as healthy, runGrader as run } from "./helpers";
+import { beforeAll, describe, expect, it } from "vitest";
+import { call, expectError, expectStatus, expectHealthy as healthy, runGrader as run, warmPython } from "./helpers";
 
 // OpenAI's graders guide, "Python graders": its example config, unedited.
 const OPENAI_PYTHON = {
@@ -11,6 +11,8 @@ const OPENAI_PYTHON = {
 const py = (source: string, extra: Record<string, unknown> = {}) => ({ type: "python", name: "py", source, ...extra });
 
 describe("POST /v1/graders/validate with a python grader", () => {
+  beforeAll(warmPython, 180_000);
+
   it("accepts OpenAI's documented config unchanged", async () => {
     const res = await call("POST", "/v1/graders/validate", { body: { grader: OPENAI_PYTHON } });
     expectStatus(res, 200);

@@ -78,3 +78,24 @@ export async function expectHealthy() {
   expectStatus(res, 200);
   expect(res.json).toEqual({ ok: true });
 }
+
+/** The sandbox Worker's counters (GET /stats behind the SANDBOX binding): the runs through the routes happen there. */
+export async function sandboxStats(): Promise<{
+  quickjs: { builds: number; broken: number };
+  python: { builds: number; broken: number };
+}> {
+  return (await env.SANDBOX.fetch("https://sandbox/stats")).json();
+}
+
+/**
+ * Boots the sandbox Worker's Python interpreter (seconds on a busy machine) with a generous deadline, so
+ * that the first test's batch does not spend its own per-sample deadline on the boot.
+ */
+export async function warmPython() {
+  const grader = { type: "code_tests", name: "warm", language: "python", tests: "assert x == 1" };
+  const res = await call("POST", "/v1/graders/run", {
+    body: { grader, samples: [{ completion: "x = 1" }], deadlineMs: 120_000 },
+  });
+  expectStatus(res, 200);
+  expect(res.json.results[0]).toMatchObject({ valid: true, score: 1 });
+}
