@@ -1,15 +1,18 @@
+import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig, type Plugin } from "vitest/config";
 
 /**
  * In Node, `import x from "./f.bin"` gives the file's bytes as an ArrayBuffer, as the `Data` rule does in
- * workerd (scripts/node-data-hooks.mjs does the same for tsx).
+ * workerd, and `import src from "./f.guest.js"` the file's text, as the `Text` rule does
+ * (scripts/node-data-hooks.mjs does the same for tsx).
  */
 const dataFiles: Plugin = {
   name: "assay-data-files",
   enforce: "pre",
   load(id) {
+    if (id.endsWith(".guest.js")) return `export default ${JSON.stringify(readFileSync(id, "utf8"))};`;
     if (!id.endsWith(".bin")) return null;
     const url = JSON.stringify(pathToFileURL(id).href);
     return `import { readFileSync } from "node:fs"; const b = readFileSync(new URL(${url})); export default b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength);`;

@@ -308,7 +308,7 @@ export class QuickJsSandbox implements Sandbox {
           return undefined;
         },
         lib: (params) => {
-          const scope = c.evalCode(`(function (${str(params)}) {\n  return ${PRELUDE_LIB};\n})`, "assay-lib.js");
+          const scope = c.evalCode(`(function (${str(params)}) {\n  return (\n${PRELUDE_LIB}\n  );\n})`, "assay-lib.js");
           if (scope.error) {
             owned.push(scope.error);
             return c.undefined;
