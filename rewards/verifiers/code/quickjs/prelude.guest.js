@@ -2,8 +2,8 @@
  * The sandbox's prelude: trusted JavaScript that QuickJS evaluates in the pristine context, before any
  * model code, as the script "assay-prelude.js" (rewards/verifiers/code/quickjs/sandbox.ts; wrangler's
  * Text rule and the Node hooks import this file as a string). The file is one arrow function; the host
- * calls it with an object of host functions and a JSON config, and keeps the object it returns (the
- * "bag": runTests, runTimer). Nothing it is given or returns is put on globalThis, so the model's code
+ * calls it with an object of host functions and keeps the object it returns (the "bag": runTests,
+ * runTimer, start, prepare). Nothing it is given or returns is put on globalThis, so the model's code
  * cannot reach the host functions, the completion callback or the nonce. What it does, in order:
  * 1. defines the documented globals: console, print, readline, input, readAll, assert, module/exports,
  *    setTimeout/setInterval/clear*, queueMicrotask (virtual time: timers fire in order, without waiting);
@@ -16,14 +16,14 @@
  *    prototype properties that ordinary code assigns on its own objects (`name`/`message` in Error
  *    subclasses, `toString`, `valueOf`, `constructor`) become accessors whose setter defines the property
  *    on the receiver, so that code keeps working (the "override mistake" of a frozen prototype).
- * The library half (lib.guest.js: value formatting, node:assert) is compiled on first use, in a scope of
- * pristine globals built here.
+ * The library half (lib.guest.js: value formatting, node:assert) is compiled by bag.prepare, in a scope
+ * of pristine globals built here. The host runs all this once and snapshots the module's memory; every
+ * run starts from that snapshot (snapshot.ts), so state kept here is per run.
  */
-(host, configJson) => {
+(host) => {
   // biome-ignore lint/suspicious/noRedundantUseStrict: QuickJS evaluates this file as a sloppy script, not a module.
   "use strict";
   const G = globalThis;
-  const config = JSON.parse(configJson);
   const O = Object;
   const apply = Reflect.apply;
   const { defineProperty, getOwnPropertyDescriptor, getOwnPropertyNames, getPrototypeOf, freeze, create } = O;
@@ -42,7 +42,8 @@
   const IDENT = /^[A-Za-z_$][\w$]*$/;
 
   // ---- output -------------------------------------------------------------------------------------
-  let outputLeft = config.outputCap;
+  // Set per run by bag.start (the prelude runs once, before the snapshot every run starts from).
+  let outputLeft = 0;
   function emit(stream, text) {
     if (outputLeft < 0) return;
     // Never hand the host more than the cap plus one (so it sees the overflow): a 200 MB string made
@@ -375,5 +376,12 @@
   const bag = create(null);
   bag.runTests = (src, nonce) => apply(wrapper, undefined, [evalFn, ...values, src, finish, nonce]);
   bag.runTimer = runTimer;
+  bag.start = (outputCap) => {
+    outputLeft = outputCap;
+  };
+  // Compiles the library now, so that the snapshot holds it and no run pays for it.
+  bag.prepare = () => {
+    L();
+  };
   return freeze(bag);
 };
