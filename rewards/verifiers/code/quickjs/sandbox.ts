@@ -150,8 +150,9 @@ interface Pristine {
  * prelude are set up once per module and the module's memory is snapshotted (snapshot.ts); each run starts
  * from that snapshot written back, so nothing survives from one run to the next. Per run: a memory limit,
  * a stack limit, a deadline counted in fuel, and an output cap enforced in the host callbacks. The module
- * is loaded once and cached; after a run that hit a limit or broke the sandbox it is dropped (not
- * disposed: QuickJS can abort while freeing a runtime left mid-job) and rebuilt for the next run.
+ * is loaded once and cached; after a run that broke the sandbox (or hit a limit, on a binary whose stack
+ * pointer is not exported) it is dropped (not disposed: QuickJS can abort while freeing a runtime left
+ * mid-job) and rebuilt for the next run.
  */
 export class QuickJsSandbox implements Sandbox {
   private module: QuickJSWASMModule | undefined;
@@ -421,6 +422,11 @@ export class QuickJsSandbox implements Sandbox {
 
     this.heapRefused = false;
     let dropModule = false;
+    // With the stack pointer in the snapshot, a run stopped at a limit (a fuel trap included: it leaves
+    // only wasm state behind, memory and globals, all written back) is undone by the next restore; only a
+    // run that broke the sandbox (an Emscripten abort, a host stack overflow) or met a refused heap
+    // growth costs a rebuild.
+    const restorable = this.globals.length === 1;
     /** The model's code has started: from here a broken sandbox is the code's doing. */
     let sampleRunning = false;
     try {
@@ -490,16 +496,16 @@ export class QuickJsSandbox implements Sandbox {
         out.completed = !out.limit && !out.loadError && out.asyncErrors.length === 0;
       }
       if (s.forged || s.doneCalls > 1) out.asyncErrors.push("the completion callback was called more than once");
-      dropModule = out.limit !== undefined;
+      dropModule = out.limit !== undefined && !restorable;
     } catch (err) {
       if (err instanceof HarnessError) {
         out.sandboxError = err.message;
         dropModule = true;
       } else if (fuel && (fuel.value as bigint) < 0n) {
         // The metered binary trapped at its fuel budget: the time limit, whatever was running. The
-        // module's memory is mid-operation, so it is dropped below.
+        // module's memory is mid-operation: the next run's restore writes it back (or it is dropped).
         out.limit = "time";
-        dropModule = true;
+        dropModule = !restorable;
       } else {
         // A WASM trap or an Emscripten abort: the module's state is unknown from here on.
         this.stats.broken++;
@@ -523,7 +529,7 @@ export class QuickJsSandbox implements Sandbox {
       if ((fuel.value as bigint) < 0n && !out.limit && !out.sandboxError) {
         out.limit = "time";
         out.completed = false;
-        dropModule = true;
+        dropModule ||= !restorable;
       }
       fuel.value = FUEL_UNLIMITED;
     }
