@@ -52,31 +52,32 @@ export function probeBreak(memory: WebAssembly.Memory, stackPointer: number | un
   return { before: new Int32Array(memory.buffer.slice(0, span)), span };
 }
 
-/** One past the highest non-zero byte: everything above was never written. */
-function writtenEnd(buf: ArrayBuffer): number {
-  const words = new Int32Array(buf, 0, buf.byteLength >> 2);
-  let i = words.length - 1;
-  while (i >= 0 && words[i] === 0) i--;
-  return (i + 1) * 4;
+/**
+ * Nothing was written at or above `at`, as far as a cheap look tells: its first 256 bytes and one word
+ * every 4 KiB up to the end (a full scan of the ~11 MiB above the heap would cost more than the set-up).
+ */
+function untouchedFrom(buf: ArrayBuffer, at: number): boolean {
+  const words = new Int32Array(buf, at & ~3);
+  for (let i = 0; i < Math.min(64, words.length); i++) if (words[i] !== 0) return false;
+  for (let i = 64; i < words.length; i += 1024) if (words[i] !== 0) return false;
+  return true;
 }
 
 function findBreak(memory: WebAssembly.Memory, probe: BreakProbe, heapStart: number): number | undefined {
   if (probe.span === 0) return undefined;
   const now = new Int32Array(memory.buffer, 0, probe.span >> 2);
   const length = memory.buffer.byteLength;
-  // The set-up allocated, so the break moved up: it is a static word that changed, and no byte above it
-  // was written. Of those, the smallest (the allocator's own top pointer is below what it has written).
-  const floor = Math.max(heapStart, writtenEnd(memory.buffer));
-  let best: number | undefined;
-  let bestValue = Number.POSITIVE_INFINITY;
+  // The set-up allocated, so the break moved up: it is a static word that changed into a heap address
+  // with nothing written above it; of those, the smallest. (The allocator's own top pointer, also such a
+  // word, has the top chunk's header written right above it.)
+  const candidates: [number, number][] = [];
   for (let i = 0; i < now.length; i++) {
     const v = now[i]!;
-    if (v !== probe.before[i] && v >= floor && v <= length && v < bestValue) {
-      best = i * 4;
-      bestValue = v;
-    }
+    if (v !== probe.before[i] && v >= heapStart && v <= length) candidates.push([v, i * 4]);
   }
-  return best;
+  candidates.sort((x, y) => x[0] - y[0]);
+  for (const [v, address] of candidates) if (untouchedFrom(memory.buffer, v)) return address;
+  return undefined;
 }
 
 /** Takes the snapshot; call it between calls into the module (the stack pointer at its top). */
