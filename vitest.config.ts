@@ -6,15 +6,16 @@ import { defineConfig, type Plugin } from "vitest/config";
 
 /**
  * In Node, `import x from "./f.bin"` gives the file's bytes as an ArrayBuffer, as the `Data` rule does in
- * workerd, and `import x from "./f.guest.py"` its text, as the `Text` rule does (scripts/node-data-hooks.mjs
- * does the same for tsx).
+ * workerd, and `import src from "./f.guest.py"` (or `.guest.js`) the file's text, as the `Text` rule does
+ * (scripts/node-data-hooks.mjs does the same for tsx).
  */
 const dataFiles: Plugin = {
   name: "assay-data-files",
   enforce: "pre",
   load(id) {
-    // `import src from "./x.guest.py"` gives the file's text, as the `Text` rule does in workerd.
-    if (id.endsWith(".guest.py")) return `export default ${JSON.stringify(readFileSync(id, "utf8"))};`;
+    // `import src from "./x.guest.py"` (or `.guest.js`) gives the file's text, as the `Text` rule does in workerd.
+    if (id.endsWith(".guest.py") || id.endsWith(".guest.js"))
+      return `export default ${JSON.stringify(readFileSync(id, "utf8"))};`;
     if (!id.endsWith(".bin")) return null;
     const url = JSON.stringify(pathToFileURL(id).href);
     return `import { readFileSync } from "node:fs"; const b = readFileSync(new URL(${url})); export default b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength);`;

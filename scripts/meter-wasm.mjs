@@ -18,6 +18,9 @@
  *                                          # generated binaries
  *   node scripts/meter-wasm.mjs quickjs    # only the named target(s)
  *
+ * With `exportGlobals`, every mutable global of the input is also exported, as `assay_global_<index>`, so
+ * the host can save and restore them with the memory (quickjs/sandbox.ts's snapshot).
+ *
  * Outputs are deterministic (same input bytes, same binaryen, same output bytes); each target records its
  * input's sha256 in <output>.json so a stale output is detected without rewriting it.
  */
@@ -33,6 +36,7 @@ const require = createRequire(import.meta.url);
 const pkgDir = (name) => dirname(require.resolve(`${name}/package.json`));
 
 export const FUEL_GLOBAL = "assay_fuel";
+export const EXPORTED_GLOBAL_PREFIX = "assay_global_";
 /** What the step does, part of each stamp: a change here makes every output stale. */
 const METER_VERSION = 1;
 
@@ -41,6 +45,9 @@ export const TARGETS = {
     input: () => join(root, "node_modules/@jitl/quickjs-wasmfile-release-sync/dist/emscripten-module.wasm"),
     output: join(root, "rewards/verifiers/code/quickjs/wasm/quickjs-metered.wasm"),
     entries: false,
+    // The sandbox snapshots the module (memory + globals) and restores it per sample; its one mutable
+    // global (the C stack pointer) must be readable and writable from the host for that.
+    exportGlobals: true,
   },
   sqlite: {
     input: () => join(pkgDir("@sqlite.org/sqlite-wasm"), "dist/sqlite3.wasm"),
@@ -205,7 +212,7 @@ function charge(m) {
 }
 
 /** Returns the metered binary and what was instrumented. */
-export function meter(bytes, { entries }) {
+export function meter(bytes, { entries, exportGlobals }) {
   const m = binaryen.readBinary(bytes);
   // Emscripten's output uses post-MVP features (bulk memory, sign extension, exceptions, …). Only those
   // Node 20's V8 and workerd read: with `All`, Binaryen writes e.g. compact imports, which V8 11 rejects.
@@ -223,6 +230,12 @@ export function meter(bytes, { entries }) {
       F.TailCall |
       F.ExtendedConst,
   );
+  if (exportGlobals) {
+    for (let g = 0; g < m.getNumGlobals(); g++) {
+      const info = binaryen.getGlobalInfo(m.getGlobalByIndex(g));
+      if (info.mutable && !info.module) m.addGlobalExport(info.name, `${EXPORTED_GLOBAL_PREFIX}${g}`);
+    }
+  }
   m.addGlobal(FUEL_GLOBAL, binaryen.i64, true, m.i64.const(0x7fffffffffffffffn));
   m.addGlobalExport(FUEL_GLOBAL, FUEL_GLOBAL);
   let loops = 0;
@@ -268,7 +281,13 @@ async function main() {
     if (!t) throw new Error(`unknown target ${name}; known: ${Object.keys(TARGETS).join(", ")}`);
     const input = readFileSync(t.input());
     const stampPath = `${t.output}.json`;
-    const want = { meterVersion: METER_VERSION, binaryen: "132.0.0", input: sha256(input), entries: t.entries };
+    const want = {
+      meterVersion: METER_VERSION,
+      binaryen: "132.0.0",
+      input: sha256(input),
+      entries: t.entries,
+      ...(t.exportGlobals ? { exportGlobals: true } : {}),
+    };
     const rel = relative(root, t.output);
     const have = existsSync(stampPath) ? readFileSync(stampPath, "utf8") : undefined;
     const outputOk = (stamp) => existsSync(t.output) && sha256(readFileSync(t.output)) === stamp.output;

@@ -1,7 +1,7 @@
 /**
  * JavaScript code execution: HumanEval-X canonical solutions (163; 162 needs js-md5) checked one after
- * another, in process through the code_tests verifier (QuickJS, a fresh runtime per sample, the locked-down
- * prelude, the nonce-checked harness) next to a Node child process per problem (`node -e` with the same
+ * another, in process through the code_tests verifier (QuickJS, each sample from the pristine heap snapshot
+ * taken after the locked-down prelude, the nonce-checked harness) next to a Node child process per problem (`node -e` with the same
  * code and tests, console.assert made to set a failing exit code: the isolation many harnesses use).
  * Prints both rates, the ratio, per-sample p50/p99 and the cold start (first module load + first sample);
  * also the unmetered QuickJS binary side by side (the fuel metering's overhead) and the fuel spent per ms.
@@ -10,6 +10,7 @@
  */
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { ascending, percentile } from "../../rewards/core/stats";
@@ -55,7 +56,7 @@ async function main() {
   // platform runs) and, side by side, the package's unmetered binary (the cost of the metering).
   const passes = {
     metered: await inProcess(problems, nodeQuickJsWasm(true)),
-    unmetered: await inProcess(problems, nodeQuickJsWasm(false)),
+    unmetered: await inProcess(problems, await unmeteredWithGlobals()),
   };
   for (let round = 0; round < ROUNDS; round++) {
     await passes.metered.round(round);
@@ -100,6 +101,42 @@ async function main() {
   console.log(
     `cold start: first module load ${ms(sandbox.stats.coldStartMs ?? 0)}, load + first sample ${ms(coldMs)}; module builds ${sandbox.stats.builds}`,
   );
+  console.log(
+    `heap snapshot: ${(sandbox.stats.snapshotBytes / 1024).toFixed(0)} KiB written back per sample, ${sandbox.stats.restores} restores (unmetered: ${(passes.unmetered.sandbox.stats.snapshotBytes / 1024).toFixed(0)} KiB)`,
+  );
+}
+
+/**
+ * The package's unmetered binary with its stack pointer exported, as scripts/meter-wasm.mjs exports it in
+ * the metered one: the sandbox then restores its snapshot the same way in both, and the difference is the
+ * metering alone.
+ */
+async function unmeteredWithGlobals(): Promise<WebAssembly.Module> {
+  const { default: binaryen } = await import("binaryen");
+  const path = createRequire(import.meta.url).resolve("@jitl/quickjs-wasmfile-release-sync/wasm");
+  const m = binaryen.readBinary(readFileSync(path));
+  const F = binaryen.Features;
+  // The features meter-wasm.mjs writes with (Node 20's V8 rejects some that `All` would emit).
+  m.setFeatures(
+    F.MutableGlobals |
+      F.NontrappingFPToInt |
+      F.SIMD128 |
+      F.BulkMemory |
+      F.BulkMemoryOpt |
+      F.SignExt |
+      F.ExceptionHandling |
+      F.ReferenceTypes |
+      F.Multivalue |
+      F.TailCall |
+      F.ExtendedConst,
+  );
+  for (let g = 0; g < m.getNumGlobals(); g++) {
+    const info = binaryen.getGlobalInfo(m.getGlobalByIndex(g));
+    if (info.mutable && !info.module) m.addGlobalExport(info.name, `assay_global_${g}`);
+  }
+  const bytes = m.emitBinary();
+  m.dispose();
+  return new (WebAssembly.Module as unknown as new (b: Uint8Array) => WebAssembly.Module)(bytes);
 }
 
 /** One in-process pass over the problems with the given QuickJS binary, a round at a time. */

@@ -1,10 +1,18 @@
 import { newQuickJSWASMModuleFromVariant, newVariant, type QuickJSWASMModule, RELEASE_SYNC } from "quickjs-emscripten";
 import { FUEL_EXPORT } from "../types";
 
+/** scripts/meter-wasm.mjs exports the binary's mutable globals under this prefix (`exportGlobals`). */
+const GLOBAL_EXPORT_PREFIX = "assay_global_";
+
 /** A loaded QuickJS module and, for a metered binary, its fuel counter (an i64 wasm global). */
 export interface LoadedQuickJs {
   module: QuickJSWASMModule;
   fuel: WebAssembly.Global | undefined;
+  /**
+   * The module's other mutable globals, where the binary exports them (the metered one does): for
+   * QuickJS just the C stack pointer. The sandbox saves and restores them with the heap.
+   */
+  globals: WebAssembly.Global[];
 }
 
 /**
@@ -19,6 +27,7 @@ export async function loadQuickJs(
   wasmMemory?: WebAssembly.Memory,
 ): Promise<LoadedQuickJs> {
   let fuel: WebAssembly.Global | undefined;
+  const globals: WebAssembly.Global[] = [];
   const module = await newQuickJSWASMModuleFromVariant(
     newVariant(RELEASE_SYNC, {
       ...(wasmMemory ? { wasmMemory } : {}),
@@ -27,11 +36,14 @@ export async function loadQuickJs(
           const instance = new WebAssembly.Instance(wasmModule, imports);
           const g = instance.exports[FUEL_EXPORT];
           fuel = g instanceof WebAssembly.Global ? g : undefined;
+          for (const [name, value] of Object.entries(instance.exports)) {
+            if (name.startsWith(GLOBAL_EXPORT_PREFIX) && value instanceof WebAssembly.Global) globals.push(value);
+          }
           onSuccess(instance);
           return instance.exports;
         },
       },
     }),
   );
-  return { module, fuel };
+  return { module, fuel, globals };
 }

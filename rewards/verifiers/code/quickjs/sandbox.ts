@@ -1,6 +1,5 @@
 import type { QuickJSContext, QuickJSHandle, QuickJSRuntime, QuickJSWASMModule } from "quickjs-emscripten";
 import { randomHex } from "../../../lib/hex";
-import { LazyEngine } from "../../../lib/lazy-engine";
 import {
   FUEL_UNLIMITED,
   type LimitName,
@@ -13,6 +12,7 @@ import {
 } from "../types";
 import type { LoadedQuickJs } from "./load";
 import { PRELUDE, PRELUDE_LIB } from "./prelude";
+import { type BreakProbe, type HeapSnapshot, probeBreak, restoreSnapshot, takeSnapshot } from "./snapshot";
 
 /**
  * Loads the QuickJS WASM module into the given heap (workerd imports the metered .wasm file, Node
@@ -80,6 +80,10 @@ export interface SandboxStats {
   broken: number;
   /** Time to load the first module. */
   coldStartMs: number | null;
+  /** Runs that started from the snapshot written back (every run on a module but its first). */
+  restores: number;
+  /** Bytes the snapshot writes back per run. */
+  snapshotBytes: number;
 }
 
 function utf8Length(s: string): number {
@@ -104,27 +108,71 @@ function limitOf(message: string | undefined): LimitName | undefined {
   return undefined;
 }
 
+/** What one run's host functions and interrupt handler work on. */
+interface RunState {
+  limits: RunLimits;
+  out: RunOutcome;
+  nonce: string;
+  abort: LimitName | undefined;
+  outBytes: number;
+  stdout: string[];
+  stderrKept: number;
+  doneCalls: number;
+  forged: boolean;
+  stdinLines: string[];
+  stdinPos: number;
+  budget: number;
+  unmeteredSpent: number;
+}
+
 /**
- * Runs JavaScript in QuickJS compiled to WASM: a fresh runtime and context per run (nothing survives from
- * one run to the next), a memory limit, a stack limit, a deadline counted in interrupt calls, and an
- * output cap enforced in the host callbacks. The module is loaded once and cached; after a run that hit
- * a limit or broke the sandbox it is dropped (not disposed: QuickJS can abort while freeing a runtime
- * left mid-job) and rebuilt for the next run.
+ * A module with its runtime, context and prelude set up, and the snapshot taken right after: every run
+ * on it starts from that snapshot. The handles here live in the snapshot, so they stay valid.
+ */
+interface Pristine {
+  module: QuickJSWASMModule;
+  rt: QuickJSRuntime;
+  ctx: QuickJSContext;
+  runTests: QuickJSHandle;
+  runTimer: QuickJSHandle;
+  start: QuickJSHandle;
+  snapshot: HeapSnapshot;
+  /** A run has started since the snapshot was last written back. */
+  dirty: boolean;
+}
+
+/**
+ * Runs JavaScript in QuickJS compiled to WASM. The runtime, the context, the host functions and the
+ * prelude are set up once per module and the module's memory is snapshotted (snapshot.ts); each run starts
+ * from that snapshot written back, so nothing survives from one run to the next. Per run: a memory limit,
+ * a stack limit, a deadline counted in fuel, and an output cap enforced in the host callbacks. The module
+ * is loaded once and cached; after a run that broke the sandbox (or hit a limit, on a binary whose stack
+ * pointer is not exported) it is dropped (not disposed: QuickJS can abort while freeing a runtime left
+ * mid-job) and rebuilt for the next run.
  */
 export class QuickJsSandbox implements Sandbox {
-  private readonly loaded = new LazyEngine(() => this.opts.load(this.newHeap()), {
-    onBuilt: (_, ms) => {
-      this.stats.builds++;
-      this.stats.coldStartMs ??= ms;
-    },
-  });
+  private module: QuickJSWASMModule | undefined;
+  private fuel: WebAssembly.Global | undefined;
+  private globals: WebAssembly.Global[] = [];
+  private probe: BreakProbe | undefined;
+  private pristine: Pristine | undefined;
+  private loading: Promise<QuickJSWASMModule> | undefined;
   private readonly rate: number;
   private readonly stackBytes: number;
   /** The heap size growth may reach now: unlimited between runs, the run's limit during one. */
   private heapCap = Number.POSITIVE_INFINITY;
   private heapRefused = false;
   private heap: WebAssembly.Memory | undefined;
-  readonly stats: SandboxStats = { builds: 0, dropped: 0, broken: 0, coldStartMs: null };
+  /** The run in progress: what the host functions, built once per module, report to. */
+  private current: RunState | undefined;
+  readonly stats: SandboxStats = {
+    builds: 0,
+    dropped: 0,
+    broken: 0,
+    coldStartMs: null,
+    restores: 0,
+    snapshotBytes: 0,
+  };
 
   constructor(private readonly opts: QuickJsSandboxOptions) {
     this.rate = opts.fuelPerMs ?? FUEL_PER_MS;
@@ -133,7 +181,30 @@ export class QuickJsSandbox implements Sandbox {
 
   /** The loaded module, loading it on first use. */
   ready(): Promise<QuickJSWASMModule> {
-    return this.loaded.get().then((l) => l.module);
+    if (this.module) return Promise.resolve(this.module);
+    if (!this.loading) {
+      const t0 = performance.now();
+      const memory = this.newHeap();
+      this.loading = this.opts.load(memory).then(
+        ({ module: m, fuel, globals }) => {
+          this.stats.builds++;
+          this.stats.coldStartMs ??= performance.now() - t0;
+          this.module = m;
+          this.fuel = fuel;
+          this.globals = globals;
+          const sp = globals.length === 1 ? Number(globals[0]!.value) : undefined;
+          this.probe = probeBreak(memory, sp);
+          this.pristine = undefined;
+          this.loading = undefined;
+          return m;
+        },
+        (err) => {
+          this.loading = undefined;
+          throw err;
+        },
+      );
+    }
+    return this.loading;
   }
 
   /** A heap whose growth (always through Memory#grow from Emscripten's JS) respects heapCap. */
@@ -155,239 +226,273 @@ export class QuickJsSandbox implements Sandbox {
 
   async run(job: RunJob, limits: RunLimits): Promise<RunOutcome> {
     for (;;) {
-      const loaded = await this.loaded.get();
+      const module = await this.ready();
       // Another run may have dropped the module while this one waited: never run on a dropped one.
-      if (!this.loaded.isCurrent(loaded)) continue;
+      if (this.module !== module) continue;
       // A heap grown by an earlier run with a larger limit would let this run's ArrayBuffers past its cap.
       if (this.heap && this.heap.buffer.byteLength > limits.memoryBytes + HEAP_HEADROOM_BYTES) {
-        this.drop(loaded);
+        this.drop(module);
         continue;
       }
-      return this.runSync(loaded, job, limits);
+      return this.runSync(module, job, limits);
     }
   }
 
-  private drop(loaded: LoadedQuickJs) {
-    this.loaded.drop(loaded);
+  private drop(module: QuickJSWASMModule) {
+    if (this.module === module) {
+      this.module = undefined;
+      this.pristine = undefined;
+    }
     this.stats.dropped++;
   }
 
+  /** Sets up the runtime, context, host functions and prelude on a fresh module, and snapshots it. */
+  private setUp(module: QuickJSWASMModule): Pristine {
+    const rt = module.newRuntime();
+    // Between runs the handler is a no-op; a run's state decides while it runs.
+    rt.setInterruptHandler(() => {
+      const s = this.current;
+      if (!s) return false;
+      if (!this.fuel) s.unmeteredSpent += this.rate / INTERRUPTS_PER_MS;
+      if (this.heapRefused) s.abort ??= "memory";
+      return this.overTime(s);
+    });
+    const c = rt.newContext();
+    const str = (h: QuickJSHandle | undefined) => (h && c.typeof(h) === "string" ? c.getString(h) : "");
+    const run = () => this.current!;
+    const host = c.newObject();
+    const fns: Record<string, (...args: QuickJSHandle[]) => QuickJSHandle | undefined> = {
+      write: (stream, text) => {
+        const s = run();
+        if (s.abort === "output") return undefined;
+        const t = str(text);
+        const bytes = utf8Length(t);
+        this.charge(s, HOST_CALL_FUEL + bytes * FUEL_PER_BYTE);
+        const room = s.limits.outputBytes - s.outBytes;
+        const kept = bytes > room ? t.slice(0, Math.max(0, room)) : t;
+        s.outBytes += bytes;
+        if (stream && c.getNumber(stream) === 2) {
+          if (s.stderrKept < STDERR_KEPT) {
+            const piece = kept.slice(0, STDERR_KEPT - s.stderrKept);
+            s.out.stderr += piece;
+            s.stderrKept += piece.length;
+          }
+        } else s.stdout.push(kept);
+        if (s.outBytes > s.limits.outputBytes) s.abort ??= "output";
+        return undefined;
+      },
+      fail: (msg) => {
+        const s = run();
+        this.charge(s, HOST_CALL_FUEL);
+        s.out.assertionFailures++;
+        if (s.out.assertionMessages.length < MESSAGES_KEPT) s.out.assertionMessages.push(str(msg).slice(0, 500));
+        return undefined;
+      },
+      readline: () => {
+        const s = run();
+        this.charge(s, HOST_CALL_FUEL);
+        return s.stdinPos < s.stdinLines.length ? c.newString(s.stdinLines[s.stdinPos++]!) : c.null;
+      },
+      readAll: () => {
+        const s = run();
+        this.charge(s, HOST_CALL_FUEL);
+        const rest = s.stdinLines.slice(s.stdinPos).join("\n");
+        s.stdinPos = s.stdinLines.length;
+        return c.newString(rest);
+      },
+      done: (n) => {
+        const s = run();
+        s.doneCalls++;
+        if (str(n) !== s.nonce) s.forged = true;
+        return undefined;
+      },
+      uncaught: (msg) => {
+        const s = run();
+        this.charge(s, HOST_CALL_FUEL);
+        if (s.out.asyncErrors.length < MESSAGES_KEPT) s.out.asyncErrors.push(str(msg).slice(0, 500));
+        return undefined;
+      },
+      rejected: (msg) => {
+        run().out.asyncErrors.push(`the tests' promise was rejected: ${str(msg).slice(0, 500)}`);
+        return undefined;
+      },
+      // Called once, by bag.prepare below, before the snapshot.
+      lib: (params) => {
+        const scope = c.evalCode(`(function (${str(params)}) {\n  return (\n${PRELUDE_LIB}\n  );\n})`, "assay-lib.js");
+        if (scope.error) {
+          const why = describe(c, scope.error);
+          scope.error.dispose();
+          throw new HarnessError(`the sandbox library failed to compile: ${why}`);
+        }
+        return scope.value;
+      },
+      missing: (name) => {
+        run().out.missingModule ??= str(name);
+        return undefined;
+      },
+    };
+    for (const [name, fn] of Object.entries(fns)) {
+      const h = c.newFunction(name, fn);
+      c.setProp(host, name, h);
+      h.dispose();
+    }
+
+    // The trusted prelude; it returns the bag (runTests, runTimer, start, prepare) and leaves nothing
+    // private global.
+    const preludeFn = c.evalCode(PRELUDE, "assay-prelude.js");
+    if (preludeFn.error) throw new HarnessError(`the sandbox prelude failed: ${describe(c, preludeFn.error)}`);
+    const bagResult = c.callFunction(preludeFn.value, c.undefined, host);
+    if (bagResult.error) throw new HarnessError(`the sandbox prelude failed: ${describe(c, bagResult.error)}`);
+    const bag = bagResult.value;
+    const prepare = c.getProp(bag, "prepare");
+    const prepared = c.callFunction(prepare, c.undefined);
+    if (prepared.error) throw new HarnessError(`the sandbox library failed: ${describe(c, prepared.error)}`);
+    prepared.value.dispose();
+    prepare.dispose();
+    preludeFn.value.dispose();
+    host.dispose();
+    const pristine: Pristine = {
+      module,
+      rt,
+      ctx: c,
+      runTests: c.getProp(bag, "runTests"),
+      runTimer: c.getProp(bag, "runTimer"),
+      start: c.getProp(bag, "start"),
+      // Taken last: from here on, no handle above is created or freed.
+      snapshot: undefined as unknown as HeapSnapshot,
+      dirty: false,
+    };
+    bag.dispose();
+    pristine.snapshot = takeSnapshot(this.heap!, this.globals, this.probe!);
+    this.stats.snapshotBytes = pristine.snapshot.bytes;
+    return pristine;
+  }
+
+  /** Fuel spent so far in this run. */
+  private spent(s: RunState): number {
+    return this.fuel ? s.budget - Number(this.fuel.value as bigint) : s.unmeteredSpent;
+  }
+
+  private overTime(s: RunState): boolean {
+    if (this.spent(s) > s.budget) s.abort ??= "time";
+    return s.abort !== undefined;
+  }
+
+  /** Host-side work, charged to the same fuel (the next metered loop traps when it is spent). */
+  private charge(s: RunState, units: number) {
+    const n = Math.ceil(units);
+    if (this.fuel) this.fuel.value = (this.fuel.value as bigint) - BigInt(n);
+    else s.unmeteredSpent += n;
+    this.overTime(s);
+  }
+
   /** One run, synchronously from start to end: two runs never interleave on the module. */
-  private runSync(loaded: LoadedQuickJs, job: RunJob, limits: RunLimits): RunOutcome {
+  private runSync(module: QuickJSWASMModule, job: RunJob, limits: RunLimits): RunOutcome {
     const t0 = performance.now();
-    const { module, fuel } = loaded;
-    const budget = Math.max(1, Math.ceil(limits.timeMs * this.rate));
-    // Unmetered binary (bench peer only): interrupt calls, each worth what they are worth at 20/ms.
-    const interruptFuel = this.rate / INTERRUPTS_PER_MS;
-    let unmeteredSpent = 0;
-    /** Fuel spent so far in this run. */
-    const spent = () => (fuel ? budget - Number(fuel.value as bigint) : unmeteredSpent);
-    const nonce = randomHex();
+    const fuel = this.fuel;
     const out = newRunOutcome();
-    let abort: LimitName | undefined;
-    let outBytes = 0;
-    const stdout: string[] = [];
-    let stderrKept = 0;
-    let doneCalls = 0;
-    let forged = false;
-    const stdinLines = job.kind === "stdio" ? splitLines(job.stdin) : [];
-    let stdinPos = 0;
+    const s: RunState = {
+      limits,
+      out,
+      nonce: randomHex(),
+      abort: undefined,
+      outBytes: 0,
+      stdout: [],
+      stderrKept: 0,
+      doneCalls: 0,
+      forged: false,
+      stdinLines: job.kind === "stdio" ? splitLines(job.stdin) : [],
+      stdinPos: 0,
+      budget: Math.max(1, Math.ceil(limits.timeMs * this.rate)),
+      unmeteredSpent: 0,
+    };
 
     this.heapRefused = false;
-    this.heapCap = limits.memoryBytes + HEAP_HEADROOM_BYTES;
-    let rt: QuickJSRuntime | undefined;
-    let ctx: QuickJSContext | undefined;
-    const owned: QuickJSHandle[] = [];
     let dropModule = false;
+    // With the stack pointer in the snapshot, a run stopped at a limit (a fuel trap included: it leaves
+    // only wasm state behind, memory and globals, all written back) is undone by the next restore; only a
+    // run that broke the sandbox (an Emscripten abort, a host stack overflow) or met a refused heap
+    // growth costs a rebuild.
+    const restorable = this.globals.length === 1;
     /** The model's code has started: from here a broken sandbox is the code's doing. */
     let sampleRunning = false;
     try {
-      rt = module.newRuntime();
+      if (!this.pristine) this.pristine = this.setUp(module);
+      const p = this.pristine;
+      if (p.dirty) {
+        restoreSnapshot(p.snapshot);
+        this.stats.restores++;
+      }
+      p.dirty = true;
+      const { rt, ctx: c } = p;
       rt.setMemoryLimit(limits.memoryBytes);
       rt.setMaxStackSize(this.stackBytes);
-      if (fuel) fuel.value = BigInt(budget);
-      const overTime = () => {
-        if (spent() > budget) abort ??= "time";
-        return abort !== undefined;
-      };
-      /** Host-side work, charged to the same fuel (the next metered loop traps when it is spent). */
-      const charge = (units: number) => {
-        const n = Math.ceil(units);
-        if (fuel) fuel.value = (fuel.value as bigint) - BigInt(n);
-        else unmeteredSpent += n;
-        overTime();
-      };
-      rt.setInterruptHandler(() => {
-        if (!fuel) unmeteredSpent += interruptFuel;
-        if (this.heapRefused) abort ??= "memory";
-        return overTime();
-      });
-      ctx = rt.newContext();
-      const c = ctx;
-      const own = (h: QuickJSHandle) => {
-        owned.push(h);
-        return h;
-      };
-      const str = (h: QuickJSHandle | undefined) => (h && c.typeof(h) === "string" ? c.getString(h) : "");
+      const started = c.callFunction(p.start, c.undefined, c.newNumber(limits.outputBytes));
+      if (started.error) throw new HarnessError(`the sandbox could not start a run: ${describe(c, started.error)}`);
+      // The handles a run creates are not freed one by one: the next run's restore drops them all.
+      this.heapCap = limits.memoryBytes + HEAP_HEADROOM_BYTES;
+      this.current = s;
+      if (fuel) fuel.value = BigInt(s.budget);
 
-      const host = own(c.newObject());
-      const fns: Record<string, (...args: QuickJSHandle[]) => QuickJSHandle | undefined> = {
-        write: (stream, text) => {
-          if (abort === "output") return undefined;
-          const s = str(text);
-          const bytes = utf8Length(s);
-          charge(HOST_CALL_FUEL + bytes * FUEL_PER_BYTE);
-          const room = limits.outputBytes - outBytes;
-          const kept = bytes > room ? s.slice(0, Math.max(0, room)) : s;
-          outBytes += bytes;
-          if (stream && c.getNumber(stream) === 2) {
-            if (stderrKept < STDERR_KEPT) {
-              const piece = kept.slice(0, STDERR_KEPT - stderrKept);
-              out.stderr += piece;
-              stderrKept += piece.length;
-            }
-          } else stdout.push(kept);
-          if (outBytes > limits.outputBytes) abort ??= "output";
-          return undefined;
-        },
-        fail: (msg) => {
-          charge(HOST_CALL_FUEL);
-          out.assertionFailures++;
-          if (out.assertionMessages.length < MESSAGES_KEPT) out.assertionMessages.push(str(msg).slice(0, 500));
-          return undefined;
-        },
-        readline: () => {
-          charge(HOST_CALL_FUEL);
-          return stdinPos < stdinLines.length ? c.newString(stdinLines[stdinPos++]!) : c.null;
-        },
-        readAll: () => {
-          charge(HOST_CALL_FUEL);
-          const rest = stdinLines.slice(stdinPos).join("\n");
-          stdinPos = stdinLines.length;
-          return c.newString(rest);
-        },
-        done: (n) => {
-          doneCalls++;
-          if (str(n) !== nonce) forged = true;
-          return undefined;
-        },
-        uncaught: (msg) => {
-          charge(HOST_CALL_FUEL);
-          if (out.asyncErrors.length < MESSAGES_KEPT) out.asyncErrors.push(str(msg).slice(0, 500));
-          return undefined;
-        },
-        rejected: (msg) => {
-          out.asyncErrors.push(`the tests' promise was rejected: ${str(msg).slice(0, 500)}`);
-          return undefined;
-        },
-        lib: (params) => {
-          const scope = c.evalCode(`(function (${str(params)}) {\n  return ${PRELUDE_LIB};\n})`, "assay-lib.js");
-          if (scope.error) {
-            owned.push(scope.error);
-            return c.undefined;
-          }
-          return scope.value;
-        },
-        missing: (name) => {
-          out.missingModule ??= str(name);
-          return undefined;
-        },
-      };
-      for (const [name, fn] of Object.entries(fns)) {
-        const h = c.newFunction(name, fn);
-        c.setProp(host, name, h);
-        h.dispose();
-      }
-
-      // 1. The trusted prelude; it returns the bag (runTests, runTimer) and leaves nothing private global.
-      const preludeFn = c.evalCode(PRELUDE, "assay-prelude.js");
-      if (preludeFn.error) {
-        own(preludeFn.error);
-        throw new HarnessError(`the sandbox prelude failed: ${describe(c, preludeFn.error)}`);
-      }
-      own(preludeFn.value);
-      const config = own(c.newString(JSON.stringify({ outputCap: limits.outputBytes })));
-      const bagResult = c.callFunction(preludeFn.value, c.undefined, host, config);
-      if (bagResult.error) {
-        own(bagResult.error);
-        const why = describe(c, bagResult.error);
-        // A memory limit too small for the prelude itself is the evaluator's configuration, not the model.
-        throw new HarnessError(`the sandbox prelude failed: ${why}`);
-      }
-      const bag = own(bagResult.value);
-
-      // 2. The model's code, as a script in the global scope.
+      // 1. The model's code, as a script in the global scope.
       sampleRunning = true;
       const loaded = c.evalCode(job.code, "solution.js");
-      if (loaded.error) {
-        own(loaded.error);
-        out.loadError = describe(c, loaded.error);
-      } else own(loaded.value);
+      if (loaded.error) out.loadError = describe(c, loaded.error);
 
-      // 3. The tests, through the wrapper the prelude built before the model's code ran.
-      if (!out.loadError && !abort && job.kind === "tests") {
-        const runTests = own(c.getProp(bag, "runTests"));
-        const src = own(c.newString(job.tests));
-        const n = own(c.newString(nonce));
-        const r = c.callFunction(runTests, c.undefined, src, n);
-        if (r.error) {
-          own(r.error);
-          out.runError = describe(c, r.error);
-        } else own(r.value);
+      // 2. The tests, through the wrapper the prelude built before the model's code ran.
+      if (!out.loadError && !s.abort && job.kind === "tests") {
+        const r = c.callFunction(p.runTests, c.undefined, c.newString(job.tests), c.newString(s.nonce));
+        if (r.error) out.runError = describe(c, r.error);
       }
 
-      // 4. Drain microtasks and (virtual) timers until nothing is left, or a limit stops the run.
-      if (!abort && !out.loadError) {
-        const runTimer = own(c.getProp(bag, "runTimer"));
+      // 3. Drain microtasks and (virtual) timers until nothing is left, or a limit stops the run.
+      if (!s.abort && !out.loadError) {
         let timerRuns = 0;
-        while (!abort) {
+        while (!s.abort) {
           const jobs = rt.executePendingJobs(JOBS_PER_SLICE);
           if (jobs.error) {
-            owned.push(jobs.error);
             out.asyncErrors.push(`a job failed: ${describe(c, jobs.error)}`);
             break;
           }
-          charge(jobs.value * JOB_FUEL);
-          if (abort) break;
+          this.charge(s, jobs.value * JOB_FUEL);
+          if (s.abort) break;
           if (rt.hasPendingJob()) continue;
           if (++timerRuns > MAX_TIMER_RUNS) {
-            abort = "time";
+            s.abort = "time";
             break;
           }
-          charge(TIMER_FUEL);
-          const t = c.callFunction(runTimer, c.undefined);
+          this.charge(s, TIMER_FUEL);
+          const t = c.callFunction(p.runTimer, c.undefined);
           if (t.error) {
-            own(t.error);
             out.asyncErrors.push(`a timer failed: ${describe(c, t.error)}`);
             break;
           }
           const ran = c.typeof(t.value) === "boolean" && c.dump(t.value) === true;
-          t.value.dispose();
           if (!ran) break;
         }
       }
 
-      out.stdout = stdout.join("");
+      out.stdout = s.stdout.join("");
       const errorLimit =
         limitOf(out.loadError) ?? limitOf(out.runError) ?? out.asyncErrors.map(limitOf).find((l) => l !== undefined);
-      if (this.heapRefused) abort ??= "memory";
-      out.limit = abort ?? errorLimit;
+      if (this.heapRefused) s.abort ??= "memory";
+      out.limit = s.abort ?? errorLimit;
       if (job.kind === "tests") {
-        out.completed = !out.limit && !out.loadError && !out.runError && doneCalls === 1 && !forged;
+        out.completed = !out.limit && !out.loadError && !out.runError && s.doneCalls === 1 && !s.forged;
       } else {
         out.completed = !out.limit && !out.loadError && out.asyncErrors.length === 0;
       }
-      if (forged || doneCalls > 1) out.asyncErrors.push("the completion callback was called more than once");
-      dropModule = out.limit !== undefined;
+      if (s.forged || s.doneCalls > 1) out.asyncErrors.push("the completion callback was called more than once");
+      dropModule = out.limit !== undefined && !restorable;
     } catch (err) {
       if (err instanceof HarnessError) {
         out.sandboxError = err.message;
         dropModule = true;
       } else if (fuel && (fuel.value as bigint) < 0n) {
         // The metered binary trapped at its fuel budget: the time limit, whatever was running. The
-        // module's memory is mid-operation, so it is dropped below.
+        // module's memory is mid-operation: the next run's restore writes it back (or it is dropped).
         out.limit = "time";
-        dropModule = true;
+        dropModule = !restorable;
       } else {
         // A WASM trap or an Emscripten abort: the module's state is unknown from here on.
         this.stats.broken++;
@@ -400,17 +505,18 @@ export class QuickJsSandbox implements Sandbox {
         dropModule = true;
       }
       out.completed = false;
-      out.stdout = stdout.join("");
+      out.stdout = s.stdout.join("");
     }
+    this.current = undefined;
     this.heapCap = Number.POSITIVE_INFINITY;
-    out.ticks = spent();
+    out.ticks = this.spent(s);
     if (fuel) {
       // Fuel below zero means some loop ran past the budget (and trapped, or was cut short by a charge):
       // the time limit, even where the code caught what that caused.
       if ((fuel.value as bigint) < 0n && !out.limit && !out.sandboxError) {
         out.limit = "time";
         out.completed = false;
-        dropModule = true;
+        dropModule ||= !restorable;
       }
       fuel.value = FUEL_UNLIMITED;
     }
@@ -428,18 +534,7 @@ export class QuickJsSandbox implements Sandbox {
     out.asyncErrors = out.asyncErrors.map(named);
     if (out.runError) out.runError = named(out.runError);
 
-    if (dropModule) {
-      this.drop(loaded);
-      return out;
-    }
-    try {
-      for (const h of owned) if (h.alive) h.dispose();
-      ctx?.dispose();
-      rt?.dispose();
-    } catch {
-      // Freeing can abort QuickJS after unusual runs; the verdict above is already complete.
-      this.drop(loaded);
-    }
+    if (dropModule) this.drop(module);
     return out;
   }
 }
