@@ -378,7 +378,7 @@ export interface Compared {
   dropCiLow: number;
   dropCiHigh: number;
   pValue: number;
-  t: number;
+  t: number | null;
   correlation: number | null;
   regressed: boolean;
   test: string;
@@ -533,7 +533,8 @@ async function compareWithPrevious(db: Db, row: NightlyRow, items: ItemScores[],
         dropCiLow: cmp.ciLow,
         dropCiHigh: cmp.ciHigh,
         pValue: cmp.pValue,
-        t: cmp.t,
+        // ±Infinity when every item moved by the same amount: JSON has no infinity.
+        t: Number.isFinite(cmp.t) ? cmp.t : null,
         correlation: cmp.correlation,
         regressed,
         test: "paired t-test of previous − current against the margin (one-sided), as the champion gate",

@@ -103,7 +103,7 @@ const NightlyComparison = z
     dropCiLow: z.number().openapi({ description: "One-sided lower confidence bound of the drop" }),
     dropCiHigh: z.number(),
     pValue: z.number().openapi({ description: "One-sided p-value of H0: drop ≤ margin" }),
-    t: z.number(),
+    t: z.number().nullable().openapi({ description: "null when every item moved by the same amount (t is infinite)" }),
     correlation: z.number().nullable(),
     regressed: z.boolean().openapi({ description: "dropCiLow > margin" }),
     test: z.string(),
