@@ -13,6 +13,7 @@ import { createKey, createProject } from "./projects-helpers";
 const db = createDb(env.DB);
 const DAY = 86_400_000;
 const RECEIVER = inject("webhookReceiverUrl");
+const BATCH = inject("platformBatchUrl");
 const TOPICS = ["cooking", "music", "sports", "weather"];
 const GRADER = {
   type: "string_check",
@@ -401,6 +402,90 @@ describe("nightly evaluation of the champion through the cron", () => {
       }),
     ]);
     expect(await evalRunsOf(experimentId)).toEqual([]);
+  });
+});
+
+/** The run token AWS Batch was handed for a run: the fake records every SubmitJob (tests/fakes/fake-batch.ts). */
+async function batchTokenOf(runId: string): Promise<string> {
+  return until(`the SubmitJob of ${runId}`, async () => {
+    const res = await fetch(`${BATCH}/__fake/requests`);
+    const { requests } = (await res.json()) as { requests: any[] };
+    const env = requests
+      .filter((r) => r.operation === "SubmitJob" && r.body?.containerOverrides)
+      .map((r) => r.body.containerOverrides.environment as { name: string; value: string }[])
+      .find((e) => e.some((v) => v.name === "ASSAY_RUN_ID" && v.value === runId));
+    return env?.find((v) => v.name === "ASSAY_RUN_TOKEN")?.value;
+  });
+}
+
+describe("nightly evaluation on AWS Batch", () => {
+  it("submits the eval run of a champion trained on aws-batch to AWS Batch, and settles it when the container completes", async () => {
+    // The fake accepts this Worker's configured credentials, queue and job definition.
+    const reset = await fetch(`${BATCH}/__fake/reset`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        config: {
+          region: env.AWS_REGION,
+          credentials: { [env.AWS_ACCESS_KEY_ID]: env.AWS_SECRET_ACCESS_KEY },
+          queues: [env.AWS_BATCH_JOB_QUEUE],
+          definitions: [env.AWS_BATCH_JOB_DEFINITION],
+        },
+      }),
+    });
+    expect(reset.status).toBe(200);
+    const ds = await upload(40);
+    const exp = await call("POST", "/v1/experiments", { body: { name: "nightly-batch" } });
+    expectStatus(exp, 201);
+    const experimentId = exp.json.id as string;
+    const train = await call("POST", `/v1/experiments/${experimentId}/runs`, {
+      body: { kind: "sft", baseModel: "Qwen/Qwen2.5-0.5B-Instruct", dataset: ds.id, backend: "aws-batch" },
+    });
+    expectStatus(train, 201);
+    const championRunId = train.json.id as string;
+    const trainToken = await batchTokenOf(championRunId);
+    const done = await call("POST", `/v1/runs/${championRunId}/complete`, {
+      key: trainToken,
+      body: { status: "succeeded", artifacts: [{ kind: "adapter", uri: "s3://assay-artifacts/adapter" }] },
+    });
+    expectStatus(done, 200);
+    expectStatus(
+      await call("PUT", `/v1/experiments/${experimentId}/champion`, { body: { run: championRunId, reason: "first" } }),
+      200,
+    );
+    expectStatus(
+      await call("PUT", `/v1/experiments/${experimentId}/monitoring`, {
+        body: { nightlyAtUtc: "00:00", evalGrader: GRADER },
+      }),
+      200,
+    );
+    await runCron(env, Date.now());
+    const [point] = (await series(experimentId)).data;
+    expect(point).toMatchObject({ status: "dispatched", backend: "aws-batch", champion: { run: championRunId } });
+    const token = await batchTokenOf(point.runId);
+    const rows = await holdoutRows(ds.id);
+    const samples = rows.map((row) => ({ completion: String(row.answer), item: row, itemId: row.id }));
+    expectStatus(
+      await call("POST", `/v1/runs/${point.runId}/rewards`, { key: token, body: { step: 1, samples } }),
+      200,
+    );
+    expectStatus(
+      await call("POST", `/v1/runs/${point.runId}/complete`, { key: token, body: { status: "succeeded" } }),
+      200,
+    );
+    await runCron(env, Date.now());
+    expect((await series(experimentId)).data).toEqual([
+      expect.objectContaining({
+        id: point.id,
+        status: "succeeded",
+        runStatus: "succeeded",
+        backend: "aws-batch",
+        mean: 1,
+        n: ds.splits.holdout,
+      }),
+    ]);
+    const evalRun = await call("GET", `/v1/runs/${point.runId}`);
+    expect(evalRun.json).toMatchObject({ backend: "aws-batch", jobId: expect.any(String) });
   });
 });
 
