@@ -71,6 +71,8 @@ export type NightlyOutcome =
 
 /** A claimed night whose eval run was not created within this long (its claimer died) is dispatched again. */
 export const PENDING_RETRY_MS = 5 * 60_000;
+/** A claim that could not be dispatched for this long (D1 or R2 failing all along) is failed. */
+export const PENDING_GIVE_UP_MS = 6 * 3_600_000;
 /** An aws-batch eval run still queued without a job after this long lost its dispatch message: sent again. */
 const REDISPATCH_AFTER_MS = 5 * 60_000;
 /** How many open nights one cron tick looks at. */
@@ -251,10 +253,21 @@ async function dispatchNight(db: Db, env: Env, job: NightlyJob, now: number): Pr
  */
 export async function runNightlyEvaluations(env: Env, db: Db, now = Date.now()): Promise<string[]> {
   const configs = await db.select().from(experimentMonitoring).orderBy(asc(experimentMonitoring.experimentId));
+  // Every config's night is today's UTC date: one read skips the experiments already claimed, so a tick
+  // after the first writes nothing for them (the unique index still decides every race).
+  const today = nightOf(now, "00:00").night;
+  const done = new Set(
+    (
+      await db
+        .select({ experimentId: nightlyEvaluations.experimentId })
+        .from(nightlyEvaluations)
+        .where(eq(nightlyEvaluations.night, today))
+    ).map((r) => r.experimentId),
+  );
   const claimed: string[] = [];
   for (const config of configs) {
     const { night, due } = nightOf(now, config.nightlyAtUtc);
-    if (!due) continue;
+    if (!due || done.has(config.experimentId)) continue;
     const id = newId("evl", now);
     const evalRunId = newId("run", now);
     const inserted = await db
@@ -290,8 +303,21 @@ async function retryPending(db: Db, env: Env, now: number) {
     .where(and(eq(nightlyEvaluations.status, "pending"), lt(nightlyEvaluations.updatedAt, now - PENDING_RETRY_MS)))
     .limit(SETTLE_BATCH);
   for (const row of stale) {
-    const config = await configOf(db, row);
     if (!row.evalRunId) continue;
+    if (now - row.createdAt > PENDING_GIVE_UP_MS) {
+      await db
+        .update(nightlyEvaluations)
+        .set({
+          status: "failed",
+          reason: `the eval run could not be dispatched within ${PENDING_GIVE_UP_MS / 3_600_000} h of the claim (see the logs)`,
+          evalRunId: null,
+          finishedAt: now,
+          updatedAt: now,
+        })
+        .where(and(eq(nightlyEvaluations.id, row.id), eq(nightlyEvaluations.status, "pending")));
+      continue;
+    }
+    const config = await configOf(db, row);
     await dispatchNight(
       db,
       env,

@@ -247,6 +247,40 @@ describe("nightly evaluation of the champion through the cron", () => {
     });
   });
 
+  it("dispatches a claimed night again under its reserved run id when the claimer failed before creating the run", async () => {
+    const ds = await upload(40);
+    const { experimentId } = await monitoredChampion(ds.id);
+    const real = NIGHTLY.evaluate;
+    // The claim lands, then storage fails before the eval run is created (as a crash there would leave it).
+    NIGHTLY.evaluate = async (d, e, job, t) => {
+      if (job.experimentId === experimentId) throw new Error("D1_ERROR: storage unavailable (test)");
+      return real(d, e, job, t);
+    };
+    const now = Date.now();
+    try {
+      await runNightlyEvaluations(env, db, now);
+    } finally {
+      NIGHTLY.evaluate = real;
+    }
+    const [pending] = (await series(experimentId)).data;
+    expect(pending).toMatchObject({ status: "pending", reason: "claimed", runStatus: null });
+    // Within the retry delay nothing happens; after it the same night is dispatched with the reserved id.
+    await runNightlyEvaluations(env, db, now + 60_000);
+    expect((await series(experimentId)).data[0].status).toBe("pending");
+    await runNightlyEvaluations(env, db, now + 6 * 60_000);
+    const [dispatched] = (await series(experimentId)).data;
+    expect(dispatched).toMatchObject({
+      id: pending.id,
+      status: "dispatched",
+      runId: pending.runId,
+      runStatus: "queued",
+    });
+    expect((await evalRunsOf(experimentId)).map((r) => r.id)).toEqual([pending.runId]);
+    await playEval(pending.runId, () => true);
+    await runNightlyEvaluations(env, db, now + 7 * 60_000);
+    expect((await series(experimentId)).data[0]).toMatchObject({ status: "succeeded", mean: 1 });
+  });
+
   it("raises evaluation.regressed, signed and delivered, when the next night drops past the margin by the gate's paired test", async () => {
     const path = `/hooks/nightly-${Date.now()}`;
     const sub = await call("POST", "/v1/event-subscriptions", {
@@ -405,6 +439,62 @@ describe("nightly evaluation of the champion through the cron", () => {
   });
 });
 
+describe("GET /v1/experiments/{id}/evaluations", () => {
+  it("pages the series newest night first", async () => {
+    const ds = await upload(40);
+    const { experimentId } = await monitoredChampion(ds.id);
+    const now = Date.now();
+    for (const day of [0, 1, 2]) {
+      await runNightlyEvaluations(env, db, now + day * DAY);
+      const p = (await series(experimentId)).data[0];
+      await playEval(p.runId, () => true);
+      await runNightlyEvaluations(env, db, now + day * DAY + 1_000);
+    }
+    const page1 = await series(experimentId, "?limit=2");
+    expect(page1.data.map((p) => p.night)).toEqual([nightAt(now + 2 * DAY), nightAt(now + DAY)]);
+    expect(page1.nextCursor).toBe(nightAt(now + DAY));
+    const page2 = await series(experimentId, `?limit=2&cursor=${page1.nextCursor}`);
+    expect(page2).toEqual({ data: [expect.objectContaining({ night: nightAt(now) })], nextCursor: null });
+  });
+
+  it("needs a key, answers 404 for an unknown experiment or another project's, and 400 for bad input", async () => {
+    const ds = await upload(40);
+    const { experimentId } = await monitoredChampion(ds.id);
+    expectError(await call("GET", `/v1/experiments/${experimentId}/evaluations`, { key: null }), 401, "UNAUTHORIZED");
+    expectError(await call("GET", "/v1/experiments/exp_nope/evaluations"), 404, "NOT_FOUND");
+    const other = await createProject();
+    const reader = await createKey(other.id, "read");
+    expectError(
+      await call("GET", `/v1/experiments/${experimentId}/evaluations`, { key: reader.key }),
+      404,
+      "NOT_FOUND",
+    );
+    expectError(await call("GET", `/v1/experiments/${experimentId}/evaluations?limit=0`), 400, "BAD_REQUEST");
+    const cursor = await call("GET", `/v1/experiments/${experimentId}/evaluations?cursor=evl_x`);
+    expectError(cursor, 400, "BAD_REQUEST");
+    expect(cursor.json.error.issues).toEqual([{ path: ["cursor"], message: "a night (YYYY-MM-DD) from nextCursor" }]);
+  });
+
+  it("refuses a monitoring config with an invalid eval grader or an unknown eval dataset", async () => {
+    const exp = await call("POST", "/v1/experiments", { body: { name: "nightly-bad-config" } });
+    expectStatus(exp, 201);
+    const badGrader = await call("PUT", `/v1/experiments/${exp.json.id}/monitoring`, {
+      body: { evalGrader: { type: "string_check", name: "x", operation: "nope" } },
+    });
+    expectError(badGrader, 400, "BAD_REQUEST");
+    expect(badGrader.json.error.issues.length).toBeGreaterThan(0);
+    expect(badGrader.json.error.issues.every((i: { path: unknown[] }) => i.path[0] === "evalGrader")).toBe(true);
+    const badDs = await call("PUT", `/v1/experiments/${exp.json.id}/monitoring`, { body: { evalDataset: "ds_nope" } });
+    expectError(badDs, 400, "BAD_REQUEST");
+    expect(badDs.json.error.issues).toEqual([{ path: ["evalDataset"], message: "no such dataset", code: "not_found" }]);
+    const ok = await call("PUT", `/v1/experiments/${exp.json.id}/monitoring`, {
+      body: { evalGrader: GRADER, alertConfidence: 0.9 },
+    });
+    expectStatus(ok, 200);
+    expect(ok.json).toMatchObject({ evalGrader: GRADER, evalDataset: null, alertConfidence: 0.9, alertMargin: 0.02 });
+  });
+});
+
 /** The run token AWS Batch was handed for a run: the fake records every SubmitJob (tests/fakes/fake-batch.ts). */
 async function batchTokenOf(runId: string): Promise<string> {
   return until(`the SubmitJob of ${runId}`, async () => {
@@ -418,6 +508,8 @@ async function batchTokenOf(runId: string): Promise<string> {
   });
 }
 
+// Last in the file: the other tests run the cron at later nights, which would dispatch this experiment's
+// nights to the fake AWS Batch too.
 describe("nightly evaluation on AWS Batch", () => {
   it("submits the eval run of a champion trained on aws-batch to AWS Batch, and settles it when the container completes", async () => {
     // The fake accepts this Worker's configured credentials, queue and job definition.
@@ -486,61 +578,5 @@ describe("nightly evaluation on AWS Batch", () => {
     ]);
     const evalRun = await call("GET", `/v1/runs/${point.runId}`);
     expect(evalRun.json).toMatchObject({ backend: "aws-batch", jobId: expect.any(String) });
-  });
-});
-
-describe("GET /v1/experiments/{id}/evaluations", () => {
-  it("pages the series newest night first", async () => {
-    const ds = await upload(40);
-    const { experimentId } = await monitoredChampion(ds.id);
-    const now = Date.now();
-    for (const day of [0, 1, 2]) {
-      await runNightlyEvaluations(env, db, now + day * DAY);
-      const p = (await series(experimentId)).data[0];
-      await playEval(p.runId, () => true);
-      await runNightlyEvaluations(env, db, now + day * DAY + 1_000);
-    }
-    const page1 = await series(experimentId, "?limit=2");
-    expect(page1.data.map((p) => p.night)).toEqual([nightAt(now + 2 * DAY), nightAt(now + DAY)]);
-    expect(page1.nextCursor).toBe(nightAt(now + DAY));
-    const page2 = await series(experimentId, `?limit=2&cursor=${page1.nextCursor}`);
-    expect(page2).toEqual({ data: [expect.objectContaining({ night: nightAt(now) })], nextCursor: null });
-  });
-
-  it("needs a key, answers 404 for an unknown experiment or another project's, and 400 for bad input", async () => {
-    const ds = await upload(40);
-    const { experimentId } = await monitoredChampion(ds.id);
-    expectError(await call("GET", `/v1/experiments/${experimentId}/evaluations`, { key: null }), 401, "UNAUTHORIZED");
-    expectError(await call("GET", "/v1/experiments/exp_nope/evaluations"), 404, "NOT_FOUND");
-    const other = await createProject();
-    const reader = await createKey(other.id, "read");
-    expectError(
-      await call("GET", `/v1/experiments/${experimentId}/evaluations`, { key: reader.key }),
-      404,
-      "NOT_FOUND",
-    );
-    expectError(await call("GET", `/v1/experiments/${experimentId}/evaluations?limit=0`), 400, "BAD_REQUEST");
-    const cursor = await call("GET", `/v1/experiments/${experimentId}/evaluations?cursor=evl_x`);
-    expectError(cursor, 400, "BAD_REQUEST");
-    expect(cursor.json.error.issues).toEqual([{ path: ["cursor"], message: "a night (YYYY-MM-DD) from nextCursor" }]);
-  });
-
-  it("refuses a monitoring config with an invalid eval grader or an unknown eval dataset", async () => {
-    const exp = await call("POST", "/v1/experiments", { body: { name: "nightly-bad-config" } });
-    expectStatus(exp, 201);
-    const badGrader = await call("PUT", `/v1/experiments/${exp.json.id}/monitoring`, {
-      body: { evalGrader: { type: "string_check", name: "x", operation: "nope" } },
-    });
-    expectError(badGrader, 400, "BAD_REQUEST");
-    expect(badGrader.json.error.issues.length).toBeGreaterThan(0);
-    expect(badGrader.json.error.issues.every((i: { path: unknown[] }) => i.path[0] === "evalGrader")).toBe(true);
-    const badDs = await call("PUT", `/v1/experiments/${exp.json.id}/monitoring`, { body: { evalDataset: "ds_nope" } });
-    expectError(badDs, 400, "BAD_REQUEST");
-    expect(badDs.json.error.issues).toEqual([{ path: ["evalDataset"], message: "no such dataset", code: "not_found" }]);
-    const ok = await call("PUT", `/v1/experiments/${exp.json.id}/monitoring`, {
-      body: { evalGrader: GRADER, alertConfidence: 0.9 },
-    });
-    expectStatus(ok, 200);
-    expect(ok.json).toMatchObject({ evalGrader: GRADER, evalDataset: null, alertConfidence: 0.9, alertMargin: 0.02 });
   });
 });
