@@ -27,8 +27,9 @@ type Row = Record<string, unknown> & { id: string };
 const nightAt = (t: number) => new Date(t).toISOString().slice(0, 10);
 
 let counter = 0;
-async function upload(n: number, holdout = 0.3) {
-  const tag = `n${Date.now().toString(36)}${++counter}`;
+async function upload(n: number, holdout = 0.3, fixedTag?: string) {
+  // Deterministic content, so that every run splits the holdout the same way (the split hashes each row).
+  const tag = fixedTag ?? `n${++counter}`;
   const rows = Array.from({ length: n }, (_, i) => ({
     id: `${tag}-${i}`,
     prompt: `message ${i} about ${TOPICS[i % 4]}`,
@@ -419,8 +420,8 @@ describe("nightly evaluation of the champion through the cron", () => {
       await call("PUT", `/v1/experiments/${exp.json.id}/monitoring`, { body: { nightlyAtUtc: "00:00" } }),
       200,
     );
-    // Three rows at a 1% holdout: none of them falls in it.
-    const tiny = await upload(3, 0.01);
+    // Three fixed rows at a 1% holdout: none of them falls in it (the split hashes the row's content).
+    const tiny = await upload(3, 0.01, "tiny");
     expect(tiny.splits.holdout).toBe(0);
     const { experimentId } = await monitoredChampion(tiny.id);
     await runCron(env, Date.now());
