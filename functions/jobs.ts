@@ -11,6 +11,7 @@ import { runCurationStep } from "./lib/curation/job";
 import { advanceCycle } from "./lib/cycles";
 import { deliver } from "./lib/events";
 import { handleFeedbackMessages } from "./lib/feedback";
+import { settleNight } from "./lib/nightly";
 import { announceRunFinished } from "./lib/run-events";
 import { advanceSweep } from "./lib/sweep-search";
 import { issueRunToken, type JobMessage } from "./lib/training";
@@ -178,6 +179,7 @@ export async function handleQueue(batch: MessageBatch<JobMessage>, env: Env) {
         const next = await runCurationStep(db, env, body.curationId, body.chunk);
         if (next) await env.JOBS.send(next);
       } else if (body.type === "deliver") await deliver(db, env, body.deliveryId);
+      else if (body.type === "nightly") await settleNight(db, env, body.evaluationId);
       if (outcome === "retry") msg.retry({ delaySeconds: Math.min(300, 10 * 2 ** msg.attempts) });
       else msg.ack();
     } catch (err) {

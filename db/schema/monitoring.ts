@@ -20,6 +20,12 @@ export const experimentMonitoring = sqliteTable(
     alertMargin: real("alert_margin").notNull().default(0.02),
     /** "HH:MM" (UTC) after which the nightly evaluation runs. */
     nightlyAtUtc: text("nightly_at_utc").notNull().default("02:00"),
+    /** Grader config of the nightly evaluation; null: the experiment's eval grader (see lib/nightly.ts). */
+    evalGrader: text("eval_grader", { mode: "json" }).$type<Record<string, unknown>>(),
+    /** Dataset whose holdout split is the nightly evaluation's frozen holdout; null: the champion's dataset. */
+    evalDataset: text("eval_dataset"),
+    /** Confidence of the paired test that judges a nightly drop (the champion gate's test). */
+    alertConfidence: real("alert_confidence").notNull().default(0.95),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
   },
@@ -118,7 +124,12 @@ export const eventDeliveryAttempts = sqliteTable(
   (t) => [uniqueIndex("event_delivery_attempts_idx").on(t.deliveryId, t.attempt)],
 );
 
-export type NightlyStatus = "dispatched" | "skipped" | "failed";
+/**
+ * `pending`: claimed, the eval run not yet created; `dispatched`: the eval run is on its way; `succeeded`:
+ * scored and compared; `skipped` (nothing to evaluate: no champion, no holdout, no grader) and `failed` (the
+ * eval run or its dispatch failed) carry a reason.
+ */
+export type NightlyStatus = "pending" | "dispatched" | "succeeded" | "skipped" | "failed";
 
 /**
  * One nightly evaluation per experiment and UTC night. The row is claimed before anything is
@@ -139,11 +150,30 @@ export const nightlyEvaluations = sqliteTable(
     evalRunId: text("eval_run_id"),
     graderVersion: text("grader_version"),
     kpis: text("kpis", { mode: "json" }).$type<Record<string, number>>(),
+    /** The grader's id (its config's `name`, else its type); the version is `graderVersion`. */
+    graderId: text("grader_id"),
+    /** The grader config the eval run was dispatched with. */
+    graderConfig: text("grader_config", { mode: "json" }).$type<Record<string, unknown>>(),
+    /** The dataset whose holdout split was evaluated, and the champion's model. */
+    datasetId: text("dataset_id"),
+    baseModel: text("base_model"),
+    backend: text("backend"),
+    /** The evaluation this one was compared with (same grader version and holdout), or null. */
+    previousId: text("previous_id"),
+    /** true: the grader version differs from the previous evaluation's, so a new segment starts here. */
+    graderChanged: integer("grader_changed", { mode: "boolean" }).notNull().default(false),
+    /** The paired comparison with the previous evaluation, or `{ note }` saying why there is none. */
+    comparison: text("comparison", { mode: "json" }).$type<Record<string, unknown>>(),
+    regressed: integer("regressed", { mode: "boolean" }).notNull().default(false),
+    finishedAt: integer("finished_at"),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
   },
   (t) => [
     uniqueIndex("nightly_evaluations_night_idx").on(t.experimentId, t.night),
     index("nightly_evaluations_project_idx").on(t.projectId, t.experimentId, t.night),
+    // The cron's settle pass finds open evaluations, and a finished eval run finds its evaluation.
+    index("nightly_evaluations_status_idx").on(t.status, t.updatedAt),
+    index("nightly_evaluations_run_idx").on(t.evalRunId),
   ],
 );

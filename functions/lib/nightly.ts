@@ -1,40 +1,85 @@
 /**
- * Nightly evaluation: SCAFFOLDING for the retraining work, which owns champions and eval runs.
+ * Continuous evaluation: every monitored experiment's champion is evaluated on its frozen holdout once per
+ * UTC night, and the result joins the series of `GET /v1/experiments/{id}/evaluations`.
  *
- * What is here: the cron task that decides, per monitored experiment and UTC night, that the nightly
- * evaluation is due (after the config's `nightlyAtUtc`), claims the night in `nightly_evaluations`
- * (unique experiment + night: a re-run cron, a redelivered message or two overlapping crons claim it
- * once), and hands it to `NIGHTLY.evaluate`.
- *
- * What is not: the evaluation itself. Until the retraining work sets `NIGHTLY.evaluate` to a function
- * that finds the champion and dispatches an eval run on its frozen holdout through the experiment's
- * backend, each night is recorded as `skipped` with the reason, never as a fake result. When the eval
- * run completes, that work fills in `kpis` and `graderVersion`, compares with the previous night (the
- * champion gate's paired comparison, margin `alertMargin`), and raises `evaluation.regressed` with
- * `emitEvent`.
+ * 1. Claim. After the config's `nightlyAtUtc`, the cron inserts the night's row (unique experiment + night,
+ *    INSERT … ON CONFLICT DO NOTHING) with the eval run's id reserved in it. Only the inserter goes on, so a
+ *    re-run cron, a redelivered message or two overlapping crons start one evaluation.
+ * 2. Dispatch. The champion (its base model and adapter), the holdout (the config's `evalDataset`, else the
+ *    champion's training dataset: its frozen holdout split) and the grader (the config's `evalGrader`, else
+ *    the experiment's eval grader: its newest retraining policy's gate grader or run template grader, else
+ *    the champion run's own grader) make an eval run, created under the reserved id through the backend the
+ *    champion was trained with. Nothing to evaluate is recorded as `skipped` with the reason; a refusal
+ *    (the dataset's rows do not fit, an invalid grader) as `failed`. A claim whose claimer died before the run
+ *    was created is taken again after PENDING_RETRY_MS; the reserved id makes the run once.
+ * 3. Settle. When the eval run ends (its `run.finished` hook queues a `nightly` message; the cron looks too),
+ *    its per-item scores give the night's KPIs and are paired with the previous evaluation's, if that one used
+ *    the same grader version and holdout, in the champion gate's test (`comparePaired`, margin `alertMargin`,
+ *    confidence `alertConfidence`). A drop past the margin raises `evaluation.regressed`. A different grader
+ *    version starts a new segment (`graderChanged: true`) and is never compared. The update is guarded by the
+ *    status, so a night settles, and alerts, once.
  */
-import { and, eq } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, lt } from "drizzle-orm";
+import * as z from "zod";
 import type { Db } from "../../db/client";
-import { experimentMonitoring, nightlyEvaluations } from "../../db/schema";
+import { currentChampion } from "../../db/queries/champions";
+import { allItems, type ItemScores } from "../../db/queries/eval-items";
+import { getRun, isTerminal } from "../../db/queries/runs";
+import {
+  datasets,
+  experimentMonitoring,
+  type NightlyStatus,
+  nightlyEvaluations,
+  retrainingPolicies,
+  runs,
+} from "../../db/schema";
+import { SPEC_OF_KIND } from "../../gpu-jobs/spec";
+import { validateGrader } from "../../rewards/graders";
 import type { MonitoringConfig } from "./drift-check";
+import { ApiError } from "./errors";
+import { emitEventSafely } from "./events";
 import { newId } from "./ids";
+import { cachedGrader, graderHash } from "./scoring";
+import { ComparisonError, comparePaired } from "./stats";
+import { adapterOf, createDispatchedRun, type JobMessage } from "./training";
+
+export type NightlyRow = typeof nightlyEvaluations.$inferSelect;
 
 export interface NightlyJob {
   id: string;
   projectId: string;
   experimentId: string;
   night: string;
+  /** The eval run's id, reserved when the night was claimed. */
+  evalRunId: string;
   config: MonitoringConfig;
 }
 
 export type NightlyOutcome =
-  | { status: "dispatched"; championRunId: string; evalRunId: string; graderVersion?: string }
-  | { status: "skipped"; reason: string };
+  | {
+      status: "dispatched";
+      championRunId: string;
+      evalRunId: string;
+      graderId: string;
+      graderVersion: string;
+      graderConfig: Record<string, unknown>;
+      datasetId: string;
+      baseModel: string;
+      backend: string;
+    }
+  | { status: "skipped" | "failed"; reason: string; championRunId?: string };
 
-/** The hook the retraining work sets: dispatch the champion's eval run for one night. */
-export const NIGHTLY: { evaluate: (db: Db, env: Env, job: NightlyJob) => Promise<NightlyOutcome> } = {
-  evaluate: async () => ({ status: "skipped", reason: "no champion evaluator is registered (NIGHTLY.evaluate)" }),
-};
+/** A claimed night whose eval run was not created within this long (its claimer died) is dispatched again. */
+export const PENDING_RETRY_MS = 5 * 60_000;
+/** A claim that could not be dispatched for this long (D1 or R2 failing all along) is failed. */
+export const PENDING_GIVE_UP_MS = 6 * 3_600_000;
+/** An aws-batch eval run still queued without a job after this long lost its dispatch message: sent again. */
+const REDISPATCH_AFTER_MS = 5 * 60_000;
+/** How many open nights one cron tick looks at. */
+const SETTLE_BATCH = 50;
+
+const log = (msg: string, data: Record<string, unknown>) =>
+  console.log(JSON.stringify({ level: "info", msg, ...data }));
 
 /** The UTC night `now` falls in, and whether it is past the config's "HH:MM". */
 export function nightOf(now: number, atUtc: string): { night: string; due: boolean } {
@@ -44,14 +89,187 @@ export function nightOf(now: number, atUtc: string): { night: string; due: boole
   return { night: d.toISOString().slice(0, 10), due: minutes >= hh * 60 + mm };
 }
 
-/** Cron task: claims and evaluates each monitored experiment's night once. Returns the claimed ids. */
+/** The grader's id (its `name`, else its type) and a version that changes with its code or its config. */
+export async function graderIdentity(config: Record<string, unknown>, projectId: string) {
+  const ref = cachedGrader(config, projectId).ref;
+  const id = typeof config.name === "string" && config.name ? config.name : String(config.type ?? ref);
+  return { id, version: `${ref}#${(await graderHash(config)).slice(0, 12)}` };
+}
+
+const asGrader = (g: unknown): Record<string, unknown> | null =>
+  g && typeof g === "object" && !Array.isArray(g) ? (g as Record<string, unknown>) : null;
+
+/** The experiment's eval grader: its newest retraining policy's gate grader (or run template grader). */
+async function experimentEvalGrader(db: Db, projectId: string, experimentId: string) {
+  const policies = await db
+    .select({ spec: retrainingPolicies.spec })
+    .from(retrainingPolicies)
+    .where(and(eq(retrainingPolicies.projectId, projectId), eq(retrainingPolicies.experimentId, experimentId)))
+    .orderBy(desc(retrainingPolicies.id))
+    .limit(20);
+  for (const p of policies) {
+    const spec = p.spec as { gate?: { grader?: unknown }; run?: { grader?: unknown } };
+    const g = asGrader(spec.gate?.grader) ?? asGrader(spec.run?.grader);
+    if (g) return g;
+  }
+  return null;
+}
+
+/**
+ * Dispatches one night's eval run of the champion under the reserved id (creating it once however often it
+ * is called). Answers what was dispatched, or why nothing was.
+ */
+export async function evaluateChampion(db: Db, env: Env, job: NightlyJob, now: number): Promise<NightlyOutcome> {
+  const { projectId, experimentId, config } = job;
+  const champion = await currentChampion(db, projectId, experimentId);
+  if (!champion) return { status: "skipped", reason: "the experiment has no champion to evaluate" };
+  const run = await getRun(db, projectId, champion.runId);
+  const championRunId = champion.runId;
+  if (!run) return { status: "skipped", reason: `the champion run ${championRunId} no longer exists`, championRunId };
+  const datasetId = config.evalDataset ?? run.datasetId;
+  if (!datasetId) {
+    return {
+      status: "skipped",
+      reason: `the champion ${run.id} names no dataset, so there is no frozen holdout: set evalDataset in the monitoring config`,
+      championRunId,
+    };
+  }
+  const [ds] = await db
+    .select({ id: datasets.id, holdoutRows: datasets.holdoutRows })
+    .from(datasets)
+    .where(and(eq(datasets.projectId, projectId), eq(datasets.id, datasetId)))
+    .limit(1);
+  if (!ds) return { status: "skipped", reason: `the holdout dataset ${datasetId} does not exist`, championRunId };
+  if (ds.holdoutRows === 0) {
+    return { status: "skipped", reason: `dataset ${datasetId} has no holdout rows to evaluate on`, championRunId };
+  }
+  const grader =
+    asGrader(config.evalGrader) ??
+    (await experimentEvalGrader(db, projectId, experimentId)) ??
+    asGrader((run.spec as { grader?: unknown } | null)?.grader);
+  if (!grader) {
+    return {
+      status: "skipped",
+      reason:
+        "no eval grader: set evalGrader in the monitoring config (the experiment has no retraining policy with a grader and the champion run names none)",
+      championRunId,
+    };
+  }
+  const baseModel = run.baseModel;
+  if (!baseModel) return { status: "skipped", reason: `the champion ${run.id} names no base model`, championRunId };
+  const backend = run.backend === "aws-batch" ? "aws-batch" : "local";
+  const adapter = await adapterOf(db, run.id);
+  const identity = await graderIdentity(grader, projectId);
+  const spec = SPEC_OF_KIND.eval.parse({
+    kind: "eval",
+    name: `nightly evaluation ${job.night}: champion ${run.id} on the holdout of ${datasetId}`,
+    model: { baseModel, ...(adapter ? { adapterOf: run.id } : {}) },
+    dataset: datasetId,
+    split: "holdout",
+    grader,
+    samplesPerItem: 1,
+    backend,
+    parentRunId: run.id,
+  });
+  await createDispatchedRun(db, env, {
+    id: job.evalRunId,
+    projectId,
+    experimentId,
+    spec,
+    now,
+    reason: `nightly evaluation ${job.id} (${job.night})`,
+  });
+  return {
+    status: "dispatched",
+    championRunId,
+    evalRunId: job.evalRunId,
+    graderId: identity.id,
+    graderVersion: identity.version,
+    graderConfig: grader,
+    datasetId,
+    baseModel,
+    backend,
+  };
+}
+
+/** The hook the cron calls; a test may wrap it (to count calls), the default is the real evaluator. */
+export const NIGHTLY: { evaluate: (db: Db, env: Env, job: NightlyJob, now: number) => Promise<NightlyOutcome> } = {
+  evaluate: evaluateChampion,
+};
+
+/** Runs the evaluator for a claimed night and records what it did (from `pending` only: once). */
+async function dispatchNight(db: Db, env: Env, job: NightlyJob, now: number): Promise<NightlyStatus> {
+  let outcome: NightlyOutcome;
+  try {
+    outcome = await NIGHTLY.evaluate(db, env, job, now);
+  } catch (err) {
+    // A refusal by the platform (rows that do not fit an eval run, an invalid grader) ends the night; anything
+    // else (D1 or R2 unavailable) leaves it pending for the retry after PENDING_RETRY_MS.
+    if (err instanceof ApiError && err.status < 500) {
+      outcome = { status: "failed", reason: `the eval run was refused: ${err.message}` };
+    } else if (err instanceof z.ZodError) {
+      const first = err.issues[0];
+      outcome = {
+        status: "failed",
+        reason: `the eval run spec is invalid: ${first?.path.join(".")}: ${first?.message}`,
+      };
+    } else {
+      log("nightly evaluation dispatch failed", { id: job.id, error: String(err) });
+      return "pending";
+    }
+  }
+  const set =
+    outcome.status === "dispatched"
+      ? {
+          status: "dispatched" as const,
+          reason: null,
+          championRunId: outcome.championRunId,
+          evalRunId: outcome.evalRunId,
+          graderId: outcome.graderId,
+          graderVersion: outcome.graderVersion,
+          graderConfig: outcome.graderConfig,
+          datasetId: outcome.datasetId,
+          baseModel: outcome.baseModel,
+          backend: outcome.backend,
+        }
+      : {
+          status: outcome.status,
+          reason: outcome.reason.slice(0, 1000),
+          championRunId: outcome.championRunId ?? null,
+          evalRunId: null,
+          finishedAt: now,
+        };
+  await db
+    .update(nightlyEvaluations)
+    .set({ ...set, updatedAt: now })
+    .where(and(eq(nightlyEvaluations.id, job.id), eq(nightlyEvaluations.status, "pending")));
+  log("nightly evaluation", { id: job.id, experimentId: job.experimentId, night: job.night, status: set.status });
+  return set.status;
+}
+
+/**
+ * Cron task: claims each monitored experiment's night once it is due and dispatches its evaluation, takes
+ * up claims whose claimer died, and settles nights whose eval run ended. Returns the ids it claimed.
+ */
 export async function runNightlyEvaluations(env: Env, db: Db, now = Date.now()): Promise<string[]> {
-  const configs = await db.select().from(experimentMonitoring);
+  const configs = await db.select().from(experimentMonitoring).orderBy(asc(experimentMonitoring.experimentId));
+  // Every config's night is today's UTC date: one read skips the experiments already claimed, so a tick
+  // after the first writes nothing for them (the unique index still decides every race).
+  const today = nightOf(now, "00:00").night;
+  const done = new Set(
+    (
+      await db
+        .select({ experimentId: nightlyEvaluations.experimentId })
+        .from(nightlyEvaluations)
+        .where(eq(nightlyEvaluations.night, today))
+    ).map((r) => r.experimentId),
+  );
   const claimed: string[] = [];
   for (const config of configs) {
     const { night, due } = nightOf(now, config.nightlyAtUtc);
-    if (!due) continue;
+    if (!due || done.has(config.experimentId)) continue;
     const id = newId("evl", now);
+    const evalRunId = newId("run", now);
     const inserted = await db
       .insert(nightlyEvaluations)
       .values({
@@ -59,8 +277,9 @@ export async function runNightlyEvaluations(env: Env, db: Db, now = Date.now()):
         projectId: config.projectId,
         experimentId: config.experimentId,
         night,
-        status: "skipped",
+        status: "pending",
         reason: "claimed",
+        evalRunId,
         createdAt: now,
         updatedAt: now,
       })
@@ -68,33 +287,380 @@ export async function runNightlyEvaluations(env: Env, db: Db, now = Date.now()):
       .returning({ id: nightlyEvaluations.id });
     if (inserted.length === 0) continue;
     claimed.push(id);
-    let outcome: NightlyOutcome | { status: "failed"; reason: string };
-    try {
-      outcome = await NIGHTLY.evaluate(db, env, {
-        id,
-        projectId: config.projectId,
-        experimentId: config.experimentId,
-        night,
-        config,
-      });
-    } catch (err) {
-      outcome = { status: "failed", reason: String(err).slice(0, 500) };
-    }
-    await db
-      .update(nightlyEvaluations)
-      .set(
-        outcome.status === "dispatched"
-          ? {
-              status: "dispatched",
-              reason: null,
-              championRunId: outcome.championRunId,
-              evalRunId: outcome.evalRunId,
-              graderVersion: outcome.graderVersion ?? null,
-              updatedAt: now,
-            }
-          : { status: outcome.status, reason: outcome.reason, updatedAt: now },
-      )
-      .where(and(eq(nightlyEvaluations.id, id)));
+    const job = { id, projectId: config.projectId, experimentId: config.experimentId, night, evalRunId, config };
+    await dispatchNight(db, env, job, now);
   }
+  await retryPending(db, env, now);
+  await settleOpen(db, env, now);
   return claimed;
+}
+
+/** Claims older than PENDING_RETRY_MS that never reached their eval run: dispatched under the reserved id. */
+async function retryPending(db: Db, env: Env, now: number) {
+  const stale = await db
+    .select()
+    .from(nightlyEvaluations)
+    .where(and(eq(nightlyEvaluations.status, "pending"), lt(nightlyEvaluations.updatedAt, now - PENDING_RETRY_MS)))
+    .limit(SETTLE_BATCH);
+  for (const row of stale) {
+    if (!row.evalRunId) continue;
+    if (now - row.createdAt > PENDING_GIVE_UP_MS) {
+      await db
+        .update(nightlyEvaluations)
+        .set({
+          status: "failed",
+          reason: `the eval run could not be dispatched within ${PENDING_GIVE_UP_MS / 3_600_000} h of the claim (see the logs)`,
+          evalRunId: null,
+          finishedAt: now,
+          updatedAt: now,
+        })
+        .where(and(eq(nightlyEvaluations.id, row.id), eq(nightlyEvaluations.status, "pending")));
+      continue;
+    }
+    const config = await configOf(db, row);
+    await dispatchNight(
+      db,
+      env,
+      {
+        id: row.id,
+        projectId: row.projectId,
+        experimentId: row.experimentId,
+        night: row.night,
+        evalRunId: row.evalRunId,
+        config,
+      },
+      now,
+    );
+  }
+}
+
+async function settleOpen(db: Db, env: Env, now: number) {
+  const open = await db
+    .select({ id: nightlyEvaluations.id })
+    .from(nightlyEvaluations)
+    .where(eq(nightlyEvaluations.status, "dispatched"))
+    .orderBy(asc(nightlyEvaluations.updatedAt))
+    .limit(SETTLE_BATCH);
+  for (const row of open) await settleNight(db, env, row.id, now);
+}
+
+/** The stored monitoring config of a night's experiment, or the defaults when it was removed since. */
+async function configOf(db: Db, row: NightlyRow): Promise<MonitoringConfig> {
+  const [config] = await db
+    .select()
+    .from(experimentMonitoring)
+    .where(
+      and(eq(experimentMonitoring.experimentId, row.experimentId), eq(experimentMonitoring.projectId, row.projectId)),
+    )
+    .limit(1);
+  return (
+    config ?? {
+      experimentId: row.experimentId,
+      projectId: row.projectId,
+      referenceDataset: null,
+      window: "24h",
+      windowMs: 86_400_000,
+      sources: null,
+      alertMargin: 0.02,
+      nightlyAtUtc: "02:00",
+      evalGrader: null,
+      evalDataset: null,
+      alertConfidence: 0.95,
+      createdAt: row.createdAt,
+      updatedAt: row.createdAt,
+    }
+  );
+}
+
+/** A `run.finished` hook: queues the settling of the nights this run is the eval of. Never throws. */
+export async function notifyNightlyOfRun(db: Db, env: Env, runId: string) {
+  try {
+    const rows = await db
+      .select({ id: nightlyEvaluations.id })
+      .from(nightlyEvaluations)
+      .where(and(eq(nightlyEvaluations.evalRunId, runId), eq(nightlyEvaluations.status, "dispatched")));
+    for (const r of rows) await env.JOBS.send({ type: "nightly", evaluationId: r.id } satisfies JobMessage);
+  } catch (err) {
+    // The cron's settle pass picks the night up within a minute.
+    log("queueing a nightly settle failed", { runId, error: String(err) });
+  }
+}
+
+/** The paired comparison of a night with the previous one (`drop` = previous − current), as stored and shown. */
+export interface Compared {
+  compared: true;
+  previous: string;
+  previousNight: string;
+  previousRunId: string | null;
+  n: number;
+  mean: number;
+  previousMean: number;
+  drop: number;
+  se: number;
+  df: number;
+  clusters: number | null;
+  confidence: number;
+  margin: number;
+  dropCiLow: number;
+  dropCiHigh: number;
+  pValue: number;
+  t: number | null;
+  correlation: number | null;
+  regressed: boolean;
+  test: string;
+}
+export type Comparison = Compared | { compared: false; note: string };
+
+/** Why an eval's items cannot be used for the night's KPIs, or null. */
+function incomplete(items: ItemScores[], expected: number, runId: string): string | null {
+  if (items.length !== expected)
+    return `the eval run ${runId} scored ${items.length} of the holdout's ${expected} items`;
+  const broken = items.filter((it) => it.invalid > 0 || it.mean === null);
+  if (broken.length) {
+    return `the eval run ${runId} has ${broken.length} item(s) whose scoring failed (first: ${broken[0]!.itemId})`;
+  }
+  return null;
+}
+
+const mean = (xs: number[]) => (xs.length ? xs.reduce((s, x) => s + x, 0) / xs.length : 0);
+
+/**
+ * Settles a dispatched night whose eval run has ended: KPIs, the comparison with the previous evaluation and,
+ * when the drop is past the margin, `evaluation.regressed`. A night still running is left as it is. Safe to
+ * call any number of times, concurrently too: only the call that moves the row from `dispatched` alerts.
+ */
+export async function settleNight(db: Db, env: Env, id: string, now = Date.now()): Promise<NightlyStatus | null> {
+  const [row] = await db.select().from(nightlyEvaluations).where(eq(nightlyEvaluations.id, id)).limit(1);
+  if (!row) return null;
+  if (row.status !== "dispatched" || !row.evalRunId) return row.status;
+  const run = await getRun(db, row.projectId, row.evalRunId);
+  if (!run) return finish(db, env, row, { status: "failed", reason: `the eval run ${row.evalRunId} is missing` }, now);
+  if (!isTerminal(run.status)) {
+    if (
+      run.status === "queued" &&
+      run.backend === "aws-batch" &&
+      !run.jobId &&
+      now - run.createdAt > REDISPATCH_AFTER_MS
+    ) {
+      await env.JOBS.send({ type: "dispatch", runId: run.id } satisfies JobMessage);
+    }
+    return row.status;
+  }
+  if (run.status !== "succeeded") {
+    const why = run.error ?? run.stopReason ?? "no reason given";
+    return finish(
+      db,
+      env,
+      row,
+      { status: "failed", reason: `the eval run ${run.id} ended ${run.status}: ${why}` },
+      now,
+    );
+  }
+  const [ds] = await db
+    .select({ holdoutRows: datasets.holdoutRows })
+    .from(datasets)
+    .where(eq(datasets.id, row.datasetId ?? ""))
+    .limit(1);
+  const items = await allItems(db, run.id);
+  const valid = items.filter((it) => it.mean !== null);
+  const kpis = {
+    mean: mean(valid.map((it) => it.mean!)),
+    n: valid.length,
+    items: items.length,
+    invalidItems: items.length - valid.length,
+    holdoutItems: ds?.holdoutRows ?? 0,
+  };
+  const notUsable = incomplete(items, ds?.holdoutRows ?? -1, run.id);
+  if (notUsable)
+    return finish(db, env, row, { status: "failed", reason: `partial evaluation: ${notUsable}`, kpis }, now);
+  const config = await configOf(db, row);
+  const { previous, comparison } = await compareWithPrevious(db, row, items, config);
+  return finish(
+    db,
+    env,
+    row,
+    {
+      status: "succeeded",
+      reason: null,
+      kpis,
+      previousId: previous?.id ?? null,
+      graderChanged: previous !== null && previous.graderVersion !== row.graderVersion,
+      comparison: comparison as unknown as Record<string, unknown>,
+      regressed: comparison.compared && comparison.regressed,
+    },
+    now,
+  );
+}
+
+/** The newest succeeded evaluation of an earlier night of the same experiment, and the paired comparison with it. */
+async function compareWithPrevious(db: Db, row: NightlyRow, items: ItemScores[], config: MonitoringConfig) {
+  const [previous] = await db
+    .select()
+    .from(nightlyEvaluations)
+    .where(
+      and(
+        eq(nightlyEvaluations.projectId, row.projectId),
+        eq(nightlyEvaluations.experimentId, row.experimentId),
+        eq(nightlyEvaluations.status, "succeeded"),
+        lt(nightlyEvaluations.night, row.night),
+      ),
+    )
+    .orderBy(desc(nightlyEvaluations.night))
+    .limit(1);
+  const none = (note: string): { previous: NightlyRow | null; comparison: Comparison } => ({
+    previous: previous ?? null,
+    comparison: { compared: false, note },
+  });
+  if (!previous) return none("the first evaluation of the series: nothing to compare with");
+  if (previous.graderVersion !== row.graderVersion) {
+    return none(
+      `the grader changed from ${previous.graderVersion} to ${row.graderVersion}: a new segment starts here, and evaluations under different grader versions are not compared`,
+    );
+  }
+  if (previous.datasetId !== row.datasetId) {
+    return none(
+      `the holdout changed from ${previous.datasetId} to ${row.datasetId}: a new segment starts here, and evaluations on different holdouts are not compared`,
+    );
+  }
+  const before = new Map((await allItems(db, previous.evalRunId ?? "")).map((it) => [it.itemId, it]));
+  const missing = items.filter((it) => !before.has(it.itemId));
+  if (missing.length || before.size !== items.length) {
+    return none(
+      `the evaluations scored different items (${missing.length} new, first ${missing[0]?.itemId ?? "none"}; ${before.size} before, ${items.length} now): a paired comparison needs the same items`,
+    );
+  }
+  const current = items.map((it) => it.mean!);
+  const prior = items.map((it) => before.get(it.itemId)!.mean!);
+  const clusters = items.every((it) => it.cluster !== null) ? items.map((it) => it.cluster!) : undefined;
+  try {
+    // b − a = previous − current: the drop. The gate's one-sided test of "drop > margin".
+    const cmp = comparePaired(current, prior, {
+      confidence: config.alertConfidence,
+      margin: config.alertMargin,
+      clusters: clusters && new Set(clusters).size >= 2 ? clusters : undefined,
+    });
+    const regressed = cmp.ciLow > cmp.margin;
+    return {
+      previous,
+      comparison: {
+        compared: true,
+        previous: previous.id,
+        previousNight: previous.night,
+        previousRunId: previous.evalRunId,
+        n: cmp.n,
+        mean: cmp.meanA,
+        previousMean: cmp.meanB,
+        drop: cmp.meanDiff,
+        se: cmp.se,
+        df: cmp.df,
+        clusters: cmp.clusters,
+        confidence: cmp.confidence,
+        margin: cmp.margin,
+        dropCiLow: cmp.ciLow,
+        dropCiHigh: cmp.ciHigh,
+        pValue: cmp.pValue,
+        // ±Infinity when every item moved by the same amount: JSON has no infinity.
+        t: Number.isFinite(cmp.t) ? cmp.t : null,
+        correlation: cmp.correlation,
+        regressed,
+        test: "paired t-test of previous − current against the margin (one-sided), as the champion gate",
+      } satisfies Compared,
+    };
+  } catch (err) {
+    if (err instanceof ComparisonError) return none(`not compared: ${err.message}`);
+    throw err;
+  }
+}
+
+type Settled = Partial<typeof nightlyEvaluations.$inferInsert> & { status: "succeeded" | "failed" };
+
+async function finish(db: Db, env: Env, row: NightlyRow, set: Settled, now: number): Promise<NightlyStatus> {
+  const moved = await db
+    .update(nightlyEvaluations)
+    .set({ ...set, finishedAt: now, updatedAt: now })
+    .where(and(eq(nightlyEvaluations.id, row.id), eq(nightlyEvaluations.status, "dispatched")))
+    .returning();
+  const done = moved[0];
+  if (!done) {
+    const [again] = await db
+      .select({ status: nightlyEvaluations.status })
+      .from(nightlyEvaluations)
+      .where(eq(nightlyEvaluations.id, row.id));
+    return again?.status ?? set.status;
+  }
+  log("nightly evaluation settled", { id: row.id, status: done.status, regressed: done.regressed });
+  if (done.regressed) {
+    await emitEventSafely(db, env, row.projectId, "evaluation.regressed", {
+      experimentId: row.experimentId,
+      evaluation: evaluationView(done),
+      statistics: done.comparison,
+    });
+  }
+  return done.status;
+}
+
+/** A night as the API shows it. */
+export function evaluationView(r: NightlyRow, runStatus?: string | null) {
+  const comparison = r.comparison as unknown as Comparison | null;
+  return {
+    id: r.id,
+    night: r.night,
+    status: r.status,
+    reason: r.reason,
+    runId: r.evalRunId,
+    runStatus: runStatus ?? null,
+    champion: r.championRunId ? { run: r.championRunId, baseModel: r.baseModel } : null,
+    dataset: r.datasetId,
+    grader: r.graderId ? { id: r.graderId, version: r.graderVersion } : null,
+    backend: r.backend,
+    mean: r.kpis?.mean ?? null,
+    n: r.kpis?.n ?? null,
+    kpis: r.kpis ?? null,
+    graderChanged: r.graderChanged,
+    previous: r.previousId,
+    comparison: comparison?.compared ? comparison : null,
+    comparisonNote: comparison && !comparison.compared ? comparison.note : null,
+    regressed: r.regressed,
+    createdAt: new Date(r.createdAt).toISOString(),
+    finishedAt: r.finishedAt ? new Date(r.finishedAt).toISOString() : null,
+  };
+}
+
+/** For the route: a page of an experiment's nights, newest night first, with each eval run's status. */
+export async function evaluationPage(
+  db: Db,
+  projectId: string,
+  experimentId: string,
+  opts: { cursor?: string; limit: number },
+) {
+  const conds = [eq(nightlyEvaluations.projectId, projectId), eq(nightlyEvaluations.experimentId, experimentId)];
+  if (opts.cursor) conds.push(lt(nightlyEvaluations.night, opts.cursor));
+  const rows = await db
+    .select()
+    .from(nightlyEvaluations)
+    .where(and(...conds))
+    .orderBy(desc(nightlyEvaluations.night))
+    .limit(opts.limit + 1);
+  const more = rows.length > opts.limit;
+  const page = rows.slice(0, opts.limit);
+  const runIds = page.map((r) => r.evalRunId).filter((x): x is string => !!x);
+  const statuses = new Map<string, string>();
+  // D1 binds at most 100 parameters a statement.
+  for (let i = 0; i < runIds.length; i += 90) {
+    const found = await db
+      .select({ id: runs.id, status: runs.status })
+      .from(runs)
+      .where(inArray(runs.id, runIds.slice(i, i + 90)));
+    for (const f of found) statuses.set(f.id, f.status);
+  }
+  return {
+    data: page.map((r) => evaluationView(r, r.evalRunId ? (statuses.get(r.evalRunId) ?? null) : null)),
+    nextCursor: more ? (page[page.length - 1]?.night ?? null) : null,
+  };
+}
+
+/** Validates a monitoring config's eval grader; answers the zod-style issues (empty when valid). */
+export function evalGraderIssues(grader: unknown) {
+  const outcome = validateGrader(grader);
+  return outcome.valid ? [] : outcome.errors.map((e) => ({ path: ["evalGrader", ...e.path], message: e.message }));
 }

@@ -26,7 +26,9 @@ export type JobMessage =
   /** One step of a curation job; `chunk` is the chunk it was sent for (a stale one is a no-op). */
   | { type: "curate"; curationId: string; chunk?: number }
   /** One outgoing event delivery attempt (functions/lib/events.ts). */
-  | { type: "deliver"; deliveryId: string };
+  | { type: "deliver"; deliveryId: string }
+  /** Settle a nightly evaluation whose eval run ended (functions/lib/nightly.ts). */
+  | { type: "nightly"; evaluationId: string };
 
 /** Seconds a stopped aws-batch container gets to exit on its own before TerminateJob. */
 export const STOP_GRACE_SECONDS = 120;

@@ -137,6 +137,7 @@ export const ROUTE_PERMISSIONS: Record<string, Permission> = {
   "GET /v1/experiments/:id/monitoring": "read",
   "GET /v1/experiments/:id/drift": "read",
   "GET /v1/experiments/:id/drift/checks": "read",
+  "GET /v1/experiments/:id/evaluations": "read",
 
   "POST /v1/curations": "write",
   "GET /v1/curations/:id": "read",

@@ -7,6 +7,7 @@ import { driftChecks, experimentMonitoring, feedbackSources } from "../../db/sch
 import type { AppEnv } from "../env";
 import { computeDrift, getMonitoring, parseWindow } from "../lib/drift-check";
 import { badRequest, notFound } from "../lib/errors";
+import { evalGraderIssues, evaluationPage } from "../lib/nightly";
 import { bearer, Cursor, errors, json, jsonBody, Limit, ListOf } from "../lib/openapi";
 import { page } from "../lib/pagination";
 import { projectOf } from "../lib/project";
@@ -43,7 +44,26 @@ export const MonitoringConfig = z
     nightlyAtUtc: z
       .string()
       .regex(/^([01]\d|2[0-3]):[0-5]\d$/, "HH:MM in UTC")
-      .default("02:00"),
+      .default("02:00")
+      .openapi({ description: "Time (UTC) after which the champion's nightly evaluation runs" }),
+    evalGrader: z.record(z.string(), z.unknown()).nullable().optional().openapi({
+      description:
+        "Grader config of the nightly evaluation; default: the experiment's eval grader (its newest retraining policy's gate grader, else the champion run's grader)",
+    }),
+    evalDataset: z
+      .string()
+      .regex(/^ds_\w+$/)
+      .nullable()
+      .optional()
+      .openapi({
+        description: "Dataset whose holdout split is the nightly frozen holdout; default: the champion's dataset",
+      }),
+    alertConfidence: z
+      .number()
+      .min(0.5)
+      .max(0.9999)
+      .default(0.95)
+      .openapi({ description: "Confidence of the paired test that judges a nightly drop against alertMargin" }),
   })
   .strict()
   .openapi("MonitoringConfig");
@@ -58,9 +78,64 @@ const Monitoring = z
     sources: z.array(z.string()).nullable(),
     alertMargin: z.number(),
     nightlyAtUtc: z.string(),
+    evalGrader: z.record(z.string(), z.unknown()).nullable(),
+    evalDataset: z.string().nullable(),
+    alertConfidence: z.number(),
     updatedAt: z.string().nullable(),
   })
   .openapi("Monitoring");
+
+const NightlyComparison = z
+  .object({
+    compared: z.literal(true),
+    previous: z.string().openapi({ description: "The evaluation compared with (same grader version and holdout)" }),
+    previousNight: z.string(),
+    previousRunId: z.string().nullable(),
+    n: z.number().int(),
+    mean: z.number(),
+    previousMean: z.number(),
+    drop: z.number().openapi({ description: "mean of previous − current per item" }),
+    se: z.number(),
+    df: z.number(),
+    clusters: z.number().int().nullable(),
+    confidence: z.number(),
+    margin: z.number(),
+    dropCiLow: z.number().openapi({ description: "One-sided lower confidence bound of the drop" }),
+    dropCiHigh: z.number(),
+    pValue: z.number().openapi({ description: "One-sided p-value of H0: drop ≤ margin" }),
+    t: z.number().nullable().openapi({ description: "null when every item moved by the same amount (t is infinite)" }),
+    correlation: z.number().nullable(),
+    regressed: z.boolean().openapi({ description: "dropCiLow > margin" }),
+    test: z.string(),
+  })
+  .openapi("NightlyComparison");
+
+const NightlyEvaluation = z
+  .object({
+    id: z.string().openapi({ example: "evl_01m8hexfpm3jrcx73rs9jn9jc7" }),
+    night: z.string().openapi({ example: "2026-12-03", description: "The UTC night" }),
+    status: z.enum(["pending", "dispatched", "succeeded", "skipped", "failed"]),
+    reason: z.string().nullable().openapi({ description: "Why a night was skipped or failed" }),
+    runId: z.string().nullable().openapi({ description: "The eval run" }),
+    runStatus: z.string().nullable(),
+    champion: z.object({ run: z.string(), baseModel: z.string().nullable() }).nullable(),
+    dataset: z.string().nullable().openapi({ description: "The dataset whose holdout split was evaluated" }),
+    grader: z.object({ id: z.string(), version: z.string().nullable() }).nullable(),
+    backend: z.string().nullable(),
+    mean: z.number().nullable(),
+    n: z.number().int().nullable(),
+    kpis: z.record(z.string(), z.number()).nullable(),
+    graderChanged: z
+      .boolean()
+      .openapi({ description: "true: the grader version differs from the previous evaluation's; a new segment" }),
+    previous: z.string().nullable().openapi({ description: "The previous succeeded evaluation of the series" }),
+    comparison: NightlyComparison.nullable(),
+    comparisonNote: z.string().nullable().openapi({ description: "Why this evaluation was not compared" }),
+    regressed: z.boolean(),
+    createdAt: z.string(),
+    finishedAt: z.string().nullable(),
+  })
+  .openapi("NightlyEvaluation");
 
 const DriftFeature = z
   .object({
@@ -156,6 +231,26 @@ const checks = createRoute({
   responses: { 200: json(ListOf(DriftCheck), "A page of drift checks"), ...errors(400, 401, 403, 404) },
 });
 
+const evaluations = createRoute({
+  method: "get",
+  path: "/v1/experiments/{id}/evaluations",
+  tags: ["monitoring"],
+  summary: "The nightly evaluations of the experiment's champion, newest night first",
+  description:
+    "One point per UTC night (written by the cron after the monitoring config's nightlyAtUtc): the eval run " +
+    "of the champion on the frozen holdout, its mean and n, the grader id and version, and the paired " +
+    "comparison with the previous evaluation under the same grader version. A changed grader version starts " +
+    "a new segment (graderChanged) and is not compared. Skipped and failed nights carry their reason. The " +
+    "cursor is the last night shown.",
+  security: bearer,
+  middleware: [key] as const,
+  request: { params: IdParam, query: z.object({ cursor: Cursor, limit: Limit }) },
+  responses: {
+    200: json(ListOf(NightlyEvaluation), "A page of nightly evaluations"),
+    ...errors(400, 401, 403, 404),
+  },
+});
+
 async function experimentOr404(c: Context<AppEnv>, id: string) {
   const exp = await getExperiment(c.var.db, projectOf(c), id);
   if (!exp) throw notFound("experiment", id);
@@ -171,6 +266,9 @@ function monitoringView(experimentId: string, row: typeof experimentMonitoring.$
     sources: row?.sources ?? null,
     alertMargin: row?.alertMargin ?? 0.02,
     nightlyAtUtc: row?.nightlyAtUtc ?? "02:00",
+    evalGrader: row?.evalGrader ?? null,
+    evalDataset: row?.evalDataset ?? null,
+    alertConfidence: row?.alertConfidence ?? 0.95,
     updatedAt: row ? new Date(row.updatedAt).toISOString() : null,
   };
 }
@@ -186,6 +284,15 @@ export function monitoringRoutes(app: OpenAPIHono<AppEnv>) {
       throw badRequest(`dataset ${body.referenceDataset} not found`, [
         { path: ["referenceDataset"], message: "no such dataset", code: "not_found" },
       ]);
+    }
+    if (body.evalDataset && !(await getDataset(db, projectId, body.evalDataset))) {
+      throw badRequest(`dataset ${body.evalDataset} not found`, [
+        { path: ["evalDataset"], message: "no such dataset", code: "not_found" },
+      ]);
+    }
+    if (body.evalGrader) {
+      const issues = evalGraderIssues(body.evalGrader);
+      if (issues.length) throw badRequest("invalid evalGrader config", issues);
     }
     if (body.sources?.length) {
       const found = await db
@@ -216,6 +323,9 @@ export function monitoringRoutes(app: OpenAPIHono<AppEnv>) {
       sources: body.sources?.length ? [...new Set(body.sources)] : null,
       alertMargin: body.alertMargin,
       nightlyAtUtc: body.nightlyAtUtc,
+      evalGrader: body.evalGrader ?? null,
+      evalDataset: body.evalDataset ?? null,
+      alertConfidence: body.alertConfidence,
       createdAt: existing?.createdAt ?? now,
       updatedAt: now,
     };
@@ -266,5 +376,17 @@ export function monitoringRoutes(app: OpenAPIHono<AppEnv>) {
       createdAt: new Date(r.createdAt).toISOString(),
     }));
     return c.json({ data, nextCursor: p.nextCursor }, 200);
+  });
+
+  app.openapi(evaluations, async (c) => {
+    const { id } = c.req.valid("param");
+    await experimentOr404(c, id);
+    const { cursor, limit } = c.req.valid("query");
+    if (cursor && !/^\d{4}-\d{2}-\d{2}$/.test(cursor)) {
+      throw badRequest("cursor is not a night from a previous page", [
+        { path: ["cursor"], message: "a night (YYYY-MM-DD) from nextCursor" },
+      ]);
+    }
+    return c.json(await evaluationPage(c.var.db, projectOf(c), id, { cursor, limit }), 200);
   });
 }

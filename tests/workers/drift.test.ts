@@ -117,6 +117,9 @@ describe("drift of production inputs", () => {
       sources: null,
       alertMargin: 0.02,
       nightlyAtUtc: "02:00",
+      evalGrader: null,
+      evalDataset: null,
+      alertConfidence: 0.95,
       updatedAt: null,
     });
   });
@@ -134,6 +137,9 @@ describe("drift of production inputs", () => {
       sources: null,
       alertMargin: 0.02,
       nightlyAtUtc: "02:00",
+      evalGrader: null,
+      evalDataset: null,
+      alertConfidence: 0.95,
       updatedAt: expect.any(String),
     });
     expect((await call("GET", `/v1/experiments/${ctx.stable}/monitoring`)).json).toEqual(put.json);
