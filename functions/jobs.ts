@@ -1,12 +1,13 @@
 import { and, asc, eq } from "drizzle-orm";
 import { createDb, type Db } from "../db/client";
-import { getRun, isTerminal, updateRun } from "../db/queries/runs";
+import { getRun, updateRun } from "../db/queries/runs";
 import { liveBatchRuns, staleRuns } from "../db/queries/training";
+import { isTerminal } from "../db/run-lifecycle";
 import { runs, sweeps } from "../db/schema";
 import { PermanentDispatchError } from "../gpu-jobs/backend";
 import { createBackend } from "../gpu-jobs/backends";
 import { DispatchUnavailableError } from "../gpu-jobs/backends/aws-batch";
-import type { Resources, RftSpec } from "../gpu-jobs/spec";
+import type { Resources } from "../gpu-jobs/spec";
 import { runCurationStep } from "./lib/curation/job";
 import { advanceCycle } from "./lib/cycles";
 import { deliver } from "./lib/events";
@@ -29,8 +30,9 @@ const jobName = (prefix: string, id: string) => `assay-${prefix}-${id}`.replace(
  */
 async function dispatchRun(db: Db, env: Env, runId: string, attempt: number): Promise<"done" | "retry"> {
   const run = await getRun(db, null, runId);
-  if (run?.status !== "queued" || run.backend !== "aws-batch") return "done";
-  const spec = run.spec as unknown as RftSpec;
+  // A ledger-only record has no spec and no backend: nothing to dispatch.
+  if (run?.status !== "queued" || run.backend !== "aws-batch" || !run.spec) return "done";
+  const spec = run.spec;
   const { token, hash } = await issueRunToken();
   if (
     !(await updateRun(
@@ -102,7 +104,7 @@ async function dispatchSweep(db: Db, env: Env, sweepId: string, attempt: number)
   }
   const ids = tokens.map((t) => t.runId);
   try {
-    const spec = members[0]!.spec as unknown as RftSpec;
+    const spec = members[0]!.spec!;
     const { jobId } = await createBackend("aws-batch", env).submitArray({
       sweepId,
       experimentId: sweep.experimentId,
@@ -199,7 +201,7 @@ export async function reconcile(env: Env, now = Date.now()) {
   const defaultTimeoutMs = Number(env.HEARTBEAT_TIMEOUT_S || 600) * 1000;
   const candidates = await staleRuns(db, now - Math.min(defaultTimeoutMs, 30_000));
   for (const run of candidates) {
-    const timeoutMs = ((run.spec as RftSpec | null)?.limits?.heartbeatTimeoutSeconds ?? defaultTimeoutMs / 1000) * 1000;
+    const timeoutMs = (run.spec?.limits?.heartbeatTimeoutSeconds ?? defaultTimeoutMs / 1000) * 1000;
     const last = run.heartbeatAt ?? run.updatedAt;
     if (now - last < timeoutMs) continue;
     const reason = `no heartbeat for ${Math.round((now - last) / 1000)} s (timeout ${timeoutMs / 1000} s): the container is presumed lost`;

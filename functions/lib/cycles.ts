@@ -3,7 +3,8 @@ import * as z from "zod";
 import { createDb, type Db } from "../../db/client";
 import { promotionOfCycle, setChampion } from "../../db/queries/champions";
 import { allItems, type ItemScores } from "../../db/queries/eval-items";
-import { getRun, isTerminal } from "../../db/queries/runs";
+import { getRun } from "../../db/queries/runs";
+import { isTerminal } from "../../db/run-lifecycle";
 import {
   type CycleStatus,
   championHistory,

@@ -96,7 +96,7 @@ export function stepSampleRoutes(app: OpenAPIHono<AppEnv>) {
     const { id } = c.req.valid("param");
     const run = await getRun(c.var.db, projectOf(c), id);
     if (!run) throw notFound("run", id);
-    const grader = (run.spec as { grader?: unknown } | null)?.grader;
+    const grader = run.spec?.grader;
     const cert = grader ? await latestCertificate(c.var.db, run.projectId, await graderHash(grader)) : null;
     if (!cert) throw notFound("certificate for the grader of run", id);
     return c.json(cert.report as z.infer<typeof Certificate>, 200);

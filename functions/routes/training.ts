@@ -2,10 +2,11 @@ import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { and, asc, eq, isNotNull } from "drizzle-orm";
 import { getDataset } from "../../db/queries/datasets";
 import { itemPage, recordItemScores } from "../../db/queries/eval-items";
-import { getRun, isTerminal, updateRun } from "../../db/queries/runs";
+import { getRun, updateRun } from "../../db/queries/runs";
 import { recordRewardBatch } from "../../db/queries/training";
+import { ACTIVE_STATUSES, isTerminal } from "../../db/run-lifecycle";
 import { runs } from "../../db/schema";
-import type { AdapterRef, ContainerSpec, DispatchSpec, RftSpec } from "../../gpu-jobs/spec";
+import type { AdapterRef, ContainerSpec, DispatchSpec } from "../../gpu-jobs/spec";
 import { canonicalJson } from "../../rewards/core/canonical";
 import { scoreBatch } from "../../rewards/core/engine";
 import type { RewardResult, Sample } from "../../rewards/core/types";
@@ -328,7 +329,7 @@ export function startingAdapterRun(spec: DispatchSpec): string | undefined {
 export function trainingRoutes(app: OpenAPIHono<AppEnv>) {
   app.openapi(specRoute, async (c) => {
     const run = await liveRun(c.var.db, projectOf(c), c.req.valid("param").id);
-    const spec = run.spec as unknown as DispatchSpec | null;
+    const spec = run.spec;
     if (!spec) throw new ApiError("BAD_REQUEST", `run ${run.id} is a ledger-only record without a spec`);
     const ds = await getDataset(c.var.db, run.projectId, spec.dataset);
     if (!ds) throw notFound("dataset", spec.dataset);
@@ -377,7 +378,7 @@ export function trainingRoutes(app: OpenAPIHono<AppEnv>) {
     const db = c.var.db;
     const run = await liveRun(db, projectOf(c), c.req.valid("param").id);
     const { step, samples: withIds, batchKey, keepSamples } = c.req.valid("json");
-    const spec = run.spec as unknown as RftSpec | null;
+    const spec = run.spec;
     if (!spec?.grader) throw new ApiError("BAD_REQUEST", `run ${run.id} has no grader`);
     if (run.kind === "eval") {
       const missing = withIds.findIndex((s) => s.itemId === undefined);
@@ -480,7 +481,7 @@ export function trainingRoutes(app: OpenAPIHono<AppEnv>) {
           artifacts: body.artifacts,
           fields: body.error ? { error: body.error } : undefined,
         },
-        ["queued", "dispatching", "running"],
+        ACTIVE_STATUSES,
       );
       // A searching sweep proposes its next point when one of its runs ends.
       if (run.sweepId) await c.env.JOBS.send({ type: "sweep-advance", sweepId: run.sweepId } satisfies JobMessage);
@@ -492,7 +493,7 @@ export function trainingRoutes(app: OpenAPIHono<AppEnv>) {
 
   app.openapi(baseAdapterRoute, async (c) => {
     const run = await liveRun(c.var.db, projectOf(c), c.req.valid("param").id);
-    const warm = run.spec ? startingAdapterRun(run.spec as unknown as DispatchSpec) : undefined;
+    const warm = run.spec ? startingAdapterRun(run.spec) : undefined;
     if (!warm) throw new ApiError("NOT_FOUND", `run ${run.id} starts from no adapter`);
     const adapter = await adapterOf(c.var.db, warm);
     if (!adapter) throw new ApiError("NOT_FOUND", `run ${warm} has no adapter artifact`);
@@ -559,7 +560,7 @@ export function trainingRoutes(app: OpenAPIHono<AppEnv>) {
     if (isTerminal(run.status))
       throw conflict(`run ${run.id} has already ended (${run.status})`, { status: run.status });
     await requestStop(db, c.env, run, reason);
-    if (await updateRun(db, run.id, { status: "cancelled", reason }, ["queued", "dispatching", "running"])) {
+    if (await updateRun(db, run.id, { status: "cancelled", reason }, ACTIVE_STATUSES)) {
       await announceRunFinished(db, c.env, run.id, projectOf(c));
     }
     if (run.backend === "aws-batch" && run.jobId) {
