@@ -58,24 +58,32 @@ async function dispatchRun(db: Db, env: Env, runId: string, attempt: number): Pr
     log("dispatched", { runId, jobId });
     return "done";
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    if (
-      err instanceof PermanentDispatchError ||
-      attempt >= MAX_DISPATCH_ATTEMPTS ||
-      !(err instanceof DispatchUnavailableError)
-    ) {
-      await updateRun(
-        db,
-        runId,
-        { status: "failed", reason: `dispatch failed: ${message}`, fields: { error: message } },
-        ["dispatching"],
-      );
-      return "done";
-    }
-    // Transient: back to queued so the redelivered message dispatches it again.
-    await updateRun(db, runId, { status: "queued", reason: `dispatch will be retried: ${message}` }, ["dispatching"]);
-    return "retry";
+    return (await settleFailedDispatch(db, [runId], err, attempt)).permanent ? "done" : "retry";
   }
+}
+
+/**
+ * The one place that tells a transient dispatch failure from a permanent one, for single runs and sweeps
+ * alike. Only a backend that says it is unavailable, before the last attempt, is transient: its runs go
+ * back to queued so the redelivered message dispatches them again. Anything else fails them for good.
+ */
+async function settleFailedDispatch(db: Db, runIds: readonly string[], err: unknown, attempt: number) {
+  const message = err instanceof Error ? err.message : String(err);
+  const permanent =
+    err instanceof PermanentDispatchError ||
+    attempt >= MAX_DISPATCH_ATTEMPTS ||
+    !(err instanceof DispatchUnavailableError);
+  for (const id of runIds) {
+    await updateRun(
+      db,
+      id,
+      permanent
+        ? { status: "failed", reason: `dispatch failed: ${message}`, fields: { error: message } }
+        : { status: "queued", reason: `dispatch will be retried: ${message}` },
+      ["dispatching"],
+    );
+  }
+  return { permanent, message };
 }
 
 /** Dispatches a sweep's queued aws-batch runs as one array job; child i runs the sweep's run of index i. */
@@ -117,21 +125,7 @@ async function dispatchSweep(db: Db, env: Env, sweepId: string, attempt: number)
     for (const [i, id] of ids.entries()) await updateRun(db, id, { fields: { jobId: `${jobId}:${i}` } });
     return "done";
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    const permanent =
-      err instanceof PermanentDispatchError ||
-      attempt >= MAX_DISPATCH_ATTEMPTS ||
-      !(err instanceof DispatchUnavailableError);
-    for (const id of ids) {
-      await updateRun(
-        db,
-        id,
-        permanent
-          ? { status: "failed", reason: `dispatch failed: ${message}`, fields: { error: message } }
-          : { status: "queued", reason: `dispatch will be retried: ${message}` },
-        ["dispatching"],
-      );
-    }
+    const { permanent, message } = await settleFailedDispatch(db, ids, err, attempt);
     if (permanent) await db.update(sweeps).set({ error: message }).where(eq(sweeps.id, sweepId));
     return permanent ? "done" : "retry";
   }
