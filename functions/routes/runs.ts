@@ -11,6 +11,7 @@ import { newId } from "../lib/ids";
 import { bearer, Cursor, errors, json, jsonBody, Limit, ListOf } from "../lib/openapi";
 import { page } from "../lib/pagination";
 import { projectOf } from "../lib/project";
+import { IdParam, runOf } from "../lib/route-helpers";
 import { announceRunFinished } from "../lib/run-events";
 import { createDispatchedRun } from "../lib/training";
 import { requireAuth } from "../middleware/auth";
@@ -181,7 +182,6 @@ export async function runDetailView(db: AppEnv["Variables"]["db"], projectId: st
   };
 }
 
-const IdParam = z.object({ id: z.string().min(1).max(64) });
 const key = requireAuth("key");
 
 const create = createRoute({
@@ -299,8 +299,7 @@ export function runRoutes(app: OpenAPIHono<AppEnv>) {
     const { id } = c.req.valid("param");
     const body = c.req.valid("json");
     const db = c.var.db;
-    const run = await getRun(db, projectOf(c), id);
-    if (!run) throw notFound("run", id);
+    const run = await runOf(c, id);
     const statusChange = body.status && body.status !== run.status ? body.status : undefined;
     if (statusChange && !canMove(run.status, statusChange)) {
       throw conflict(`run ${id} is ${run.status} and cannot become ${statusChange}`, { status: run.status });
