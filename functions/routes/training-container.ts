@@ -4,7 +4,7 @@ import { recordItemScores } from "../../db/queries/eval-items";
 import { updateRun } from "../../db/queries/runs";
 import { recordRewardBatch } from "../../db/queries/training";
 import { ACTIVE_STATUSES, isTerminal } from "../../db/run-lifecycle";
-import type { AdapterRef, ContainerSpec, DispatchSpec } from "../../gpu-jobs/spec";
+import { type AdapterRef, ContainerSpec, type DispatchSpec } from "../../gpu-jobs/spec";
 import { canonicalJson } from "../../rewards/core/canonical";
 import { scoreBatch } from "../../rewards/core/engine";
 import type { RewardResult, Sample } from "../../rewards/core/types";
@@ -36,7 +36,7 @@ const specRoute = createRoute({
   middleware: [runToken] as const,
   request: { params: IdParam },
   responses: {
-    200: json(z.record(z.string(), z.unknown()).openapi("ContainerSpec"), "The spec"),
+    200: json(ContainerSpec.openapi("ContainerSpec"), "The spec"),
     ...errors(401, 403, 404),
   },
 });
@@ -274,7 +274,7 @@ export function containerRoutes(app: OpenAPIHono<AppEnv>) {
         holdoutRows: `${base}?split=holdout`,
       },
     };
-    return c.json(body as unknown as Record<string, unknown>, 200);
+    return c.json(body, 200);
   });
 
   app.openapi(rowsRoute, async (c) => {
