@@ -80,6 +80,16 @@ export function dirSchemaStore(dirs: string[]): SchemaStore {
   };
 }
 
+/** The JavaScript sandbox in Node: QuickJS from node_modules. */
+export const nodeQuickJsSandbox = () =>
+  new QuickJsSandbox({ load: (memory) => loadQuickJs(nodeQuickJsWasm(), memory) });
+
+/**
+ * The Python sandbox in Node: Pyodide from node_modules, its main module metered with fuel unless `metered`
+ * is false (the bench's peer). It boots on first use.
+ */
+export const nodePythonSandbox = (metered = true) => new PyodideSandbox({ assets: () => nodePyodideAssets(metered) });
+
 export interface NodeServicesOptions {
   fixtureDirs?: string[];
   /** Folders of JSON Schemas that `json_schema` graders may reference by `$id`. */
@@ -95,8 +105,8 @@ export async function nodeServices(opts: NodeServicesOptions = {}): Promise<Serv
   return {
     sql: createSqlVerifier({ engine: nodeSqlEngine, fixtures: dirFixtureStore(opts.fixtureDirs ?? []) }),
     code: createCodeRunner({
-      javascript: new QuickJsSandbox({ load: (memory) => loadQuickJs(nodeQuickJsWasm(), memory) }),
-      python: new PyodideSandbox({ assets: () => nodePyodideAssets() }),
+      javascript: nodeQuickJsSandbox(),
+      python: nodePythonSandbox(),
     }),
     jsonSchemas: dirSchemaStore(opts.schemaDirs ?? []),
   };
