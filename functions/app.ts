@@ -2,7 +2,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
 import { createDb } from "../db/client";
 import type { AppEnv } from "./env";
-import { ApiError, errorBody, zodIssues } from "./lib/errors";
+import { ApiError, errorBody, errorOfStatus, zodIssues } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { errors } from "./lib/openapi";
 import { bodyLimits } from "./middleware/limits";
@@ -37,14 +37,8 @@ export function createApp() {
     const requestId = c.get("requestId") ?? newId("req");
     let apiErr: ApiError;
     if (err instanceof ApiError) apiErr = err;
-    else if (err instanceof HTTPException && err.status < 500) {
-      apiErr =
-        err.status === 413
-          ? new ApiError("PAYLOAD_TOO_LARGE", err.message || "request body too large")
-          : err.status === 401
-            ? new ApiError("UNAUTHORIZED", err.message || "unauthorized")
-            : new ApiError("BAD_REQUEST", err.message || "bad request");
-    } else {
+    else if (err instanceof HTTPException && err.status < 500) apiErr = errorOfStatus(err.status, err.message);
+    else {
       console.error(JSON.stringify({ level: "error", requestId, message: String(err), stack: (err as Error)?.stack }));
       apiErr = new ApiError("INTERNAL", "internal error; quote the request id when reporting it");
     }
@@ -53,8 +47,17 @@ export function createApp() {
     return res;
   });
 
+  let methods: ((path: string) => string[]) | undefined;
   app.notFound((c) => {
     const requestId = c.get("requestId") ?? newId("req");
+    // Built on first use, once every route (the UI's included) is registered.
+    methods ??= methodsOfPath(app.routes);
+    const allow = methods(c.req.path);
+    if (allow.length > 0) {
+      const err = new ApiError("METHOD_NOT_ALLOWED", `${c.req.method} is not allowed on ${c.req.path}`);
+      c.header("Allow", allow.join(", "));
+      return c.json(errorBody(err, requestId), 405);
+    }
     const err = new ApiError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`);
     return c.json(errorBody(err, requestId), 404);
   });
@@ -83,3 +86,28 @@ export function createApp() {
 }
 
 export type App = ReturnType<typeof createApp>;
+
+/**
+ * For the 405: which methods the app's routes answer on a path (middleware, registered for every method,
+ * does not count). A path no route matches gives none, and stays a 404. HEAD is answered wherever GET is.
+ */
+function methodsOfPath(routes: readonly { method: string; path: string }[]): (path: string) => string[] {
+  const patterns = routes
+    .filter((r) => r.method !== "ALL")
+    .map((r) => ({
+      method: r.method,
+      re: new RegExp(
+        `^${r.path
+          .split("/")
+          .map((seg) =>
+            seg === "*" ? ".*" : seg.startsWith(":") ? "[^/]+" : seg.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"),
+          )
+          .join("/")}/?$`,
+      ),
+    }));
+  return (path) => {
+    const found = new Set(patterns.filter((p) => p.re.test(path)).map((p) => p.method));
+    if (found.has("GET")) found.add("HEAD");
+    return [...found].sort();
+  };
+}

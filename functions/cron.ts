@@ -1,7 +1,7 @@
 import { createDb } from "../db/client";
 import { reconcile } from "./jobs";
 import { resumeStalledCurations } from "./lib/curation/job";
-import { retrainingCron } from "./lib/cycles";
+import { retrainingCron } from "./lib/cycle-triggers";
 import { runDriftChecks } from "./lib/drift-check";
 import { enqueueDueDeliveries } from "./lib/events";
 import { feedbackOutbox } from "./lib/feedback";

@@ -1,12 +1,13 @@
 import { and, asc, eq } from "drizzle-orm";
 import { createDb, type Db } from "../db/client";
-import { getRun, isTerminal, updateRun } from "../db/queries/runs";
+import { getRun, updateRun } from "../db/queries/runs";
 import { liveBatchRuns, staleRuns } from "../db/queries/training";
+import { isTerminal } from "../db/run-lifecycle";
 import { runs, sweeps } from "../db/schema";
 import { PermanentDispatchError } from "../gpu-jobs/backend";
 import { createBackend } from "../gpu-jobs/backends";
 import { DispatchUnavailableError } from "../gpu-jobs/backends/aws-batch";
-import type { Resources, RftSpec } from "../gpu-jobs/spec";
+import type { Resources } from "../gpu-jobs/spec";
 import { runCurationStep } from "./lib/curation/job";
 import { advanceCycle } from "./lib/cycles";
 import { deliver } from "./lib/events";
@@ -30,8 +31,9 @@ const jobName = (prefix: string, id: string) => `assay-${prefix}-${id}`.replace(
  */
 async function dispatchRun(db: Db, env: Env, runId: string, attempt: number): Promise<"done" | "retry"> {
   const run = await getRun(db, null, runId);
-  if (run?.status !== "queued" || run.backend !== "aws-batch") return "done";
-  const spec = run.spec as unknown as RftSpec;
+  // A ledger-only record has no spec and no backend: nothing to dispatch.
+  if (run?.status !== "queued" || run.backend !== "aws-batch" || !run.spec) return "done";
+  const spec = run.spec;
   const { token, hash } = await issueRunToken();
   if (
     !(await updateRun(
@@ -57,24 +59,32 @@ async function dispatchRun(db: Db, env: Env, runId: string, attempt: number): Pr
     log("dispatched", { runId, jobId });
     return "done";
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    if (
-      err instanceof PermanentDispatchError ||
-      attempt >= MAX_DISPATCH_ATTEMPTS ||
-      !(err instanceof DispatchUnavailableError)
-    ) {
-      await updateRun(
-        db,
-        runId,
-        { status: "failed", reason: `dispatch failed: ${message}`, fields: { error: message } },
-        ["dispatching"],
-      );
-      return "done";
-    }
-    // Transient: back to queued so the redelivered message dispatches it again.
-    await updateRun(db, runId, { status: "queued", reason: `dispatch will be retried: ${message}` }, ["dispatching"]);
-    return "retry";
+    return (await settleFailedDispatch(db, [runId], err, attempt)).permanent ? "done" : "retry";
   }
+}
+
+/**
+ * The one place that tells a transient dispatch failure from a permanent one, for single runs and sweeps
+ * alike. Only a backend that says it is unavailable, before the last attempt, is transient: its runs go
+ * back to queued so the redelivered message dispatches them again. Anything else fails them for good.
+ */
+async function settleFailedDispatch(db: Db, runIds: readonly string[], err: unknown, attempt: number) {
+  const message = err instanceof Error ? err.message : String(err);
+  const permanent =
+    err instanceof PermanentDispatchError ||
+    attempt >= MAX_DISPATCH_ATTEMPTS ||
+    !(err instanceof DispatchUnavailableError);
+  for (const id of runIds) {
+    await updateRun(
+      db,
+      id,
+      permanent
+        ? { status: "failed", reason: `dispatch failed: ${message}`, fields: { error: message } }
+        : { status: "queued", reason: `dispatch will be retried: ${message}` },
+      ["dispatching"],
+    );
+  }
+  return { permanent, message };
 }
 
 /** Dispatches a sweep's queued aws-batch runs as one array job; child i runs the sweep's run of index i. */
@@ -103,7 +113,7 @@ async function dispatchSweep(db: Db, env: Env, sweepId: string, attempt: number)
   }
   const ids = tokens.map((t) => t.runId);
   try {
-    const spec = members[0]!.spec as unknown as RftSpec;
+    const spec = members[0]!.spec!;
     const { jobId } = await createBackend("aws-batch", env).submitArray({
       sweepId,
       experimentId: sweep.experimentId,
@@ -116,21 +126,7 @@ async function dispatchSweep(db: Db, env: Env, sweepId: string, attempt: number)
     for (const [i, id] of ids.entries()) await updateRun(db, id, { fields: { jobId: `${jobId}:${i}` } });
     return "done";
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    const permanent =
-      err instanceof PermanentDispatchError ||
-      attempt >= MAX_DISPATCH_ATTEMPTS ||
-      !(err instanceof DispatchUnavailableError);
-    for (const id of ids) {
-      await updateRun(
-        db,
-        id,
-        permanent
-          ? { status: "failed", reason: `dispatch failed: ${message}`, fields: { error: message } }
-          : { status: "queued", reason: `dispatch will be retried: ${message}` },
-        ["dispatching"],
-      );
-    }
+    const { permanent, message } = await settleFailedDispatch(db, ids, err, attempt);
     if (permanent) await db.update(sweeps).set({ error: message }).where(eq(sweeps.id, sweepId));
     return permanent ? "done" : "retry";
   }
@@ -201,7 +197,7 @@ export async function reconcile(env: Env, now = Date.now()) {
   const defaultTimeoutMs = Number(env.HEARTBEAT_TIMEOUT_S || 600) * 1000;
   const candidates = await staleRuns(db, now - Math.min(defaultTimeoutMs, 30_000));
   for (const run of candidates) {
-    const timeoutMs = ((run.spec as RftSpec | null)?.limits?.heartbeatTimeoutSeconds ?? defaultTimeoutMs / 1000) * 1000;
+    const timeoutMs = (run.spec?.limits?.heartbeatTimeoutSeconds ?? defaultTimeoutMs / 1000) * 1000;
     const last = run.heartbeatAt ?? run.updatedAt;
     if (now - last < timeoutMs) continue;
     const reason = `no heartbeat for ${Math.round((now - last) / 1000)} s (timeout ${timeoutMs / 1000} s): the container is presumed lost`;

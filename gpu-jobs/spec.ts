@@ -254,35 +254,46 @@ export const SPEC_OF_KIND = { rft: RftSpec, sft: SftSpec, dpo: DpoSpec, kto: Kto
 export type RunKind = keyof typeof SPEC_OF_KIND;
 
 /** Where a run's starting adapter is (a training run's `warmStart`, an eval run's `model.adapterOf`). */
-export interface AdapterRef {
-  run: string;
-  kind: string;
-  uri: string;
+export const AdapterRef = z.object({
+  run: z.string(),
+  kind: z.string(),
+  uri: z.string(),
   /** The adapter's bytes, for the run's token (`GET` this path on the API). */
-  download: string;
-}
+  download: z.string().describe("The adapter's bytes, for the run's token (GET this path on the API)"),
+});
+export type AdapterRef = z.infer<typeof AdapterRef>;
 
-/** What `GET /v1/runs/{id}/spec` gives the container. */
-export interface ContainerSpec {
-  runId: string;
-  experimentId: string;
-  kind: RunKind;
-  baseModel: string;
-  /** Absent for offline kinds created without a grader. */
-  grader: { ref: string; config: Record<string, unknown> } | null;
-  hyperparams: Record<string, unknown>;
-  /** The adapter the trainer starts from (training kinds) or evaluates (eval), with its artifact URI. */
-  warmStart: AdapterRef | null;
-  /** Eval runs: the split to answer and how many samples per item. */
-  eval?: { split: "train" | "holdout"; samplesPerItem: number };
-  earlyStopping: EarlyStoppingRule[];
-  limits: Limits;
-  dataset: {
-    id: string;
-    sha256: string;
-    rows: number;
-    /** Where to read the training rows: a path on this API, paged (`GET …/rows?split=train&cursor=`). */
-    trainRows: string;
-    holdoutRows: string;
-  };
-}
+/**
+ * What `GET /v1/runs/{id}/spec` gives the container. A zod schema so that /openapi.json documents it
+ * field by field; the container's client (gpu-jobs/container/assay_client.py) reads these fields.
+ */
+export const ContainerSpec = z.object({
+  runId: z.string(),
+  experimentId: z.string(),
+  kind: z.enum(["rft", "sft", "dpo", "kto", "eval"]),
+  baseModel: z.string(),
+  grader: z
+    .object({ ref: z.string(), config: z.record(z.string(), z.unknown()) })
+    .nullable()
+    .describe("Absent for offline kinds created without a grader"),
+  hyperparams: z.record(z.string(), z.unknown()),
+  warmStart: AdapterRef.nullable().describe(
+    "The adapter the trainer starts from (training kinds) or evaluates (eval), with its artifact URI",
+  ),
+  eval: z
+    .object({ split: z.enum(["train", "holdout"]), samplesPerItem: z.number().int() })
+    .optional()
+    .describe("Eval runs: the split to answer and how many samples per item"),
+  earlyStopping: z.array(EarlyStoppingRule),
+  limits: Limits,
+  dataset: z.object({
+    id: z.string(),
+    sha256: z.string(),
+    rows: z.number().int(),
+    trainRows: z
+      .string()
+      .describe("Where to read the training rows: a path on this API, paged (GET …/rows?split=train&cursor=)"),
+    holdoutRows: z.string(),
+  }),
+});
+export type ContainerSpec = z.infer<typeof ContainerSpec>;

@@ -5,7 +5,11 @@ import { randomBytes } from "node:crypto";
 import { appendFileSync, copyFileSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
-/** Prepares `root/.dev.vars`; returns what it did, for the caller to say. */
+/**
+ * Prepares `root/.dev.vars`; returns what it did, for the caller to say.
+ * @param {string} root
+ * @returns {string[]}
+ */
 export function ensureDevVars(root) {
   const done = [];
   const devVars = join(root, ".dev.vars");

@@ -1,91 +1,20 @@
 #!/usr/bin/env -S node_modules/.bin/tsx
 // `npm run score -- --reward <name> --file samples.jsonl` (or `--grader grader.json`): scores a JSONL file of
 // samples locally in Node with the same engine the Worker uses, and prints a summary and the worst samples.
-import { createHash } from "node:crypto";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import * as z from "zod";
-import { nodeSqlEngine } from "../functions/lib/sql-engine-node";
+import { nodeContext, nodeServices } from "../functions/lib/node-services";
 import { DEFAULT_DEADLINE_MS, MAX_DEADLINE_MS, scoreBatch, summarize } from "../rewards/core/engine";
 import type { Scorer } from "../rewards/core/grader";
-import type { Services } from "../rewards/core/services";
-import type { Fixture, FixtureStore, Logger, RewardResult, Sample, ScoreContext } from "../rewards/core/types";
+import type { RewardResult, Sample } from "../rewards/core/types";
 import { buildGrader, GraderConfigError } from "../rewards/graders/index";
-import { createCodeRunner, loadQuickJs, QuickJsSandbox } from "../rewards/verifiers/code";
-import { createPythonGraderService } from "../rewards/verifiers/code/python/grade";
-import { nodePyodideAssets } from "../rewards/verifiers/code/python/node-assets";
-import { PyodideSandbox } from "../rewards/verifiers/code/python/sandbox";
-import { nodeQuickJsWasm } from "../rewards/verifiers/code/quickjs/node-wasm";
-import { createSqlVerifier } from "../rewards/verifiers/sql";
 
 const ROOT = resolve(fileURLToPath(import.meta.url), "../..");
 /** Files this short finish before a bar would tell anyone anything. */
 const PROGRESS_MIN = 50;
-const FIXTURE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
-
-/** Fixtures from local folders: `<dir>/<name>.sqlite` (a database) or `<dir>/<name>.sql` (a script). */
-export function dirFixtureStore(dirs: string[]): FixtureStore {
-  // A file is read and hashed again only when its size or mtime changed.
-  const loaded = new Map<string, { stamp: string; fixture: Fixture }>();
-  return {
-    async get(name) {
-      if (!FIXTURE_NAME.test(name)) return null;
-      for (const dir of dirs) {
-        for (const kind of ["sqlite", "sql"] as const) {
-          const path = join(dir, `${name}.${kind}`);
-          const st = statSync(path, { throwIfNoEntry: false });
-          if (!st?.isFile()) continue;
-          const stamp = `${st.size}:${st.mtimeMs}`;
-          const hit = loaded.get(path);
-          if (hit?.stamp === stamp) return hit.fixture;
-          const bytes = new Uint8Array(readFileSync(path));
-          const sha256 = createHash("sha256").update(bytes).digest("hex");
-          const fixture: Fixture = { name, kind, sha256, bytes };
-          loaded.set(path, { stamp, fixture });
-          return fixture;
-        }
-      }
-      return null;
-    },
-  };
-}
-
-const stderrLogger: Logger = {
-  debug: () => {},
-  info: (msg, data) => process.stderr.write(`${JSON.stringify({ level: "info", msg, ...data })}\n`),
-  warn: (msg, data) => process.stderr.write(`${JSON.stringify({ level: "warn", msg, ...data })}\n`),
-};
-
-export interface NodeContextOptions {
-  fixtureDirs?: string[];
-  services?: Services;
-  log?: Logger;
-}
-
-/** Verifier services available in Node. One that this checkout does not provide yet is left undefined. */
-export async function nodeServices(opts: { fixtureDirs?: string[] } = {}): Promise<Services> {
-  // Booted on first use only: a file without Python pays nothing for it.
-  const python = new PyodideSandbox({ assets: () => nodePyodideAssets() });
-  return {
-    sql: createSqlVerifier({ engine: nodeSqlEngine, fixtures: dirFixtureStore(opts.fixtureDirs ?? []) }),
-    code: createCodeRunner({
-      javascript: new QuickJsSandbox({ load: (memory) => loadQuickJs(nodeQuickJsWasm(), memory) }),
-      python,
-    }),
-    python: createPythonGraderService(python),
-  };
-}
-
-/** A scoring context for Node: fixtures from local folders, services as given, logs to stderr. */
-export function nodeContext(opts: NodeContextOptions = {}): Omit<ScoreContext, "signal" | "deadline"> {
-  return {
-    fixtures: dirFixtureStore(opts.fixtureDirs ?? []),
-    log: opts.log ?? stderrLogger,
-    services: opts.services ?? {},
-  };
-}
 
 const SampleLine = z.object({
   completion: z.string(),
@@ -273,6 +202,7 @@ const USAGE = `Usage: npm run score -- (--reward <name> | --grader <grader.json>
   --deadline-ms <ms>    per-sample deadline (default ${DEFAULT_DEADLINE_MS}, at most ${MAX_DEADLINE_MS})
   --concurrency <n>     samples scored at once (default 8)
   --fixtures <dir>      folder of fixtures (<name>.sqlite or <name>.sql); repeatable
+  --schemas <dir>       folder of JSON Schemas (*.json, found by their $id) for json_schema graders; repeatable
   --json                print the report as JSON on stdout
   --progress / --no-progress   force the progress bar on or off (default: on when stderr is a
                         terminal and the file has over ${PROGRESS_MIN} samples)
@@ -299,6 +229,7 @@ export async function main(argv: string[]): Promise<number> {
         "deadline-ms": { type: "string" },
         concurrency: { type: "string" },
         fixtures: { type: "string", multiple: true },
+        schemas: { type: "string", multiple: true },
         json: { type: "boolean", default: false },
         progress: { type: "boolean" },
         "no-progress": { type: "boolean" },
@@ -342,7 +273,7 @@ export async function main(argv: string[]): Promise<number> {
     const { samples, lines } = parseSamples(readFileSync(o.file, "utf8"), o.file);
 
     const fixtureDirs = [...(o.fixtures ?? []), join(ROOT, "rewards", "modules", "fixtures")];
-    const services = await nodeServices({ fixtureDirs });
+    const services = await nodeServices({ fixtureDirs, schemaDirs: o.schemas ?? [] });
     const context = nodeContext({ fixtureDirs, services });
     const auto = Boolean(process.stderr.isTTY) && samples.length > PROGRESS_MIN;
     const showBar = o["no-progress"] ? false : (o.progress ?? auto);

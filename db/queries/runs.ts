@@ -5,9 +5,6 @@ import { artifacts, type RunStatus, runStatusHistory, runs } from "../schema";
 export type RunRow = typeof runs.$inferSelect;
 export type NewRun = typeof runs.$inferInsert;
 
-export const TERMINAL_STATUSES: readonly RunStatus[] = ["succeeded", "failed", "cancelled", "stopped"];
-export const isTerminal = (s: RunStatus) => TERMINAL_STATUSES.includes(s);
-
 /** Inserts a run with its first status-history entry, atomically. */
 export async function insertRun(db: Db, row: NewRun & { status: RunStatus; createdAt: number }, reason?: string) {
   await db.batch([

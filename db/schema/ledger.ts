@@ -1,4 +1,6 @@
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import type { DispatchSpec } from "../../gpu-jobs/spec";
+import type { RunStatus } from "../run-lifecycle";
 
 export const experiments = sqliteTable(
   "experiments",
@@ -13,7 +15,7 @@ export const experiments = sqliteTable(
   (t) => [index("experiments_created_idx").on(t.createdAt), index("experiments_project_idx").on(t.projectId, t.id)],
 );
 
-export type RunStatus = "queued" | "dispatching" | "running" | "succeeded" | "failed" | "cancelled" | "stopped";
+export type { RunStatus } from "../run-lifecycle";
 
 export const runs = sqliteTable(
   "runs",
@@ -28,7 +30,7 @@ export const runs = sqliteTable(
     name: text("name"),
     params: text("params", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
     /** The whole validated run spec (grader, hyperparameters, backend, rules, limits) for kinds that carry one. */
-    spec: text("spec", { mode: "json" }).$type<Record<string, unknown>>(),
+    spec: text("spec", { mode: "json" }).$type<DispatchSpec>(),
     datasetId: text("dataset_id"),
     datasetSha256: text("dataset_sha256"),
     baseModel: text("base_model"),

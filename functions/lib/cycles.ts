@@ -1,124 +1,39 @@
-import { and, asc, eq, gt, inArray, isNull, or, sql } from "drizzle-orm";
+import { and, eq, isNull, sql } from "drizzle-orm";
 import * as z from "zod";
 import { createDb, type Db } from "../../db/client";
 import { promotionOfCycle, setChampion } from "../../db/queries/champions";
 import { allItems, type ItemScores } from "../../db/queries/eval-items";
-import { getRun, isTerminal } from "../../db/queries/runs";
+import { getRun } from "../../db/queries/runs";
+import { isTerminal } from "../../db/run-lifecycle";
 import {
   type CycleStatus,
   championHistory,
   curations,
   datasets,
-  feedbackEvents,
   retrainingCycles,
   retrainingPolicies,
 } from "../../db/schema";
 import { type DispatchSpec, SPEC_OF_KIND } from "../../gpu-jobs/spec";
 import { prepareCuration } from "./curation/job";
-import { ApiError, zodIssues } from "./errors";
+import { ApiError } from "./errors";
 import { newId } from "./ids";
+import { type CycleRow, OPEN_CYCLE, RetrainingPolicySpec, validateTemplate } from "./retraining-policy";
 import { comparePaired } from "./stats";
 import { createDispatchedRun, type JobMessage } from "./training";
 
-async function currentChampionRow(db: Db, experimentId: string) {
+/**
+ * A retraining cycle's steps: curate the new feedback, train the candidate, evaluate it beside the champion
+ * on the holdout, and decide. Policies, their validation and what starts a cycle live in
+ * retraining-policy.ts and cycle-triggers.ts.
+ */
+
+export async function currentChampionRow(db: Db, experimentId: string) {
   const [row] = await db
     .select()
     .from(championHistory)
     .where(and(eq(championHistory.experimentId, experimentId), isNull(championHistory.until)))
     .limit(1);
   return row ?? null;
-}
-
-export const OPEN_CYCLE: CycleStatus[] = ["curating", "training", "evaluating"];
-const DatasetRef = z.string().regex(/^ds_[0-9a-z]{1,60}$/, 'a dataset id ("ds_…")');
-
-export const RetrainingPolicySpec = z
-  .object({
-    name: z.string().trim().min(1).max(200),
-    feedback: z
-      .object({
-        sources: z
-          .array(z.string().regex(/^fs_[0-9a-z]{1,60}$/))
-          .min(1)
-          .max(20),
-      })
-      .strict(),
-    trigger: z
-      .object({
-        /** Fire once this many feedback events arrived from the sources since the last cycle began. */
-        minNewFeedback: z.number().int().min(1).max(10_000_000).optional(),
-        /** Fire once the last cycle (or the policy) is this old and some new feedback arrived. */
-        maxAgeHours: z
-          .number()
-          .min(0.01)
-          .max(24 * 365)
-          .optional(),
-        /** Fire on a drift alarm of the experiment (see fireOnDrift). */
-        onDrift: z.boolean().default(false),
-        /** No automatic cycle starts sooner than this after the previous one began. */
-        cooldownHours: z
-          .number()
-          .min(0)
-          .max(24 * 365)
-          .default(0),
-      })
-      .strict()
-      .default({ onDrift: false, cooldownHours: 0 }),
-    /** A curation request without its feedback filter (the cycle fills it: the sources, new events only). */
-    curation: z
-      .object({
-        name: z.string().trim().min(1).max(200).optional(),
-        into: z.enum(["sft", "dpo", "kto", "rft", "auto"]).default("auto"),
-        dedup: z.record(z.string(), z.unknown()).optional(),
-        holdoutOf: DatasetRef.optional(),
-        base: DatasetRef.optional(),
-      })
-      .strict()
-      .default({ into: "auto" }),
-    /** A run spec of kind sft, dpo, kto or rft; the cycle fills in `dataset` and `warmStart` (the champion). */
-    run: z.record(z.string(), z.unknown()),
-    gate: z
-      .object({
-        /** Scores both evals; default: the run template's grader. */
-        grader: z.record(z.string(), z.unknown()).optional(),
-        confidence: z.number().min(0.5).max(0.9999).default(0.95),
-        margin: z.number().min(0).max(1).default(0),
-        minItems: z.number().int().min(2).max(1_000_000).default(50),
-        /** The frozen holdout (its holdout split); default: the champion's training dataset, else the curated one. */
-        holdout: DatasetRef.optional(),
-      })
-      .strict()
-      .default({ confidence: 0.95, margin: 0, minItems: 50 }),
-  })
-  .strict();
-export type RetrainingPolicySpec = z.infer<typeof RetrainingPolicySpec>;
-
-export type PolicyRow = typeof retrainingPolicies.$inferSelect;
-export type CycleRow = typeof retrainingCycles.$inferSelect;
-
-/** Validates the run template as the kind's spec would be once the cycle fills it in. */
-export function validateTemplate(policy: RetrainingPolicySpec): DispatchSpec {
-  const kind = policy.run.kind;
-  if (kind !== "sft" && kind !== "dpo" && kind !== "kto" && kind !== "rft") {
-    throw new ApiError("BAD_REQUEST", "the run template must be of kind sft, dpo, kto or rft", [
-      { path: ["run", "kind"], message: "one of sft, dpo, kto, rft" },
-    ]);
-  }
-  const parsed = SPEC_OF_KIND[kind].safeParse({ backend: "local", ...policy.run, dataset: "ds_template" });
-  if (!parsed.success) {
-    throw new ApiError(
-      "BAD_REQUEST",
-      "the run template is not a valid run spec",
-      zodIssues(parsed.error.issues).map((i) => ({ ...i, path: ["run", ...i.path] })),
-    );
-  }
-  const spec = parsed.data as DispatchSpec;
-  if (!policy.gate.grader && !("grader" in spec && spec.grader)) {
-    throw new ApiError("BAD_REQUEST", "the gate needs a grader: give gate.grader or a grader in the run template", [
-      { path: ["gate", "grader"], message: "required when the run template has no grader" },
-    ]);
-  }
-  return spec;
 }
 
 const log = (msg: string, data: Record<string, unknown>) =>
@@ -509,150 +424,4 @@ async function decide(
     now,
   );
   if (moved) log(promoted ? "challenger promoted" : "challenger rejected", { cycleId: cycle.id, reason });
-}
-
-/**
- * Starts a cycle of a policy, unless one is open (the partial unique index lets one in). `since` bounds the
- * feedback that is new to it: the previous cycle's start, or the policy's creation. Answers the cycle or null.
- */
-export async function startCycle(
-  env: Env,
-  policy: PolicyRow,
-  trigger: Record<string, unknown>,
-  now = Date.now(),
-): Promise<CycleRow | null> {
-  const db = createDb(env.DB);
-  const spec = RetrainingPolicySpec.parse(policy.spec);
-  const last = await lastCycle(db, policy.id);
-  // The first cycle takes every event its sources hold (feedback sent before the policy existed included);
-  // each later one, what arrived since the previous cycle began.
-  const since = last?.createdAt ?? 0;
-  const champion = await currentChampionRow(db, policy.experimentId);
-  const championRun = champion ? await getRun(db, policy.projectId, champion.runId) : null;
-  const holdout = spec.gate.holdout ?? championRun?.datasetId ?? null;
-  const id = newId("cyc", now);
-  const inserted = await db
-    .insert(retrainingCycles)
-    .values({
-      id,
-      projectId: policy.projectId,
-      policyId: policy.id,
-      experimentId: policy.experimentId,
-      status: "curating",
-      trigger,
-      feedbackSince: since,
-      feedbackCount: await newFeedback(db, policy, spec, since),
-      championRunId: champion?.runId ?? null,
-      holdoutDatasetId: holdout,
-      log: [{ at: now, step: "started", detail: JSON.stringify(trigger) }],
-      createdAt: now,
-      updatedAt: now,
-    })
-    .onConflictDoNothing()
-    .returning();
-  if (!inserted.length) return null;
-  await env.JOBS.send({ type: "cycle", cycleId: id } satisfies JobMessage);
-  log("retraining cycle started", { cycleId: id, policyId: policy.id, trigger });
-  return inserted[0]!;
-}
-
-async function newFeedback(db: Db, policy: PolicyRow, spec: RetrainingPolicySpec, since: number) {
-  const [r] = await db
-    .select({ n: sql<number>`count(*)` })
-    .from(feedbackEvents)
-    .where(
-      and(
-        eq(feedbackEvents.projectId, policy.projectId),
-        inArray(feedbackEvents.sourceId, spec.feedback.sources),
-        gt(feedbackEvents.receivedAt, since),
-      ),
-    );
-  return r?.n ?? 0;
-}
-
-/** A policy's newest cycle (ids sort by creation time), or undefined before its first. */
-async function lastCycle(db: Db, policyId: string): Promise<CycleRow | undefined> {
-  const [last] = await db
-    .select()
-    .from(retrainingCycles)
-    .where(eq(retrainingCycles.policyId, policyId))
-    .orderBy(sql`${retrainingCycles.id} desc`)
-    .limit(1);
-  return last;
-}
-
-/**
- * Whether a policy fires now on its own: no open cycle, past its cooldown, and enough new feedback
- * (`minNewFeedback`) or an old enough last cycle with some new feedback (`maxAgeHours`). Answers the trigger.
- */
-export async function dueTrigger(db: Db, policy: PolicyRow, now: number): Promise<Record<string, unknown> | null> {
-  const spec = RetrainingPolicySpec.parse(policy.spec);
-  const { minNewFeedback, maxAgeHours, cooldownHours } = spec.trigger;
-  if (minNewFeedback === undefined && maxAgeHours === undefined) return null;
-  const last = await lastCycle(db, policy.id);
-  if (last && OPEN_CYCLE.includes(last.status)) return null;
-  const since = last?.createdAt ?? policy.createdAt;
-  if (last && now - last.createdAt < cooldownHours * 3_600_000) return null;
-  const fresh = await newFeedback(db, policy, spec, since);
-  if (minNewFeedback !== undefined && fresh >= minNewFeedback) return { kind: "feedback", newFeedback: fresh };
-  if (maxAgeHours !== undefined && fresh > 0 && now - since >= maxAgeHours * 3_600_000) {
-    return { kind: "age", newFeedback: fresh, ageHours: (now - since) / 3_600_000 };
-  }
-  return null;
-}
-
-/** For the drift monitor: starts a cycle of every policy of the experiment that fires on drift (cooldown kept). */
-export async function fireOnDrift(env: Env, experimentId: string, detail: Record<string, unknown>, now = Date.now()) {
-  const db = createDb(env.DB);
-  const policies = await db.select().from(retrainingPolicies).where(eq(retrainingPolicies.experimentId, experimentId));
-  const started: string[] = [];
-  for (const p of policies) {
-    const spec = RetrainingPolicySpec.parse(p.spec);
-    if (!spec.trigger.onDrift) continue;
-    const [last] = await db
-      .select()
-      .from(retrainingCycles)
-      .where(eq(retrainingCycles.policyId, p.id))
-      .orderBy(sql`${retrainingCycles.id} desc`)
-      .limit(1);
-    if (last && now - last.createdAt < spec.trigger.cooldownHours * 3_600_000) continue;
-    const c = await startCycle(env, p, { kind: "drift", ...detail }, now);
-    if (c) started.push(c.id);
-  }
-  return started;
-}
-
-/** The cron task: fire due policies, then advance every open cycle (a lost queue message only delays a cycle). */
-export async function retrainingCron(env: Env, now = Date.now()) {
-  const db = createDb(env.DB);
-  const policies = await db.select().from(retrainingPolicies).orderBy(asc(retrainingPolicies.id)).limit(500);
-  for (const p of policies) {
-    const trigger = await dueTrigger(db, p, now);
-    if (trigger) await startCycle(env, p, trigger, now);
-  }
-  const open = await db
-    .select({ id: retrainingCycles.id })
-    .from(retrainingCycles)
-    .where(inArray(retrainingCycles.status, OPEN_CYCLE))
-    .orderBy(asc(retrainingCycles.id))
-    .limit(100);
-  for (const c of open) await advanceCycle(env, c.id, now);
-}
-
-/** A run of an open cycle ended: the cycle looks at it at once instead of at the next cron tick. */
-export async function notifyCyclesOfRun(db: Db, env: Env, runId: string) {
-  const rows = await db
-    .select({ id: retrainingCycles.id })
-    .from(retrainingCycles)
-    .where(
-      and(
-        inArray(retrainingCycles.status, OPEN_CYCLE),
-        or(
-          eq(retrainingCycles.runId, runId),
-          eq(retrainingCycles.championEvalId, runId),
-          eq(retrainingCycles.challengerEvalId, runId),
-        ),
-      ),
-    );
-  for (const r of rows) await env.JOBS.send({ type: "cycle", cycleId: r.id } satisfies JobMessage);
 }

@@ -4,7 +4,7 @@ import { currentChampion } from "../../db/queries/champions";
 import { getDataset } from "../../db/queries/datasets";
 import { getRun } from "../../db/queries/runs";
 import { driftChecks, experimentMonitoring, feedbackEvents, feedbackSources } from "../../db/schema";
-import { fireOnDrift } from "./cycles";
+import { fireOnDrift } from "./cycle-triggers";
 import { readRows } from "./datasets-rows";
 import { compareDrift, type DriftInput, type DriftReport } from "./drift";
 import { ApiError } from "./errors";

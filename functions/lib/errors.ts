@@ -5,6 +5,7 @@ export const ERROR_STATUS = {
   UNAUTHORIZED: 401,
   FORBIDDEN: 403,
   NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
   CONFLICT: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
@@ -33,6 +34,28 @@ export class ApiError extends Error {
     super(message);
     this.status = ERROR_STATUS[code];
   }
+}
+
+/** Each status's code, for errors that arrive as a bare status (hono's HTTPException, its validators). */
+const CODE_OF_STATUS = new Map<number, ErrorCode>(
+  Object.entries(ERROR_STATUS).map(([code, status]) => [status, code as ErrorCode]),
+);
+const DEFAULT_MESSAGE: Partial<Record<ErrorCode, string>> = {
+  BAD_REQUEST: "bad request",
+  UNAUTHORIZED: "unauthorized",
+  METHOD_NOT_ALLOWED: "method not allowed",
+  PAYLOAD_TOO_LARGE: "request body too large",
+  UNSUPPORTED_MEDIA_TYPE: "unsupported media type",
+};
+
+/**
+ * The envelope's error for a client error thrown as a bare status: its own code when the API has one
+ * (a 405 or 415 is not a 400), else BAD_REQUEST. Server errors are not mapped here: they are logged and
+ * answered as INTERNAL, so no upstream message leaks.
+ */
+export function errorOfStatus(status: number, message?: string): ApiError {
+  const code = CODE_OF_STATUS.get(status) ?? "BAD_REQUEST";
+  return new ApiError(code, message || DEFAULT_MESSAGE[code] || "bad request");
 }
 
 export const badRequest = (message: string, issues?: ErrorIssue[]) => new ApiError("BAD_REQUEST", message, issues);

@@ -24,7 +24,8 @@ import * as z from "zod";
 import type { Db } from "../../db/client";
 import { currentChampion } from "../../db/queries/champions";
 import { allItems, type ItemScores } from "../../db/queries/eval-items";
-import { getRun, isTerminal } from "../../db/queries/runs";
+import { getRun } from "../../db/queries/runs";
+import { isTerminal } from "../../db/run-lifecycle";
 import {
   datasets,
   experimentMonitoring,

@@ -25,6 +25,7 @@ const DESCRIPTIONS: Record<number, string> = {
   401: "Missing, unknown or revoked credentials",
   403: "The credentials are valid but may not do this",
   404: "Not found",
+  405: "The path exists but not with this method (the Allow header lists those it has)",
   409: "Conflicts with what is stored",
   413: "The body is larger than this route accepts",
   415: "Unsupported content type",

@@ -1,7 +1,8 @@
 import { and, asc, eq, isNull, sql } from "drizzle-orm";
 import { metricStandings } from "../../db/queries/metrics";
-import { isTerminal, type RunRow } from "../../db/queries/runs";
+import type { RunRow } from "../../db/queries/runs";
 import { series } from "../../db/queries/training";
+import { isTerminal } from "../../db/run-lifecycle";
 import { runStatusHistory, runs, sweepRungs, sweeps } from "../../db/schema";
 import { decideAtRung, rungSteps, valueAtRung } from "../../gpu-jobs/asha";
 import { type DispatchSpec, SPEC_OF_KIND } from "../../gpu-jobs/spec";
@@ -56,7 +57,7 @@ export function sweepRunRows(
     status: "queued" as const,
     name: `${sweep.name ?? sweep.id} #${first + j}`,
     params: s.hyperparams,
-    spec: s as unknown as Record<string, unknown>,
+    spec: s,
     datasetId: s.dataset,
     datasetSha256: pinned.datasetSha256,
     baseModel: s.baseModel,

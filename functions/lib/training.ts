@@ -199,8 +199,6 @@ export async function prepareRun(db: Db, env: Env, projectId: string, spec: Disp
   return { graderRef, datasetSha256: ds.sha256 };
 }
 
-const spec = (run: RunRow) => run.spec as unknown as RftSpec | null;
-
 /**
  * Evaluates a run's early-stopping rules, reward-hacking alarm and limits after new metrics or rewards.
  * When one fires, the run records why and every later metrics/heartbeat/rewards answer says stop; an
@@ -208,14 +206,15 @@ const spec = (run: RunRow) => run.spec as unknown as RftSpec | null;
  */
 export async function evaluateStop(db: Db, env: Env, run: RunRow): Promise<{ stop: boolean; stopReason?: string }> {
   if (run.stopRequested) return { stop: true, stopReason: run.stopReason ?? undefined };
-  const s = spec(run);
+  const s = run.spec;
   if (!s) return { stop: false };
   let decision: StopDecision | null = null;
-  for (const rule of s.earlyStopping ?? []) {
+  // Eval runs carry no early-stopping rules; only rft runs carry a reward-hacking alarm.
+  for (const rule of s.kind === "eval" ? [] : s.earlyStopping) {
     decision = checkRule(rule, await series(db, run.id, rule.metric));
     if (decision) break;
   }
-  if (!decision && s.hackingAlarm && run.kind === "rft") {
+  if (!decision && s.kind === "rft" && s.hackingAlarm) {
     const a = s.hackingAlarm;
     decision = checkHacking(a, await series(db, run.id, a.trainMetric), await series(db, run.id, a.holdoutMetric));
   }
@@ -270,7 +269,7 @@ export async function createDispatchedRun(
       status: "queued",
       name: spec.name ?? null,
       params: spec.hyperparams as Record<string, unknown>,
-      spec: spec as unknown as Record<string, unknown>,
+      spec,
       datasetId: spec.dataset,
       datasetSha256: prepared.datasetSha256,
       baseModel,

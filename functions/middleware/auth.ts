@@ -1,6 +1,7 @@
 import { and, eq, isNull, lt, or } from "drizzle-orm";
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
+import { isTerminal } from "../../db/run-lifecycle";
 import { apiKeys, projects, runs } from "../../db/schema";
 import type { AppEnv, Principal } from "../env";
 import { secretsEqual, sha256Hex } from "../lib/crypto";
@@ -15,9 +16,6 @@ export const RUN_TOKEN_PREFIX = "rt_";
 export const PROJECT_HEADER = "x-assay-project";
 /** `lastUsedAt` is written at most this often per key, so authenticating is not a write per request. */
 export const LAST_USED_GRANULARITY_MS = 60_000;
-
-/** A run's token is refused once the run has ended. */
-const ENDED = new Set(["succeeded", "failed", "cancelled", "stopped"]);
 
 type Db = AppEnv["Variables"]["db"];
 
@@ -128,7 +126,8 @@ async function authenticateRunToken(token: string, runId: string, db: Db, allowE
   // Compare even when the run is missing, so an unknown run and a wrong token take the same path.
   const ok = await secretsEqual(hash, row?.tokenHash ?? "");
   if (!row || !ok) throw new ApiError("UNAUTHORIZED", "this run token is not valid for this run");
-  if (ENDED.has(row.status) && !allowEnded)
+  // A run's token is refused once the run has ended.
+  if (isTerminal(row.status) && !allowEnded)
     throw new ApiError("UNAUTHORIZED", `run ${runId} has ended (${row.status}); its token no longer works`);
   return { kind: "runToken", runId, projectId: row.projectId };
 }

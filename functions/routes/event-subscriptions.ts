@@ -8,6 +8,7 @@ import { newId } from "../lib/ids";
 import { bearer, Cursor, errors, json, jsonBody, Limit, ListOf } from "../lib/openapi";
 import { page } from "../lib/pagination";
 import { projectOf } from "../lib/project";
+import { IdParam } from "../lib/route-helpers";
 import { seal } from "../lib/secret-box";
 import { newWebhookSecret } from "../lib/standard-webhooks";
 import { allowPrivateWebhooks, webhookUrlProblem } from "../lib/webhook-url";
@@ -70,7 +71,6 @@ export const EventDelivery = z
   })
   .openapi("EventDelivery");
 
-const IdParam = z.object({ id: z.string().min(1).max(64) });
 const key = requireAuth("key");
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 

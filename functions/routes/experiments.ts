@@ -1,12 +1,12 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import { getExperiment, insertExperiment, listExperiments, runCountsByStatus } from "../../db/queries/experiments";
+import { type getExperiment, insertExperiment, listExperiments, runCountsByStatus } from "../../db/queries/experiments";
 import { metricStandings, rankStandings } from "../../db/queries/metrics";
 import type { AppEnv } from "../env";
-import { notFound } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { bearer, Cursor, errors, json, jsonBody, Limit, ListOf } from "../lib/openapi";
 import { page } from "../lib/pagination";
 import { projectOf } from "../lib/project";
+import { experimentOf, IdParam } from "../lib/route-helpers";
 import { requireAuth } from "../middleware/auth";
 import { idempotent } from "../middleware/idempotency";
 
@@ -52,7 +52,6 @@ export const Standing = z
   })
   .openapi("RunStanding");
 
-const IdParam = z.object({ id: z.string().min(1).max(64) });
 const key = requireAuth("key");
 
 const create = createRoute({
@@ -135,15 +134,14 @@ export function experimentRoutes(app: OpenAPIHono<AppEnv>) {
 
   app.openapi(get, async (c) => {
     const { id } = c.req.valid("param");
-    const row = await getExperiment(c.var.db, projectOf(c), id);
-    if (!row) throw notFound("experiment", id);
+    const row = await experimentOf(c, id);
     return c.json({ ...view(row), runs: await runCountsByStatus(c.var.db, projectOf(c), id) }, 200);
   });
 
   app.openapi(compare, async (c) => {
     const { id } = c.req.valid("param");
     const { metric, mode } = c.req.valid("query");
-    if (!(await getExperiment(c.var.db, projectOf(c), id))) throw notFound("experiment", id);
+    await experimentOf(c, id);
     const rows = await metricStandings(c.var.db, projectOf(c), { experimentId: id }, metric, mode);
     return c.json({ metric, mode, runs: rankStandings(rows, mode) }, 200);
   });

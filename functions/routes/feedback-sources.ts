@@ -8,6 +8,7 @@ import { newId } from "../lib/ids";
 import { bearer, Cursor, errors, json, jsonBody, Limit, ListOf } from "../lib/openapi";
 import { page } from "../lib/pagination";
 import { projectOf } from "../lib/project";
+import { IdParam } from "../lib/route-helpers";
 import { seal } from "../lib/secret-box";
 import { newWebhookSecret } from "../lib/standard-webhooks";
 import { requireAuth } from "../middleware/auth";
@@ -63,7 +64,6 @@ export const RotatedSecret = z
   .object({ id: z.string(), secret: z.string(), previousSecretUntil: z.string() })
   .openapi("RotatedFeedbackSecret");
 
-const IdParam = z.object({ id: z.string().min(1).max(64) });
 const key = requireAuth("key");
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 

@@ -29,6 +29,7 @@ import { isBlank, LineSplitter } from "../lib/jsonl";
 import { bearer, Cursor, errors, json, ListOf } from "../lib/openapi";
 import { page } from "../lib/pagination";
 import { projectOf } from "../lib/project";
+import { IdParam } from "../lib/route-helpers";
 import { open } from "../lib/secret-box";
 import { verifyStandardWebhook } from "../lib/standard-webhooks";
 import { requireAuth } from "../middleware/auth";
@@ -169,7 +170,6 @@ async function later(c: { executionCtx: { waitUntil(p: Promise<unknown>): void }
 
 const unauthorized = (message: string) => new ApiError("UNAUTHORIZED", message);
 const key = requireAuth("key");
-const IdParam = z.object({ id: z.string().min(1).max(64) });
 
 const webhook = createRoute({
   method: "post",

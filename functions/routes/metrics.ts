@@ -5,11 +5,10 @@ import {
   MetricConflictError,
   readMetricPoints,
 } from "../../db/queries/metrics";
-import { getRun } from "../../db/queries/runs";
 import type { AppEnv } from "../env";
-import { ApiError, notFound } from "../lib/errors";
+import { ApiError } from "../lib/errors";
 import { bearer, errors, json, jsonBody } from "../lib/openapi";
-import { projectOf } from "../lib/project";
+import { IdParam, runOf } from "../lib/route-helpers";
 import { evaluateStop } from "../lib/training";
 import { requireAuth } from "../middleware/auth";
 import { MetricName } from "./experiments";
@@ -65,8 +64,6 @@ const Series = z
     nextCursor: z.string().nullable(),
   })
   .openapi("MetricSeries");
-
-const IdParam = z.object({ id: z.string().min(1).max(64) });
 
 const post = createRoute({
   method: "post",
@@ -126,8 +123,7 @@ export function metricRoutes(app: OpenAPIHono<AppEnv>) {
     const { id } = c.req.valid("param");
     const { points } = c.req.valid("json");
     const db = c.var.db;
-    const run = await getRun(db, projectOf(c), id);
-    if (!run) throw notFound("run", id);
+    const run = await runOf(c, id);
     const now = Date.now();
     const rows = points.map((p) => ({
       name: p.name,
@@ -157,7 +153,7 @@ export function metricRoutes(app: OpenAPIHono<AppEnv>) {
     const { id } = c.req.valid("param");
     const q = c.req.valid("query");
     const db = c.var.db;
-    if (!(await getRun(db, projectOf(c), id))) throw notFound("run", id);
+    await runOf(c, id);
     const names = q.name
       ?.split(",")
       .map((n) => n.trim())

@@ -2,15 +2,15 @@ import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { and, desc, eq, inArray, lt } from "drizzle-orm";
 import type { Context } from "hono";
 import { getDataset } from "../../db/queries/datasets";
-import { getExperiment } from "../../db/queries/experiments";
 import { driftChecks, experimentMonitoring, feedbackSources } from "../../db/schema";
 import type { AppEnv } from "../env";
 import { computeDrift, getMonitoring, parseWindow } from "../lib/drift-check";
-import { badRequest, notFound } from "../lib/errors";
+import { badRequest } from "../lib/errors";
 import { evalGraderIssues, evaluationPage } from "../lib/nightly";
 import { bearer, Cursor, errors, json, jsonBody, Limit, ListOf } from "../lib/openapi";
 import { page } from "../lib/pagination";
 import { projectOf } from "../lib/project";
+import { experimentOf, IdParam } from "../lib/route-helpers";
 import { requireAuth } from "../middleware/auth";
 
 const WindowParam = z
@@ -176,7 +176,6 @@ const DriftCheck = DriftReport.extend({
   createdAt: z.string(),
 }).openapi("DriftCheck");
 
-const IdParam = z.object({ id: z.string().min(1).max(64) });
 const key = requireAuth("key");
 
 const putMonitoring = createRoute({
@@ -252,8 +251,7 @@ const evaluations = createRoute({
 });
 
 async function experimentOr404(c: Context<AppEnv>, id: string) {
-  const exp = await getExperiment(c.var.db, projectOf(c), id);
-  if (!exp) throw notFound("experiment", id);
+  const exp = await experimentOf(c, id);
   return exp;
 }
 

@@ -2,22 +2,22 @@ import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { and, asc, desc, eq, gt, lt } from "drizzle-orm";
 import { championHistoryOf, currentChampion, setChampion } from "../../db/queries/champions";
 import { allItems } from "../../db/queries/eval-items";
-import { getExperiment } from "../../db/queries/experiments";
 import { getRun } from "../../db/queries/runs";
 import { retrainingCycles, retrainingPolicies } from "../../db/schema";
 import type { AppEnv } from "../env";
-import { type CycleRow, RetrainingPolicySpec, startCycle, validateTemplate } from "../lib/cycles";
+import { startCycle } from "../lib/cycle-triggers";
 import { ApiError, conflict, notFound } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { bearer, Cursor, errors, json, jsonBody, Limit, ListOf } from "../lib/openapi";
 import { page } from "../lib/pagination";
 import { projectOf } from "../lib/project";
+import { type CycleRow, RetrainingPolicySpec, validateTemplate } from "../lib/retraining-policy";
+import { experimentOf, IdParam } from "../lib/route-helpers";
 import { ComparisonError, comparePaired } from "../lib/stats";
 import { adapterOf } from "../lib/training";
 import { requireAuth } from "../middleware/auth";
 
 const key = requireAuth("key");
-const IdParam = z.object({ id: z.string().min(1).max(64) });
 const RunId = z.string().regex(/^run_[0-9a-z]{1,60}$/);
 const Scores = z.array(z.number().finite()).min(2).max(1_000_000);
 
@@ -343,7 +343,7 @@ export function retrainingRoutes(app: OpenAPIHono<AppEnv>) {
 
   app.openapi(getChampion, async (c) => {
     const { id } = c.req.valid("param");
-    if (!(await getExperiment(c.var.db, projectOf(c), id))) throw notFound("experiment", id);
+    await experimentOf(c, id);
     return c.json(await championView(c.var.db, projectOf(c), id), 200);
   });
 
@@ -351,7 +351,7 @@ export function retrainingRoutes(app: OpenAPIHono<AppEnv>) {
     const { id } = c.req.valid("param");
     const { run: runId, reason } = c.req.valid("json");
     const db = c.var.db;
-    if (!(await getExperiment(db, projectOf(c), id))) throw notFound("experiment", id);
+    await experimentOf(c, id);
     const run = await getRun(db, projectOf(c), runId);
     if (!run || run.experimentId !== id) {
       throw new ApiError("BAD_REQUEST", `run ${runId} is not a run of experiment ${id}`, [
@@ -373,7 +373,7 @@ export function retrainingRoutes(app: OpenAPIHono<AppEnv>) {
     const { id } = c.req.valid("param");
     const spec = c.req.valid("json");
     const db = c.var.db;
-    if (!(await getExperiment(db, projectOf(c), id))) throw notFound("experiment", id);
+    await experimentOf(c, id);
     validateTemplate(spec);
     const row = {
       id: newId("pol"),
@@ -390,7 +390,7 @@ export function retrainingRoutes(app: OpenAPIHono<AppEnv>) {
   app.openapi(listPolicies, async (c) => {
     const { id } = c.req.valid("param");
     const { cursor, limit } = c.req.valid("query");
-    if (!(await getExperiment(c.var.db, projectOf(c), id))) throw notFound("experiment", id);
+    await experimentOf(c, id);
     const rows = await c.var.db
       .select()
       .from(retrainingPolicies)

@@ -1,8 +1,9 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { and, eq } from "drizzle-orm";
 import { getExperiment } from "../../db/queries/experiments";
-import { getRun, getRunDetail, insertRun, isTerminal, listRuns, updateRun } from "../../db/queries/runs";
-import { datasets, type RunStatus } from "../../db/schema";
+import { getRun, getRunDetail, insertRun, listRuns, updateRun } from "../../db/queries/runs";
+import { allowedFrom, canMove, isTerminal, RUN_STATUSES } from "../../db/run-lifecycle";
+import { datasets } from "../../db/schema";
 import { type DispatchSpec, DpoSpec, EvalSpec, KtoSpec, RftSpec, SftSpec } from "../../gpu-jobs/spec";
 import type { AppEnv } from "../env";
 import { ApiError, conflict, notFound, zodIssues } from "../lib/errors";
@@ -10,20 +11,12 @@ import { newId } from "../lib/ids";
 import { bearer, Cursor, errors, json, jsonBody, Limit, ListOf } from "../lib/openapi";
 import { page } from "../lib/pagination";
 import { projectOf } from "../lib/project";
+import { IdParam, runOf } from "../lib/route-helpers";
 import { announceRunFinished } from "../lib/run-events";
 import { createDispatchedRun } from "../lib/training";
 import { requireAuth } from "../middleware/auth";
 import { idempotent } from "../middleware/idempotency";
 
-export const RUN_STATUSES = [
-  "queued",
-  "dispatching",
-  "running",
-  "succeeded",
-  "failed",
-  "cancelled",
-  "stopped",
-] as const;
 export const RunKind = z.enum(["rft", "eval", "sft", "dpo", "kto"]);
 
 export const Artifact = z
@@ -150,21 +143,6 @@ export const Run = z
 
 export const RunListItem = Run.omit({ statusHistory: true, artifacts: true }).openapi("RunListItem");
 
-/** Which statuses a run may move to from each status. Ended runs do not move. */
-const TRANSITIONS: Record<RunStatus, readonly RunStatus[]> = {
-  queued: ["dispatching", "running", "succeeded", "failed", "cancelled", "stopped"],
-  dispatching: ["queued", "running", "succeeded", "failed", "cancelled", "stopped"],
-  running: ["succeeded", "failed", "cancelled", "stopped"],
-  succeeded: [],
-  failed: [],
-  cancelled: [],
-  stopped: [],
-};
-
-export function allowedFrom(to: RunStatus): RunStatus[] {
-  return (Object.keys(TRANSITIONS) as RunStatus[]).filter((from) => TRANSITIONS[from].includes(to));
-}
-
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 type RunRow = NonNullable<Awaited<ReturnType<typeof getRun>>>;
@@ -204,7 +182,6 @@ export async function runDetailView(db: AppEnv["Variables"]["db"], projectId: st
   };
 }
 
-const IdParam = z.object({ id: z.string().min(1).max(64) });
 const key = requireAuth("key");
 
 const create = createRoute({
@@ -322,10 +299,9 @@ export function runRoutes(app: OpenAPIHono<AppEnv>) {
     const { id } = c.req.valid("param");
     const body = c.req.valid("json");
     const db = c.var.db;
-    const run = await getRun(db, projectOf(c), id);
-    if (!run) throw notFound("run", id);
+    const run = await runOf(c, id);
     const statusChange = body.status && body.status !== run.status ? body.status : undefined;
-    if (statusChange && !TRANSITIONS[run.status].includes(statusChange)) {
+    if (statusChange && !canMove(run.status, statusChange)) {
       throw conflict(`run ${id} is ${run.status} and cannot become ${statusChange}`, { status: run.status });
     }
     if (!statusChange && isTerminal(run.status) && body.summary) {

@@ -33,8 +33,27 @@ export const Deadline = z
   .optional()
   .openapi({ description: `Per-sample deadline in ms (default ${DEFAULT_DEADLINE_MS})` });
 
+/**
+ * Each grader type's config as JSON Schema, for the docs only: requests are still checked by
+ * validateGrader(), whose issues name the path inside the config, so the route accepts what it did.
+ */
+function graderConfigDocs(): Record<string, unknown>[] {
+  return GRADER_TYPES.map((t) => {
+    let schema: Record<string, unknown>;
+    try {
+      const { $schema: _, ...rest } = z.toJSONSchema(t.config, { io: "input", unrepresentable: "any" });
+      schema = rest;
+    } catch {
+      // A config whose schema JSON Schema cannot express (a recursive lazy) is documented by its type alone.
+      schema = { type: "object", properties: { type: { const: t.type } }, required: ["type"] };
+    }
+    return { title: t.type, description: t.description, ...schema };
+  });
+}
+
 export const GraderConfig = z.record(z.string(), z.unknown()).openapi("GraderConfig", {
   description: `A grader config; \`type\` is one of: ${GRADER_TYPES.map((t) => t.type).join(", ")}. The OpenAI RFT grader format is accepted as is.`,
+  oneOf: graderConfigDocs(),
 });
 
 export const Result = z

@@ -1,10 +1,9 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import { getRun } from "../../db/queries/runs";
 import { latestCertificate } from "../../db/queries/training";
 import type { AppEnv } from "../env";
 import { notFound } from "../lib/errors";
 import { bearer, Cursor, errors, json } from "../lib/openapi";
-import { projectOf } from "../lib/project";
+import { runOf } from "../lib/route-helpers";
 import { graderHash } from "../lib/scoring";
 import {
   decodeOffset,
@@ -94,9 +93,8 @@ const certificateRoute = createRoute({
 export function stepSampleRoutes(app: OpenAPIHono<AppEnv>) {
   app.openapi(certificateRoute, async (c) => {
     const { id } = c.req.valid("param");
-    const run = await getRun(c.var.db, projectOf(c), id);
-    if (!run) throw notFound("run", id);
-    const grader = (run.spec as { grader?: unknown } | null)?.grader;
+    const run = await runOf(c, id);
+    const grader = run.spec?.grader;
     const cert = grader ? await latestCertificate(c.var.db, run.projectId, await graderHash(grader)) : null;
     if (!cert) throw notFound("certificate for the grader of run", id);
     return c.json(cert.report as z.infer<typeof Certificate>, 200);
@@ -105,7 +103,7 @@ export function stepSampleRoutes(app: OpenAPIHono<AppEnv>) {
   app.openapi(route, async (c) => {
     const { id, step } = c.req.valid("param");
     const { filter, cursor, limit } = c.req.valid("query");
-    if (!(await getRun(c.var.db, projectOf(c), id))) throw notFound("run", id);
+    await runOf(c, id);
     const offset = cursor ? decodeOffset(cursor) : 0;
     const all = await readStepSamples(c.env.BLOBS, id, step);
     const groups = zeroVarianceGroups(all);

@@ -12,10 +12,10 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
+import { nodePythonSandbox } from "../../functions/lib/node-services";
 import { ascending, percentile } from "../../rewards/core/stats";
 import { createCodeRunner, type Sandbox } from "../../rewards/verifiers/code";
-import { nodePyodideAssets } from "../../rewards/verifiers/code/python/node-assets";
-import { FUEL_PER_MS, PyodideSandbox } from "../../rewards/verifiers/code/python/sandbox";
+import { FUEL_PER_MS } from "../../rewards/verifiers/code/python/sandbox";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CORPUS = join(import.meta.dirname, "../../../shared/corpora/code/HumanEval.jsonl.gz");
@@ -52,7 +52,7 @@ async function main() {
     .map((l) => JSON.parse(l) as Problem);
 
   const t0 = performance.now();
-  const sandbox = new PyodideSandbox({ assets: nodePyodideAssets });
+  const sandbox = nodePythonSandbox();
   const runner = createCodeRunner({ python: sandbox });
   const input = (p: Problem) => ({
     language: "python" as const,
@@ -92,7 +92,7 @@ async function main() {
   };
   const recordRunner = createCodeRunner({ python: recording });
   for (const p of problems) await recordRunner.run(input(p));
-  const plain = new PyodideSandbox({ assets: () => nodePyodideAssets(false) });
+  const plain = nodePythonSandbox(false);
   const plainRunner = createCodeRunner({ python: plain });
   await plainRunner.run(input(problems[0]!));
   let plainWall = 0;

@@ -13,10 +13,10 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { dirFixtureStore } from "../../functions/lib/node-services";
 import { nodeSqlEngine } from "../../functions/lib/sql-engine-node";
 import { percentile } from "../../rewards/core/stats";
 import { createSqlVerifier, newSqlCaches } from "../../rewards/verifiers/sql";
-import { dirFixtureStore } from "../../scripts/score";
 import { batchLatencies, fmt as fmtN, startDev } from "./lib/wrangler-dev";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);

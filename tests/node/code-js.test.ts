@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
+import { nodeQuickJsSandbox } from "../../functions/lib/node-services";
 import { scoreBatch, scoreOne } from "../../rewards/core/engine";
 import type { CodeRunner } from "../../rewards/core/services";
 import type { RewardResult, Sample } from "../../rewards/core/types";
 import { buildGrader, validateGrader } from "../../rewards/graders/index";
-import { createCodeRunner, loadQuickJs, QuickJsSandbox } from "../../rewards/verifiers/code";
-import { nodeQuickJsWasm } from "../../rewards/verifiers/code/quickjs/node-wasm";
+import { createCodeRunner } from "../../rewards/verifiers/code";
 
-const sandbox = new QuickJsSandbox({ load: (memory) => loadQuickJs(nodeQuickJsWasm(), memory) });
+const sandbox = nodeQuickJsSandbox();
 const runner = createCodeRunner({ javascript: sandbox });
 const quiet = { debug() {}, info() {}, warn() {} };
 const context = (code: CodeRunner | null = runner) => ({

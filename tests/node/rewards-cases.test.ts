@@ -1,11 +1,11 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { nodeContext, nodeServices } from "../../functions/lib/node-services";
 import { scoreOne } from "../../rewards/core/engine";
 import type { Services } from "../../rewards/core/services";
 import { rewardRegistry } from "../../rewards/registry";
 import { REWARD_MODULES } from "../../rewards/registry.gen";
-import { nodeContext, nodeServices } from "../../scripts/score";
 
 /**
  * One line of rewards/modules/<module>.cases.jsonl:

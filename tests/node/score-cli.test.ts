@@ -176,6 +176,71 @@ describe("npm run score", () => {
     ]);
   });
 
+  it("grades Python code with a code_tests grader, in the same Pyodide sandbox the Worker runs", () => {
+    const grader = file(
+      "py-grader.json",
+      JSON.stringify({
+        type: "code_tests",
+        name: "py-add",
+        language: "python",
+        tests: "assert add(1, 2) == 3\nassert add(-1, 1) == 0\n",
+      }),
+    );
+    const samples = file(
+      "py.jsonl",
+      lines(
+        { completion: "def add(a, b):\n    return a + b\n", item: {} },
+        { completion: "def add(a, b):\n    return a - b\n", item: {} },
+      ),
+    );
+    const r = score("--grader", grader, "--file", samples, "--json");
+    expect(r.status, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect([report.scorer, report.summary.count, report.summary.validCount, report.summary.mean]).toEqual([
+      "code_tests",
+      2,
+      2,
+      0.5,
+    ]);
+    expect(report.worst.map((w: { line: number; score: number }) => [w.line, w.score])).toEqual([
+      [2, 0],
+      [1, 1],
+    ]);
+  });
+
+  it("resolves a json_schema grader's $ref to a schema registered by $id in a --schemas folder", () => {
+    const schemas = mkdtempSync(join(dir, "schemas-"));
+    writeFileSync(
+      join(schemas, "point.json"),
+      JSON.stringify({
+        $id: "https://example.com/point.json",
+        type: "object",
+        properties: { x: { type: "number" } },
+        required: ["x"],
+      }),
+    );
+    const grader = file(
+      "ref-grader.json",
+      JSON.stringify({
+        type: "json_schema",
+        name: "point",
+        schema: { $ref: "https://example.com/point.json" },
+        partial_credit: false,
+      }),
+    );
+    const samples = file(
+      "ref.jsonl",
+      lines({ completion: '{"x": 1}', item: {} }, { completion: '{"y": 1}', item: {} }),
+    );
+    const r = score("--grader", grader, "--file", samples, "--schemas", schemas, "--json");
+    expect(r.status, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect([report.summary.count, report.summary.validCount, report.summary.mean]).toEqual([2, 2, 0.5]);
+    // Without the folder the schema is unknown: the evaluator's failure, not the model's.
+    const without = JSON.parse(score("--grader", grader, "--file", samples, "--json").stdout);
+    expect([without.summary.count, without.summary.validCount]).toEqual([2, 0]);
+  });
+
   it("scores the samples of a reward's cases file", () => {
     const cases = join(ROOT, "rewards", "modules", "format-answer.cases.jsonl");
     const r = score("--reward", "format-answer", "--file", cases, "--json");

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
+import { dirFixtureStore } from "../../functions/lib/node-services";
 import { nodeSqliteEngine } from "../../functions/lib/sql-engine-node";
 import type { FixtureStore } from "../../rewards/core/types";
 import {
@@ -14,7 +15,6 @@ import {
   splitStatements,
   tokenize,
 } from "../../rewards/verifiers/sql";
-import { dirFixtureStore } from "../../scripts/score";
 
 const ROOT = resolve(__dirname, "../..");
 const CORPUS = resolve(ROOT, "../shared/corpora/sql");

@@ -4,15 +4,14 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { availableParallelism } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { nodePythonSandbox, nodeQuickJsSandbox } from "../../functions/lib/node-services";
 import type { CodeRunInput } from "../../rewards/core/services";
-import { createCodeRunner, loadQuickJs, QuickJsSandbox, type RunLimits } from "../../rewards/verifiers/code";
-import { nodePyodideAssets } from "../../rewards/verifiers/code/python/node-assets";
-import { FUEL_PER_MS as PY_FUEL_PER_MS, PyodideSandbox } from "../../rewards/verifiers/code/python/sandbox";
-import { nodeQuickJsWasm } from "../../rewards/verifiers/code/quickjs/node-wasm";
+import { createCodeRunner, type QuickJsSandbox, type RunLimits } from "../../rewards/verifiers/code";
+import { FUEL_PER_MS as PY_FUEL_PER_MS, type PyodideSandbox } from "../../rewards/verifiers/code/python/sandbox";
 import { FUEL_PER_MS as JS_FUEL_PER_MS } from "../../rewards/verifiers/code/quickjs/sandbox";
 
-const js = new QuickJsSandbox({ load: (memory) => loadQuickJs(nodeQuickJsWasm(), memory) });
-const py = new PyodideSandbox({ assets: () => nodePyodideAssets() });
+const js = nodeQuickJsSandbox();
+const py = nodePythonSandbox();
 const runner = createCodeRunner({ javascript: js, python: py });
 
 const JS_CODE = "let s = 0\nfor (let i = 0; i < 3e6; i++) s += i % 7\nconst add = (a, b) => a + b";

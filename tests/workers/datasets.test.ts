@@ -665,8 +665,11 @@ describe("dataset access", () => {
 
   it("has no route to change or delete a dataset", async () => {
     const ds = await uploadOk('{"a":1}\n');
+    // The path exists (GET), so another method is 405 with the methods it does have, none of which writes.
     for (const method of ["PUT", "PATCH", "DELETE"]) {
-      expectError(await call(method, `/v1/datasets/${ds.id}`, { body: {} }), 404, "NOT_FOUND");
+      const res = await call(method, `/v1/datasets/${ds.id}`, { body: {} });
+      expectError(res, 405, "METHOD_NOT_ALLOWED");
+      expect(res.headers.get("allow")).toBe("GET, HEAD");
     }
     const got = await call("GET", `/v1/datasets/${ds.id}`);
     expect(got.json).toEqual(ds);

@@ -15,6 +15,43 @@ describe("the API reference", () => {
     expect(res.json.info.title).toBe("Assay API");
   });
 
+  it("publishes a schema for each grader type's config and the container spec's fields, not a bare record", async () => {
+    const { schemas } = (await call("GET", "/openapi.json", { key: null })).json.components;
+    const types = schemas.GraderConfig.oneOf.map((s: { title: string }) => s.title);
+    expect(types).toEqual([
+      "reward",
+      "json_schema",
+      "string_check",
+      "text_similarity",
+      "multi",
+      "sql_exec_match",
+      "code_tests",
+      "score_model",
+      "label_model",
+    ]);
+    for (const s of schemas.GraderConfig.oneOf) expect(s.properties?.type, s.title).toBeDefined();
+    const stringCheck = schemas.GraderConfig.oneOf.find((s: { title: string }) => s.title === "string_check");
+    expect(Object.keys(stringCheck.properties)).toEqual(
+      expect.arrayContaining(["type", "input", "reference", "operation"]),
+    );
+    expect(Object.keys(schemas.ContainerSpec.properties).sort()).toEqual(
+      [
+        "baseModel",
+        "dataset",
+        "earlyStopping",
+        "eval",
+        "experimentId",
+        "grader",
+        "hyperparams",
+        "kind",
+        "limits",
+        "runId",
+        "warmStart",
+      ].sort(),
+    );
+    expect(schemas.ContainerSpec.required).toEqual(expect.arrayContaining(["runId", "kind", "dataset", "limits"]));
+  });
+
   it("documents every route the app serves, each with request and response schemas", async () => {
     const doc = (await call("GET", "/openapi.json", { key: null })).json;
     const served = createApp()

@@ -1,7 +1,8 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { runCron } from "../../functions/cron";
-import { advanceCycle, dueTrigger, fireOnDrift } from "../../functions/lib/cycles";
+import { dueTrigger, fireOnDrift } from "../../functions/lib/cycle-triggers";
+import { advanceCycle } from "../../functions/lib/cycles";
 import { call, expectError, expectStatus } from "./helpers";
 
 const GRADER = {

@@ -22,32 +22,20 @@ import { ApiError, notFound, zodIssues } from "../errors";
 import { newId } from "../ids";
 import type { JobMessage } from "../training";
 import {
-  buildRows,
-  type CurationEvent,
-  decideFormat,
-  dedupText,
-  type Format,
-  type FormatDecision,
-  hasSignal,
-  type KeptEvent,
-  rowPromptText,
-} from "./formats";
-import {
-  candidateProbability,
-  clusterNear,
-  decodeKeys,
-  encodeKeys,
-  exactKey,
-  groups,
-  jaccard,
-  lshKeys,
-  MinHasher,
-  type NearConfig,
-  nearConfig,
-  normalizeText,
-  shingleSet,
-} from "./minhash";
+  type ChunkFile,
+  type ChunkRecord,
+  type CurationReport,
+  curate,
+  guardConfig,
+  hasherFor,
+  nearOf,
+} from "./curate";
+import { type CurationEvent, dedupText, hasSignal } from "./formats";
+import { datasetKeys, holdoutIndex, PermanentCurationError, readJsonl } from "./holdout";
+import { encodeKeys, exactKey, lshKeys, normalizeText, shingleSet } from "./minhash";
 import { type CurationRequest, CurationSpec } from "./spec";
+
+export type { CurationReport } from "./curate";
 
 export type CurationRow = typeof curations.$inferSelect;
 
@@ -67,79 +55,12 @@ export interface CurationState {
   resumes?: number;
 }
 
-/** One scanned event, as stored in a chunk file. */
-interface ChunkRecord extends CurationEvent {
-  /** Exact-dedup key of the normalised dedup text. */
-  x: string;
-  /** LSH band keys (base64 uint32s); absent when near dedup is off. */
-  k?: string;
-  /** Why the prompt is contaminated, when it is. */
-  c?: "exact" | "near";
-}
-
-interface ChunkFile {
-  chunk: number;
-  events: number;
-  noSignal: number;
-  redacted: Record<string, number>;
-  records: ChunkRecord[];
-}
-
-export interface CurationReport {
-  input: number;
-  output: number;
-  dropped: { duplicate: number; nearDuplicate: number; contaminated: number; invalid: number; noSignal: number };
-  invalidReasons: Record<string, number>;
-  contamination: { exact: number; near: number; holdoutOf: string | null; holdoutPrompts: number };
-  redacted: Record<string, number>;
-  format: Format;
-  reason: string;
-  recommendation?: FormatDecision["recommendation"];
-  baseRows: number;
-  dedup: {
-    exact: boolean;
-    near:
-      | false
-      | {
-          threshold: number;
-          ngram: number;
-          permutations: number;
-          bands: number;
-          rows: number;
-          candidateProbabilityAtThreshold: number;
-          candidatePairs: number;
-        };
-  };
-  lineage: { feedbackCount: number; sources: Record<string, number> };
-}
-
-/** A curation's failure that retrying cannot fix (a missing dataset object, a holdout too large). */
-export class PermanentCurationError extends Error {}
-
-/** At most this many holdout prompts are indexed for the contamination guard. */
-export const MAX_HOLDOUT_PROMPTS = 100_000;
-/** A job not advanced for this long is restarted by the cron; after MAX_RESUMES restarts it fails. */
 export const STALL_MS = 5 * 60_000;
 export const MAX_RESUMES = 5;
 
 const chunkKey = (id: string, k: number) => `curations/${id}/chunks/${k}.json`;
-const datasetKeys = (id: string) => ({
-  original: `datasets/${id}/original.jsonl`,
-  train: `datasets/${id}/train.jsonl`,
-  holdout: `datasets/${id}/holdout.jsonl`,
-});
-
 const toMs = (t: string | number | undefined): number | null =>
   t === undefined ? null : typeof t === "number" ? t : Date.parse(t);
-
-function nearOf(spec: CurationSpec): NearConfig | null {
-  return spec.dedup.near === false ? null : nearConfig(spec.dedup.near);
-}
-
-/** The contamination guard compares prompts with the dedup settings, or the defaults when near dedup is off. */
-function guardConfig(spec: CurationSpec): NearConfig {
-  return nearOf(spec) ?? nearConfig();
-}
 
 /**
  * Validates a curation request and stores it as a queued job, without enqueueing it. Throws ApiError 400
@@ -365,99 +286,6 @@ async function scanEvents(
   return file;
 }
 
-const hashers = new Map<string, MinHasher>();
-function hasherFor(cfg: NearConfig): MinHasher {
-  const key = `${cfg.permutations}:${cfg.seed}`;
-  let h = hashers.get(key);
-  if (!h) {
-    h = new MinHasher(cfg.permutations, cfg.seed);
-    hashers.set(key, h);
-  }
-  return h;
-}
-
-// ---------------------------------------------------------------- contamination guard
-
-export interface HoldoutIndex {
-  prompts: number;
-  /** "exact" or "near" when the prompt duplicates a holdout prompt, else null. */
-  check(prompt: string): "exact" | "near" | null;
-}
-
-/** Index of a frozen holdout's prompts. Datasets are immutable, so an isolate may keep it. */
-const holdoutCache = new Map<string, Promise<HoldoutIndex>>();
-
-async function holdoutIndex(env: Pick<Env, "BLOBS">, datasetId: string, cfg: NearConfig): Promise<HoldoutIndex> {
-  const key = `${datasetId}:${cfg.threshold}:${cfg.ngram}:${cfg.permutations}`;
-  let p = holdoutCache.get(key);
-  if (!p) {
-    p = buildHoldoutIndex(env, datasetId, cfg);
-    holdoutCache.set(key, p);
-    p.catch(() => holdoutCache.delete(key));
-  }
-  return p;
-}
-
-async function readJsonl(bucket: R2Bucket, key: string, what: string): Promise<Record<string, unknown>[]> {
-  const obj = await bucket.get(key);
-  if (!obj) throw new PermanentCurationError(`the ${what} is missing from storage (${key})`);
-  const out: Record<string, unknown>[] = [];
-  for (const line of (await obj.text()).split("\n")) {
-    if (line.trim()) out.push(JSON.parse(line) as Record<string, unknown>);
-  }
-  return out;
-}
-
-async function buildHoldoutIndex(env: Pick<Env, "BLOBS">, datasetId: string, cfg: NearConfig): Promise<HoldoutIndex> {
-  // The route checked the dataset exists; its row is not needed here, only its holdout object.
-  const rows = await readJsonl(env.BLOBS, datasetKeys(datasetId).holdout, `holdout of ${datasetId}`);
-  if (rows.length > MAX_HOLDOUT_PROMPTS) {
-    throw new PermanentCurationError(`the holdout of ${datasetId} has more than ${MAX_HOLDOUT_PROMPTS} rows`);
-  }
-  const hasher = hasherFor(cfg);
-  const exact = new Set<string>();
-  const shingles: Uint32Array[] = [];
-  const buckets: Map<number, number[]>[] = Array.from({ length: cfg.bands }, () => new Map());
-  for (const row of rows) {
-    const p = rowPromptText(row);
-    if (p === null) continue;
-    const text = normalizeText(p);
-    if (!text) continue;
-    exact.add(exactKey(text));
-    const s = shingleSet(text, cfg.ngram);
-    const idx = shingles.push(s) - 1;
-    const keys = lshKeys(s, hasher, cfg);
-    for (let b = 0; b < keys.length; b++) {
-      const m = buckets[b]!;
-      const list = m.get(keys[b]!);
-      if (list) list.push(idx);
-      else m.set(keys[b]!, [idx]);
-    }
-  }
-  return {
-    prompts: shingles.length,
-    check(prompt: string) {
-      const text = normalizeText(prompt);
-      if (!text) return null;
-      if (exact.has(exactKey(text))) return "exact";
-      if (shingles.length === 0) return null;
-      const s = shingleSet(text, cfg.ngram);
-      const keys = lshKeys(s, hasher, cfg);
-      const seen = new Set<number>();
-      for (let b = 0; b < keys.length; b++) {
-        for (const i of buckets[b]!.get(keys[b]!) ?? []) {
-          if (seen.has(i)) continue;
-          seen.add(i);
-          if (jaccard(s, shingles[i]!) >= cfg.threshold) return "near";
-        }
-      }
-      return null;
-    },
-  };
-}
-
-// ---------------------------------------------------------------- finish
-
 async function finish(db: Db, env: Pick<Env, "BLOBS">, cur: CurationRow, spec: CurationSpec, state: CurationState) {
   const datasetId = state.datasetId!;
   const files: ChunkFile[] = [];
@@ -566,120 +394,6 @@ async function baseRowsOf(env: Pick<Env, "BLOBS">, base: DatasetRow): Promise<Ro
     ...holdout.map((row) => ({ row, split: "holdout" as const })),
   ];
 }
-
-export interface CurateResult {
-  rows: { row: Record<string, unknown>; feedback: string[]; sources: string[] }[];
-  report: CurationReport;
-}
-
-/**
- * The in-memory half of the job, given every chunk's records: contamination, exact dedup, near dedup,
- * format choice and rows. Exported for the bench, which runs it at 100,000 events in one process.
- */
-export function curate(files: ChunkFile[], spec: CurationSpec): CurateResult {
-  const near = nearOf(spec);
-  const report: CurationReport = {
-    input: 0,
-    output: 0,
-    dropped: { duplicate: 0, nearDuplicate: 0, contaminated: 0, invalid: 0, noSignal: 0 },
-    invalidReasons: {},
-    contamination: { exact: 0, near: 0, holdoutOf: spec.holdoutOf ?? spec.base ?? null, holdoutPrompts: 0 },
-    redacted: {},
-    format: "sft",
-    reason: "",
-    baseRows: 0,
-    dedup: { exact: spec.dedup.exact, near: false },
-    lineage: { feedbackCount: 0, sources: {} },
-  };
-  let records: ChunkRecord[] = [];
-  for (const f of files) {
-    report.input += f.events;
-    report.dropped.noSignal += f.noSignal;
-    for (const [k, n] of Object.entries(f.redacted)) report.redacted[k] = (report.redacted[k] ?? 0) + n;
-    for (const r of f.records) {
-      if (r.c) {
-        report.dropped.contaminated++;
-        report.contamination[r.c]++;
-      } else records.push(r);
-    }
-  }
-  // Precedence: the earliest event of a cluster is the one kept.
-  records.sort((a, b) => a.occurredAt - b.occurredAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-
-  let kept: { rec: ChunkRecord; feedback: string[]; sources: string[] }[] = [];
-  if (spec.dedup.exact) {
-    const first = new Map<string, number>();
-    for (const rec of records) {
-      const at = first.get(rec.x);
-      if (at === undefined) {
-        first.set(rec.x, kept.length);
-        kept.push({ rec, feedback: [rec.id], sources: [rec.sourceId] });
-      } else {
-        kept[at]!.feedback.push(rec.id);
-        kept[at]!.sources.push(rec.sourceId);
-        report.dropped.duplicate++;
-      }
-    }
-  } else kept = records.map((rec) => ({ rec, feedback: [rec.id], sources: [rec.sourceId] }));
-  records = [];
-
-  if (near) {
-    const keys = kept.map((k) => (k.rec.k ? decodeKeys(k.rec.k) : new Uint32Array(0)));
-    const res = clusterNear(keys, (i) => shingleSet(normalizeText(dedupText(kept[i]!.rec)), near.ngram), near);
-    const merged: typeof kept = [];
-    for (const g of groups(res.clusters, kept.length)) {
-      const head = kept[g[0]!]!;
-      for (const i of g.slice(1)) {
-        head.feedback.push(...kept[i]!.feedback);
-        head.sources.push(...kept[i]!.sources);
-        report.dropped.nearDuplicate += kept[i]!.feedback.length;
-      }
-      merged.push(head);
-    }
-    kept = merged;
-    report.dedup.near = {
-      threshold: near.threshold,
-      ngram: near.ngram,
-      permutations: near.permutations,
-      bands: near.bands,
-      rows: near.rows,
-      candidateProbabilityAtThreshold: Number(candidateProbability(near.threshold, near.bands, near.rows).toFixed(4)),
-      candidatePairs: res.candidates,
-    };
-  }
-
-  const keptEvents: KeptEvent[] = kept.map((k) => ({ event: k.rec, feedback: k.feedback }));
-  let format: Format;
-  if (spec.into === "auto") {
-    const d = decideFormat(keptEvents);
-    format = d.format;
-    report.reason = d.reason;
-    report.recommendation = d.recommendation;
-  } else {
-    format = spec.into;
-    report.reason = `requested: into "${spec.into}"`;
-  }
-  report.format = format;
-  const built = buildRows(keptEvents, format);
-  const sourcesById = new Map<string, string>();
-  for (const k of kept) {
-    for (let i = 0; i < k.feedback.length; i++) sourcesById.set(k.feedback[i]!, k.sources[i]!);
-  }
-  for (const [reason, n] of Object.entries(built.invalid)) {
-    report.invalidReasons[reason] = n;
-    report.dropped.invalid += n;
-  }
-  // A row's feedback lists each merged event once; a DPO pair lists both sides' events.
-  const rows = built.rows.map((r) => ({
-    row: r.row,
-    feedback: r.feedback,
-    sources: r.feedback.map((f) => sourcesById.get(f)!),
-  }));
-  report.output = rows.length;
-  return { rows, report };
-}
-
-// ---------------------------------------------------------------- cron
 
 /**
  * Restarts curations that stopped advancing (every Queue retry of a step failed, or a message was lost):

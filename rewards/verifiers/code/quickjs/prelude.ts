@@ -5,7 +5,11 @@
  * `**\/*.guest.js` in workerd, scripts/node-data-hooks.mjs under tsx and the plugin in vitest.config.ts in
  * Node. What each does is in its opening comment.
  */
+// tsc reads .js files (allowJs, for the .mjs scripts) and would take these scripts for modules without
+// exports; what they are to TypeScript is the text declared in guest-modules.d.ts.
+// @ts-expect-error TS2306: a guest script, imported as text
 import LIB_SOURCE from "./lib.guest.js";
+// @ts-expect-error TS2306: a guest script, imported as text
 import PRELUDE_SOURCE from "./prelude.guest.js";
 
 /** A function expression (preceded by its comment): evaluated as a script, it is the script's value. */

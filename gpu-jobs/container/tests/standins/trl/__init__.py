@@ -10,6 +10,10 @@ template applied to every conversational prompt (:1379), left truncation to `max
 reward-function call with every other column and `trainer_state` (:1293), and the metric names it logs (:1700-1732).
 The "model" writes a fixed completion per row (its `answer` in the think/answer shape on even positions of a
 group, "no" on odd ones), so rewards are real answers of the platform double and groups have variance.
+
+Why one file over 600 lines: it mirrors the one public module `trl` that the glue imports from (`from trl import
+GRPOConfig, GRPOTrainer, ...`); four config dataclasses copied field by field from upstream make most of its length,
+and splitting it into submodules would invent a package layout that the real TRL does not have at this import path.
 """
 
 from __future__ import annotations
