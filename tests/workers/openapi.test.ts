@@ -28,6 +28,7 @@ describe("the API reference", () => {
       "code_tests",
       "score_model",
       "label_model",
+      "python",
     ]);
     for (const s of schemas.GraderConfig.oneOf) expect(s.properties?.type, s.title).toBeDefined();
     const stringCheck = schemas.GraderConfig.oneOf.find((s: { title: string }) => s.title === "string_check");
