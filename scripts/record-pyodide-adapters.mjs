@@ -11,8 +11,8 @@
  * which imports them. The 8-byte module Pyodide compiles to probe for WebAssembly construction is left
  * out on purpose: unmatched in workerd, it keeps Pyodide off its JSPI paths.
  *
- *   npx tsx scripts/record-pyodide-adapters.mjs          # write the files
- *   npx tsx scripts/record-pyodide-adapters.mjs --check  # exit 1 if the committed files differ
+ *   npx tsx --import ./scripts/node-data-imports.mjs scripts/record-pyodide-adapters.mjs          # write the files
+ *   npx tsx --import ./scripts/node-data-imports.mjs scripts/record-pyodide-adapters.mjs --check  # exit 1 if the committed files differ
  */
 import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
