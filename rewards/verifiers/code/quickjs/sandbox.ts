@@ -1,5 +1,6 @@
 import type { QuickJSContext, QuickJSHandle, QuickJSRuntime, QuickJSWASMModule } from "quickjs-emscripten";
 import { randomHex } from "../../../lib/hex";
+import { LazyEngine } from "../../../lib/lazy-engine";
 import {
   FUEL_UNLIMITED,
   type LimitName,
@@ -151,12 +152,22 @@ interface Pristine {
  * mid-job) and rebuilt for the next run.
  */
 export class QuickJsSandbox implements Sandbox {
-  private module: QuickJSWASMModule | undefined;
+  /** The loaded module (built on first use, rebuilt after it was dropped), with its heap set up per load. */
+  private readonly loaded = new LazyEngine(() => this.opts.load(this.newHeap()), {
+    onBuilt: ({ fuel, globals }, ms) => {
+      this.stats.builds++;
+      this.stats.coldStartMs ??= ms;
+      this.fuel = fuel;
+      this.globals = globals;
+      const sp = globals.length === 1 ? Number(globals[0]!.value) : undefined;
+      this.probe = probeBreak(this.heap!, sp);
+      this.pristine = undefined;
+    },
+  });
   private fuel: WebAssembly.Global | undefined;
   private globals: WebAssembly.Global[] = [];
   private probe: BreakProbe | undefined;
   private pristine: Pristine | undefined;
-  private loading: Promise<QuickJSWASMModule> | undefined;
   private readonly rate: number;
   private readonly stackBytes: number;
   /** The heap size growth may reach now: unlimited between runs, the run's limit during one. */
@@ -181,30 +192,7 @@ export class QuickJsSandbox implements Sandbox {
 
   /** The loaded module, loading it on first use. */
   ready(): Promise<QuickJSWASMModule> {
-    if (this.module) return Promise.resolve(this.module);
-    if (!this.loading) {
-      const t0 = performance.now();
-      const memory = this.newHeap();
-      this.loading = this.opts.load(memory).then(
-        ({ module: m, fuel, globals }) => {
-          this.stats.builds++;
-          this.stats.coldStartMs ??= performance.now() - t0;
-          this.module = m;
-          this.fuel = fuel;
-          this.globals = globals;
-          const sp = globals.length === 1 ? Number(globals[0]!.value) : undefined;
-          this.probe = probeBreak(memory, sp);
-          this.pristine = undefined;
-          this.loading = undefined;
-          return m;
-        },
-        (err) => {
-          this.loading = undefined;
-          throw err;
-        },
-      );
-    }
-    return this.loading;
+    return this.loaded.get().then((l) => l.module);
   }
 
   /** A heap whose growth (always through Memory#grow from Emscripten's JS) respects heapCap. */
@@ -228,7 +216,7 @@ export class QuickJsSandbox implements Sandbox {
     for (;;) {
       const module = await this.ready();
       // Another run may have dropped the module while this one waited: never run on a dropped one.
-      if (this.module !== module) continue;
+      if (this.loaded.peek()?.module !== module) continue;
       // A heap grown by an earlier run with a larger limit would let this run's ArrayBuffers past its cap.
       if (this.heap && this.heap.buffer.byteLength > limits.memoryBytes + HEAP_HEADROOM_BYTES) {
         this.drop(module);
@@ -239,8 +227,9 @@ export class QuickJsSandbox implements Sandbox {
   }
 
   private drop(module: QuickJSWASMModule) {
-    if (this.module === module) {
-      this.module = undefined;
+    const loaded = this.loaded.peek();
+    if (loaded?.module === module) {
+      this.loaded.drop(loaded);
       this.pristine = undefined;
     }
     this.stats.dropped++;
