@@ -211,11 +211,13 @@ function charge(m) {
   ]);
 }
 
-/** Returns the metered binary and what was instrumented. */
-export function meter(bytes, { entries, exportGlobals }) {
+/**
+ * Reads a binary for rewriting with the features it is written back with: Emscripten's output uses post-MVP
+ * features (bulk memory, sign extension, exceptions, …), and only those Node 20's V8 and workerd read: with
+ * `All`, Binaryen writes e.g. compact imports, which V8 11 rejects.
+ */
+export function readForRewrite(bytes) {
   const m = binaryen.readBinary(bytes);
-  // Emscripten's output uses post-MVP features (bulk memory, sign extension, exceptions, …). Only those
-  // Node 20's V8 and workerd read: with `All`, Binaryen writes e.g. compact imports, which V8 11 rejects.
   const F = binaryen.Features;
   m.setFeatures(
     F.MutableGlobals |
@@ -230,12 +232,21 @@ export function meter(bytes, { entries, exportGlobals }) {
       F.TailCall |
       F.ExtendedConst,
   );
-  if (exportGlobals) {
-    for (let g = 0; g < m.getNumGlobals(); g++) {
-      const info = binaryen.getGlobalInfo(m.getGlobalByIndex(g));
-      if (info.mutable && !info.module) m.addGlobalExport(info.name, `${EXPORTED_GLOBAL_PREFIX}${g}`);
-    }
+  return m;
+}
+
+/** Exports the module's own mutable globals (the stack pointer among them), so a host can snapshot them. */
+export function exportMutableGlobals(m) {
+  for (let g = 0; g < m.getNumGlobals(); g++) {
+    const info = binaryen.getGlobalInfo(m.getGlobalByIndex(g));
+    if (info.mutable && !info.module) m.addGlobalExport(info.name, `${EXPORTED_GLOBAL_PREFIX}${g}`);
   }
+}
+
+/** Returns the metered binary and what was instrumented. */
+export function meter(bytes, { entries, exportGlobals }) {
+  const m = readForRewrite(bytes);
+  if (exportGlobals) exportMutableGlobals(m);
   m.addGlobal(FUEL_GLOBAL, binaryen.i64, true, m.i64.const(0x7fffffffffffffffn));
   m.addGlobalExport(FUEL_GLOBAL, FUEL_GLOBAL);
   let loops = 0;

@@ -112,28 +112,10 @@ async function main() {
  * metering alone.
  */
 async function unmeteredWithGlobals(): Promise<WebAssembly.Module> {
-  const { default: binaryen } = await import("binaryen");
+  const { exportMutableGlobals, readForRewrite } = await import("../../scripts/meter-wasm.mjs");
   const path = createRequire(import.meta.url).resolve("@jitl/quickjs-wasmfile-release-sync/wasm");
-  const m = binaryen.readBinary(readFileSync(path));
-  const F = binaryen.Features;
-  // The features meter-wasm.mjs writes with (Node 20's V8 rejects some that `All` would emit).
-  m.setFeatures(
-    F.MutableGlobals |
-      F.NontrappingFPToInt |
-      F.SIMD128 |
-      F.BulkMemory |
-      F.BulkMemoryOpt |
-      F.SignExt |
-      F.ExceptionHandling |
-      F.ReferenceTypes |
-      F.Multivalue |
-      F.TailCall |
-      F.ExtendedConst,
-  );
-  for (let g = 0; g < m.getNumGlobals(); g++) {
-    const info = binaryen.getGlobalInfo(m.getGlobalByIndex(g));
-    if (info.mutable && !info.module) m.addGlobalExport(info.name, `assay_global_${g}`);
-  }
+  const m = readForRewrite(readFileSync(path));
+  exportMutableGlobals(m);
   const bytes = m.emitBinary();
   m.dispose();
   return new (WebAssembly.Module as unknown as new (b: Uint8Array) => WebAssembly.Module)(bytes);
