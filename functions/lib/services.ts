@@ -56,13 +56,14 @@ function sandboxFor(env: Env): SandboxClient | undefined {
 /** The pieces for one project: it reads only that project's fixtures and registered schemas. */
 export function platformServices(env: Env, projectId: string): PlatformServices {
   const fixtures = r2FixtureStore(env.BLOBS, projectId);
+  const sandbox = sandboxFor(env);
   return {
     fixtures,
     verifiers: {
       jsonSchemas: bucketSchemaStore(projectSchemaBucket(env.BLOBS, projectId)),
       sql: createSqlVerifier({ engine: workerdSqlEngine, fixtures }),
-      code: sandboxFor(env)?.code,
-      python: sandboxFor(env)?.python,
+      code: sandbox?.code,
+      python: sandbox?.python,
       judge: judgeFor(env),
     },
   };
