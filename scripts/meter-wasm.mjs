@@ -3,7 +3,8 @@
  * Meters the sandboxes' WebAssembly binaries with fuel, so that every run stops itself after a fixed
  * amount of work, native work included (a C builtin's loop runs no interpreter check, but it runs wasm
  * loops). With Binaryen (the `binaryen` npm package) it adds one mutable i64 global, exported as
- * `assay_fuel`, and at the head of every loop body (and, with `entries`, at every function entry):
+ * `assay_fuel`, and at the head of every loop body and (with `entries`) at the entry of every function that
+ * calls another:
  *
  *   assay_fuel = assay_fuel - 1; if (assay_fuel < 0) unreachable
  *
@@ -38,13 +39,13 @@ const pkgDir = (name) => dirname(require.resolve(`${name}/package.json`));
 export const FUEL_GLOBAL = "assay_fuel";
 export const EXPORTED_GLOBAL_PREFIX = "assay_global_";
 /** What the step does, part of each stamp: a change here makes every output stale. */
-const METER_VERSION = 1;
+const METER_VERSION = 2;
 
 export const TARGETS = {
   quickjs: {
     input: () => join(root, "node_modules/@jitl/quickjs-wasmfile-release-sync/dist/emscripten-module.wasm"),
     output: join(root, "rewards/verifiers/code/quickjs/wasm/quickjs-metered.wasm"),
-    entries: false,
+    entries: true,
     // The sandbox snapshots the module (memory + globals) and restores it per sample; its one mutable
     // global (the C stack pointer) must be readable and writable from the host for that.
     exportGlobals: true,
@@ -52,14 +53,14 @@ export const TARGETS = {
   sqlite: {
     input: () => join(pkgDir("@sqlite.org/sqlite-wasm"), "dist/sqlite3.wasm"),
     output: join(root, "rewards/verifiers/sql/wasm/sqlite3-metered.wasm"),
-    entries: false,
+    entries: true,
   },
   // 9.8 MB: written at build time (predev, pretest, predeploy) into an ignored file, its sha256 committed
   // in the stamp, so the output is checked without keeping a copy of Pyodide in git.
   pyodide: {
     input: () => join(pkgDir("pyodide"), "pyodide.asm.wasm"),
     output: join(root, "rewards/verifiers/code/python/wasm/pyodide-metered.wasm"),
-    entries: false,
+    entries: true,
     generated: true,
   },
 };
@@ -251,16 +252,20 @@ export function meter(bytes, { entries, exportGlobals }) {
   m.addGlobalExport(FUEL_GLOBAL, FUEL_GLOBAL);
   let loops = 0;
   let functions = 0;
+  let charged = 0;
   for (let f = 0; f < m.getNumFunctions(); f++) {
     const fn = m.getFunctionByIndex(f);
     const body = binaryen.Function.getBody(fn);
     if (!body) continue; // an import
     functions++;
     const stack = [body];
+    let calls = false;
     while (stack.length) {
       const e = stack.pop();
       if (!e) continue;
-      if (binaryen.getExpressionId(e) === binaryen.LoopId) {
+      const id = binaryen.getExpressionId(e);
+      if (id === binaryen.CallId || id === binaryen.CallIndirectId) calls = true;
+      if (id === binaryen.LoopId) {
         const inner = binaryen.Loop.getBody(e);
         binaryen.Loop.setBody(e, m.block(null, [charge(m), inner], binaryen.getExpressionType(inner)));
         loops++;
@@ -269,15 +274,19 @@ export function meter(bytes, { entries, exportGlobals }) {
       }
       for (const c of children(e)) stack.push(c);
     }
-    if (entries) {
+    // A function that calls nothing and has no loop runs a bounded number of instructions: only calls can
+    // make work unbounded without a loop (recursion, mutual or through the function table), and every call
+    // chain passes through functions that call, so charging those bounds it and spares the leaves.
+    if (entries && calls) {
       const b = binaryen.Function.getBody(fn);
       binaryen.Function.setBody(fn, m.block(null, [charge(m), b], binaryen.getExpressionType(b)));
+      charged++;
     }
   }
   if (!m.validate()) throw new Error("meter-wasm: the metered module does not validate");
   const out = m.emitBinary();
   m.dispose();
-  return { bytes: out, loops, functions };
+  return { bytes: out, loops, functions, entries: charged };
 }
 
 async function main() {
@@ -314,7 +323,7 @@ async function main() {
     const ms = Math.round(performance.now() - t0);
     const stamp = { ...want, output: sha256(r.bytes) };
     const stampText = `${JSON.stringify(stamp, null, 2)}\n`;
-    const summary = `${r.loops} loops in ${r.functions} functions${t.entries ? " + entries" : ""}, ${input.length} → ${r.bytes.length} bytes, ${ms} ms`;
+    const summary = `${r.loops} loops in ${r.functions} functions${t.entries ? ` + ${r.entries} entries` : ""}, ${input.length} → ${r.bytes.length} bytes, ${ms} ms`;
     if (check) {
       const same = have === stampText && (t.generated || outputOk(stamp));
       console.log(`${rel}: ${same ? "matches" : "DIFFERS from"} a fresh metering (${summary})`);
