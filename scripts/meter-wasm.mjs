@@ -3,8 +3,8 @@
  * Meters the sandboxes' WebAssembly binaries with fuel, so that every run stops itself after a fixed
  * amount of work, native work included (a C builtin's loop runs no interpreter check, but it runs wasm
  * loops). With Binaryen (the `binaryen` npm package) it adds one mutable i64 global, exported as
- * `assay_fuel`, and at the head of every loop body and (with `entries`) at the entry of every function that
- * calls another:
+ * `assay_fuel`, and at the head of every loop body and (with `entries`) at the entry of every function on a
+ * cycle of the call graph or calling through the function table or into the host (functionsToCharge):
  *
  *   assay_fuel = assay_fuel - 1; if (assay_fuel < 0) unreachable
  *
@@ -39,7 +39,7 @@ const pkgDir = (name) => dirname(require.resolve(`${name}/package.json`));
 export const FUEL_GLOBAL = "assay_fuel";
 export const EXPORTED_GLOBAL_PREFIX = "assay_global_";
 /** What the step does, part of each stamp: a change here makes every output stale. */
-const METER_VERSION = 2;
+const METER_VERSION = 3;
 
 export const TARGETS = {
   quickjs: {
@@ -244,6 +244,70 @@ export function exportMutableGlobals(m) {
   }
 }
 
+/**
+ * The functions whose entries must be charged for every run without an end to keep spending fuel, given
+ * each function's direct callees and whether it calls through the function table or into the host. A run
+ * with no loop that never ends must call without end, so its calls go round a cycle of the call graph. A
+ * cycle of direct calls lies inside one strongly connected component; any other cycle takes an edge that is
+ * not a direct call between module functions (through the table, or out to the host and back in through an
+ * export), and the function making that call is charged. Charging every function of a cyclic component and
+ * every function making such a call puts a charge on every cycle; the rest of the call graph is acyclic, so
+ * between two charges a run executes a bounded number of instructions. Tarjan's algorithm, iteratively
+ * (the call graph has ~17k nodes in Pyodide).
+ */
+export function functionsToCharge(graph) {
+  const index = new Map();
+  const low = new Map();
+  const onStack = new Set();
+  const stack = [];
+  const charged = new Set();
+  let next = 0;
+  for (const root of graph.keys()) {
+    if (index.has(root)) continue;
+    const work = [[root, 0]];
+    index.set(root, next);
+    low.set(root, next++);
+    stack.push(root);
+    onStack.add(root);
+    while (work.length) {
+      const frame = work[work.length - 1];
+      const [v, i] = frame;
+      const callees = graph.get(v).callees;
+      if (i < callees.length) {
+        frame[1]++;
+        const w = callees[i];
+        if (!graph.has(w)) continue; // an import: covered by `host`
+        if (!index.has(w)) {
+          index.set(w, next);
+          low.set(w, next++);
+          stack.push(w);
+          onStack.add(w);
+          work.push([w, 0]);
+        } else if (onStack.has(w)) low.set(v, Math.min(low.get(v), index.get(w)));
+        continue;
+      }
+      work.pop();
+      if (work.length) {
+        const parent = work[work.length - 1][0];
+        low.set(parent, Math.min(low.get(parent), low.get(v)));
+      }
+      if (low.get(v) === index.get(v)) {
+        const component = [];
+        let w;
+        do {
+          w = stack.pop();
+          onStack.delete(w);
+          component.push(w);
+        } while (w !== v);
+        const cyclic = component.length > 1 || graph.get(v).callees.includes(v);
+        if (cyclic) for (const c of component) charged.add(c);
+      }
+    }
+  }
+  for (const [name, n] of graph) if (n.indirect || n.host) charged.add(name);
+  return charged;
+}
+
 /** Returns the metered binary and what was instrumented. */
 export function meter(bytes, { entries, exportGlobals }) {
   const m = readForRewrite(bytes);
@@ -252,19 +316,30 @@ export function meter(bytes, { entries, exportGlobals }) {
   m.addGlobalExport(FUEL_GLOBAL, FUEL_GLOBAL);
   let loops = 0;
   let functions = 0;
-  let charged = 0;
+  const imports = new Set();
+  for (let f = 0; f < m.getNumFunctions(); f++) {
+    const info = binaryen.getFunctionInfo(m.getFunctionByIndex(f));
+    if (info.module) imports.add(info.name);
+  }
+  /** Each defined function's direct callees, and whether it calls through the table or into the host. */
+  const graph = new Map();
   for (let f = 0; f < m.getNumFunctions(); f++) {
     const fn = m.getFunctionByIndex(f);
     const body = binaryen.Function.getBody(fn);
     if (!body) continue; // an import
     functions++;
+    const node = { callees: [], indirect: false, host: false };
+    graph.set(binaryen.getFunctionInfo(fn).name, node);
     const stack = [body];
-    let calls = false;
     while (stack.length) {
       const e = stack.pop();
       if (!e) continue;
       const id = binaryen.getExpressionId(e);
-      if (id === binaryen.CallId || id === binaryen.CallIndirectId) calls = true;
+      if (id === binaryen.CallId) {
+        const target = binaryen.getExpressionInfo(e).target;
+        if (imports.has(target)) node.host = true;
+        else node.callees.push(target);
+      } else if (id === binaryen.CallIndirectId) node.indirect = true;
       if (id === binaryen.LoopId) {
         const inner = binaryen.Loop.getBody(e);
         binaryen.Loop.setBody(e, m.block(null, [charge(m), inner], binaryen.getExpressionType(inner)));
@@ -274,10 +349,11 @@ export function meter(bytes, { entries, exportGlobals }) {
       }
       for (const c of children(e)) stack.push(c);
     }
-    // A function that calls nothing and has no loop runs a bounded number of instructions: only calls can
-    // make work unbounded without a loop (recursion, mutual or through the function table), and every call
-    // chain passes through functions that call, so charging those bounds it and spares the leaves.
-    if (entries && calls) {
+  }
+  let charged = 0;
+  if (entries) {
+    for (const name of functionsToCharge(graph)) {
+      const fn = m.getFunction(name);
       const b = binaryen.Function.getBody(fn);
       binaryen.Function.setBody(fn, m.block(null, [charge(m), b], binaryen.getExpressionType(b)));
       charged++;

@@ -108,7 +108,7 @@ export const DEFAULT_LIMITS: EngineLimits = {
  * Fuel (metered loop iterations and calls) per VM step of a query's budget, plus a base for preparing it.
  * With loops alone, queries measured here (group by, joins, sorts, LIKE, group_concat, a cross join) spent
  * 2.3–4.1 units per VM step and ~3,000 to prepare; charging calls too, the 321 queries of the Spider gold
- * pairs spend 1.62x the fuel (12.7M units against 7.8M; at most 541k for one query). The fuel is a
+ * pairs spend 1.20x the fuel (9.4M units against 7.8M; at most 397k for one query). The fuel is a
  * backstop for work inside one step (a sort, a long string function), so it is set well above what
  * ordinary queries spend and the step budget normally ends a runaway first.
  */

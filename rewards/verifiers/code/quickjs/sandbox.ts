@@ -36,16 +36,16 @@ const HEAP_HEADROOM_BYTES = 32 * 2 ** 20;
 /**
  * Fuel per millisecond of the time limit. The binary is metered (scripts/meter-wasm.mjs): every loop
  * iteration anywhere in QuickJS, its bytecode dispatch loop and the C builtins' own loops alike, and every
- * entry into a function that calls another, spends one unit, and a run that spends its budget traps.
+ * entry into a function on a cycle of calls (or calling through the table or into the host), spends one unit, and a run that spends its budget traps.
  * Calibrated once on the 2-core dev machine: with loops alone the HumanEval-X canonical solutions spent a
  * median 156k units per ms of wall time (`npm run bench -- code-js` prints it) and the limit was 150,000;
- * charging calls too makes the same 163 runs spend 1.66x the fuel (median of the per-run ratios, p10 1.55,
- * p90 1.85; 1.72x with the host charges below scaled alike: fuel is counted, so the ratio does not depend
- * on the machine), so 250,000 keeps `timeout_ms`
+ * charging calls too makes the same 163 runs spend 1.35x the fuel (median of the per-run ratios, p10 1.28,
+ * p90 1.51, with the host charges below scaled alike: fuel is counted, so the ratio does not depend on
+ * the machine), so 200,000 keeps `timeout_ms`
  * about wall time there. The limit is the fuel, never the clock: a verdict depends only on the sample and
  * its limits, not on the machine or its load.
  */
-export const FUEL_PER_MS = 250_000;
+export const FUEL_PER_MS = 200_000;
 
 /**
  * Interrupt-handler calls per millisecond, only for an unmetered binary (the bench's peer): QuickJS calls
@@ -59,10 +59,10 @@ export const INTERRUPTS_PER_MS = 20;
  * calls began to be charged). Without these a print loop or an endless promise chain would run far past
  * its limit.
  */
-const HOST_CALL_FUEL = 830;
-const JOB_FUEL = 830;
-const TIMER_FUEL = 2_500;
-const FUEL_PER_BYTE = 0.33;
+const HOST_CALL_FUEL = 700;
+const JOB_FUEL = 700;
+const TIMER_FUEL = 2_000;
+const FUEL_PER_BYTE = 0.27;
 const JOBS_PER_SLICE = 1_000;
 const MAX_TIMER_RUNS = 100_000;
 const STDERR_KEPT = 4_096;
@@ -275,7 +275,7 @@ export class QuickJsSandbox implements Sandbox {
         return undefined;
       },
       // A host function reads its arguments out of the module before charging and makes no call into the
-      // module once the charge has spent the fuel: every function of the module that calls another is
+      // module once the charge has spent the fuel: the module's functions that can call without end are
       // metered, so that call would trap inside the host function instead of at the run's next loop.
       fail: (msg) => {
         const s = run();
