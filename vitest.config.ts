@@ -22,13 +22,12 @@ const dataFiles: Plugin = {
   },
 };
 
-const SANDBOX_DIR = "dist/sandbox";
-
 /**
- * The sandbox bundle's modules, listed: Miniflare cannot follow the bundle's computed dynamic imports
- * (Pyodide's) to find them itself. The entry first; wrangler names the rest by content hash.
+ * A sandbox bundle's modules (dist/sandbox-js or dist/sandbox-python), listed: Miniflare cannot follow the
+ * bundle's computed dynamic imports (Pyodide's) to find them itself. The entry first; wrangler names the rest
+ * by content hash.
  */
-function sandboxModules() {
+function sandboxModules(dir: string) {
   const kinds: [suffix: string, type: "CompiledWasm" | "Data" | "Text"][] = [
     [".wasm", "CompiledWasm"],
     [".zip", "Data"],
@@ -38,12 +37,22 @@ function sandboxModules() {
   ];
   const typeOf = (f: string) => kinds.find(([suffix]) => f.endsWith(suffix))?.[1];
   return [
-    { type: "ESModule" as const, path: join(SANDBOX_DIR, "index.js") },
-    ...readdirSync(SANDBOX_DIR)
+    { type: "ESModule" as const, path: join(dir, "index.js") },
+    ...readdirSync(dir)
       .filter((f) => typeOf(f))
-      .map((f) => ({ type: typeOf(f)!, path: join(SANDBOX_DIR, f) })),
+      .map((f) => ({ type: typeOf(f)!, path: join(dir, f) })),
   ];
 }
+
+/** The two sandbox Workers as auxiliary Workers, from the bundles `npm run sandbox:build` writes. */
+const sandboxWorkers = () =>
+  ["js", "python"].map((name) => ({
+    name: `assay-sandbox-${name}`,
+    modules: sandboxModules(`dist/sandbox-${name}`),
+    modulesRoot: `dist/sandbox-${name}`,
+    compatibilityDate: "2026-04-01",
+    compatibilityFlags: ["nodejs_compat"],
+  }));
 
 export default defineConfig({
   test: {
@@ -55,19 +64,12 @@ export default defineConfig({
           cloudflareTest(async () => ({
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {
-              // The sandbox Worker (sandbox/wrangler.toml), bundled into dist/sandbox by `npm run sandbox:build`
-              // (pretest): the main Worker's SANDBOX binding reaches it as in production. Both Workers share one
-              // workerd process here, so a long run still holds the thread; tests/node/sandbox-worker.test.ts
-              // checks /healthz against two processes, as `npm run dev` runs them.
-              workers: [
-                {
-                  name: "assay-sandbox",
-                  modules: sandboxModules(),
-                  modulesRoot: SANDBOX_DIR,
-                  compatibilityDate: "2026-04-01",
-                  compatibilityFlags: ["nodejs_compat"],
-                },
-              ],
+              // The sandbox Workers (sandbox/js, sandbox/python), bundled into dist/sandbox-js and dist/sandbox-python
+              // by `npm run sandbox:build` (pretest): the main Worker's SANDBOX_JS and SANDBOX_PYTHON bindings reach
+              // them as in production. All Workers share one workerd process here, so a long run still holds the
+              // thread; tests/node/sandbox-worker.test.ts checks /healthz against separate processes, as
+              // `npm run dev` runs them.
+              workers: sandboxWorkers(),
               // A second, empty D1 for tests that apply migrations themselves (tests/workers/projects-migration.test.ts).
               d1Databases: { MIGRATION_DB: "assay-migration-test" },
               bindings: {

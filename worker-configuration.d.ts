@@ -24,7 +24,8 @@ declare namespace Cloudflare {
 		AWS_ACCESS_KEY_ID: string;
 		AWS_SECRET_ACCESS_KEY: string;
 		JUDGE_API_KEY: string;
-		SANDBOX: Fetcher /* assay-sandbox */;
+		SANDBOX_JS: Fetcher /* assay-sandbox-js */;
+		SANDBOX_PYTHON: Fetcher /* assay-sandbox-python */;
 	}
 }
 interface Env extends Cloudflare.Env {}

@@ -6,6 +6,8 @@
 
 import lock from "../node_modules/pyodide/pyodide-lock.json";
 import stdlib from "../node_modules/pyodide/python_stdlib.zip";
+import type { CodeRunner } from "../rewards/core/services";
+import { createCodeRunner } from "../rewards/verifiers/code";
 import { PYODIDE_ADAPTERS } from "../rewards/verifiers/code/python/adapters";
 import { createPythonGraderService, type PythonGraderService } from "../rewards/verifiers/code/python/grade";
 import { PyodideSandbox } from "../rewards/verifiers/code/python/sandbox";
@@ -29,4 +31,12 @@ let grader: PythonGraderService | undefined;
 export function pythonGrader(): PythonGraderService {
   grader ??= createPythonGraderService(pythonSandbox);
   return grader;
+}
+
+let runner: CodeRunner | undefined;
+
+/** The Python sandbox Worker's code runner. */
+export function pythonCodeRunner(): CodeRunner {
+  runner ??= createCodeRunner({ python: pythonSandbox });
+  return runner;
 }

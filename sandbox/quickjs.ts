@@ -4,7 +4,6 @@
 import type { CodeRunner } from "../rewards/core/services";
 import { createCodeRunner, loadQuickJs, QuickJsSandbox } from "../rewards/verifiers/code";
 import wasmModule from "../rewards/verifiers/code/quickjs/wasm/quickjs-metered.wasm";
-import { pythonSandbox } from "./pyodide";
 
 /** The isolate's JavaScript sandbox: one QuickJS module, loaded on first use and rebuilt when it breaks. */
 export const quickJsSandbox = new QuickJsSandbox({
@@ -23,8 +22,8 @@ export function quickJsHeapBytes(): number {
 
 let runner: CodeRunner | undefined;
 
-/** The sandbox Worker's code runner: QuickJS for JavaScript and TypeScript, Pyodide for Python. */
-export function sandboxCodeRunner(): CodeRunner {
-  runner ??= createCodeRunner({ javascript: quickJsSandbox, python: pythonSandbox });
+/** The JavaScript sandbox Worker's code runner: QuickJS for JavaScript and TypeScript. */
+export function jsCodeRunner(): CodeRunner {
+  runner ??= createCodeRunner({ javascript: quickJsSandbox });
   return runner;
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // `npm run dev [-- <wrangler dev flags>]`: prepares a fresh clone (local secrets, local D1 migrations)
-// and then runs the platform in workerd with local D1, R2, Queues and cron under .wrangler/: the sandbox
-// Worker (sandbox/wrangler.toml, on 127.0.0.1:8788) in a process of its own, so that a long sandbox run
-// never holds the main Worker's thread, then the main Worker (8787), which reaches it through its SANDBOX
-// service binding. The two find each other through a dev registry kept in .wrangler/registry.
+// and then runs the platform in workerd with local D1, R2, Queues and cron under .wrangler/: the two sandbox
+// Workers (sandbox/js/wrangler.toml on 127.0.0.1:8788, sandbox/python/wrangler.toml on 8789), each in a
+// process of its own, so that a long sandbox run never holds the main Worker's thread, then the main Worker
+// (8787), which reaches them through its SANDBOX_JS and SANDBOX_PYTHON service bindings. They find each
+// other through a dev registry kept in .wrangler/registry.
 import { spawn, spawnSync } from "node:child_process";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
@@ -42,39 +43,52 @@ function freePort() {
   });
 }
 
-const sandboxPort = process.env.ASSAY_SANDBOX_PORT ?? "8788";
+const sandboxes = [
+  { name: "js", port: process.env.ASSAY_SANDBOX_JS_PORT ?? "8788" },
+  { name: "python", port: process.env.ASSAY_SANDBOX_PYTHON_PORT ?? "8789" },
+];
 /** @type {import("node:child_process").ChildProcess | undefined} */
 let main;
-const sandbox = spawn(
-  wrangler,
-  [
-    "dev",
-    "-c",
-    "sandbox/wrangler.toml",
-    "--ip",
-    "127.0.0.1",
-    "--port",
-    sandboxPort,
-    "--inspector-port",
-    `${await freePort()}`,
-  ],
-  { cwd: root, env, stdio: ["ignore", "inherit", "inherit"] },
-);
-sandbox.on("exit", (code, signal) => {
-  console.error(`[assay] the sandbox Worker stopped (${signal ?? `exit ${code}`}); stopping`);
+/** @type {import("node:child_process").ChildProcess[]} */
+const children = [];
+function stopAll(code) {
   main?.kill("SIGTERM");
-  process.exit(1);
-});
-for (let i = 0; ; i++) {
-  try {
-    if ((await fetch(`http://127.0.0.1:${sandboxPort}/healthz`)).ok) break;
-  } catch {}
-  if (i > 300) {
-    console.error("[assay] the sandbox Worker did not answer in 60 s");
-    sandbox.kill("SIGTERM");
-    process.exit(1);
+  for (const c of children) c.kill("SIGTERM");
+  process.exit(code);
+}
+for (const { name, port } of sandboxes) {
+  const child = spawn(
+    wrangler,
+    [
+      "dev",
+      "-c",
+      `sandbox/${name}/wrangler.toml`,
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      port,
+      "--inspector-port",
+      `${await freePort()}`,
+    ],
+    { cwd: root, env, stdio: ["ignore", "inherit", "inherit"] },
+  );
+  children.push(child);
+  child.on("exit", (code, signal) => {
+    console.error(`[assay] the ${name} sandbox Worker stopped (${signal ?? `exit ${code}`}); stopping`);
+    stopAll(1);
+  });
+}
+for (const { name, port } of sandboxes) {
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) break;
+    } catch {}
+    if (i > 300) {
+      console.error(`[assay] the ${name} sandbox Worker did not answer in 60 s`);
+      stopAll(1);
+    }
+    await new Promise((r) => setTimeout(r, 200));
   }
-  await new Promise((r) => setTimeout(r, 200));
 }
 
 // Outgoing webhooks may reach loopback and private addresses only here: a local receiver is the point of
@@ -84,10 +98,12 @@ main = spawn(wrangler, args, { cwd: root, env, stdio: "inherit" });
 for (const sig of ["SIGINT", "SIGTERM"])
   process.on(sig, () => {
     main.kill(sig);
-    sandbox.kill(sig);
+    for (const c of children) c.kill(sig);
   });
 main.on("exit", (code, signal) => {
-  sandbox.removeAllListeners("exit");
-  sandbox.kill("SIGTERM");
+  for (const c of children) {
+    c.removeAllListeners("exit");
+    c.kill("SIGTERM");
+  }
   process.exit(signal ? 1 : (code ?? 0));
 });

@@ -1,5 +1,6 @@
-import type { JudgeClient, Services } from "../../rewards/core/services";
-import type { FixtureStore } from "../../rewards/core/types";
+import type { CodeRunner, JudgeClient, Services } from "../../rewards/core/services";
+import { type FixtureStore, invalid } from "../../rewards/core/types";
+import type { PythonGraderService } from "../../rewards/verifiers/code/python/grade";
 import { bucketSchemaStore } from "../../rewards/verifiers/json-schema/store";
 import { createHttpJudge } from "../../rewards/verifiers/judge/client";
 import { createSqlVerifier } from "../../rewards/verifiers/sql";
@@ -36,13 +37,7 @@ function judgeFor(env: Env): JudgeClient | undefined {
 /** One sandbox client per binding for the isolate's life, so the runs of concurrent requests share calls. */
 const clients = new WeakMap<object, SandboxClient>();
 
-/**
- * Model-written code (and python graders' grade(), which runs on the model's output) runs in the sandbox
- * Worker (sandbox/index.ts), never in this isolate. Without the binding, those graders answer
- * `valid: false` (SANDBOX_FAILED) and say why.
- */
-function sandboxFor(env: Env): SandboxClient | undefined {
-  const binding = env.SANDBOX;
+function clientFor(binding: Fetcher | undefined): SandboxClient | undefined {
   if (!binding) return undefined;
   let client = clients.get(binding);
   if (!client) {
@@ -50,6 +45,28 @@ function sandboxFor(env: Env): SandboxClient | undefined {
     clients.set(binding, client);
   }
   return client;
+}
+
+/**
+ * Model-written code (and python graders' grade(), which runs on the model's output) runs in the sandbox
+ * Workers (sandbox/handler.ts), never in this isolate: JavaScript and TypeScript behind SANDBOX_JS, Python
+ * behind SANDBOX_PYTHON. Without a binding, the runs it would take answer `valid: false`
+ * (SANDBOX_FAILED) and say why.
+ */
+function sandboxFor(env: Env): { code: CodeRunner; python: PythonGraderService | undefined } {
+  const js = clientFor(env.SANDBOX_JS);
+  const py = clientFor(env.SANDBOX_PYTHON);
+  const missing = (language: string) =>
+    invalid("SANDBOX_FAILED", `the ${language} sandbox Worker is not bound to this Worker`);
+  return {
+    code: {
+      run: (input) => {
+        const client = input.language === "python" ? py : js;
+        return client ? client.code.run(input) : Promise.resolve(missing(input.language));
+      },
+    },
+    python: py?.python,
+  };
 }
 
 /** The runtime-bound pieces scorers reach through their context, built from the Worker's bindings. */
@@ -62,8 +79,8 @@ export function platformServices(env: Env, projectId: string): PlatformServices 
     verifiers: {
       jsonSchemas: bucketSchemaStore(projectSchemaBucket(env.BLOBS, projectId)),
       sql: createSqlVerifier({ engine: workerdSqlEngine, fixtures }),
-      code: sandbox?.code,
-      python: sandbox?.python,
+      code: sandbox.code,
+      python: sandbox.python,
       judge: judgeFor(env),
     },
   };

@@ -1,13 +1,14 @@
 /**
- * A whole GRPO step's rewards on the platform as `npm run dev` runs it (main Worker and sandbox Worker, two
- * workerd processes on this machine): 1,024 samples scored through POST /v1/graders/run as 4 concurrent
+ * A whole GRPO step's rewards on the platform as `npm run dev` runs it (main Worker and the two sandbox
+ * Workers, three workerd processes on this machine): 1,024 samples scored through POST /v1/graders/run as 4 concurrent
  * requests of 256, for HumanEval-X JavaScript and for HumanEval Python (canonical solutions, cycled), next
  * to the peer a harness without a sandbox uses: a child process per sample (`node -e`, `python3 -c`), as
  * many at once as the machine has cores. Prints each step's wall time and the ratio.
  *
- * Then the abuse corpora (tests/fixtures/code-abuse) go through the same sandbox Worker, and the sandbox
- * workerd process's peak resident memory (VmHWM, which includes workerd itself, so it bounds the isolate's
- * memory from above) is printed, with both Workers' bundle sizes from `wrangler deploy --dry-run`.
+ * Then the abuse corpora (tests/fixtures/code-abuse) go through the same sandbox Workers, and for each
+ * sandbox Worker the WASM memory its engine held at its peak (its GET /stats) and its workerd process's
+ * peak resident memory (VmHWM, which includes workerd itself, so it bounds the isolate's memory from
+ * above) are printed, with the three Workers' bundle sizes from `wrangler deploy --dry-run`.
  * Run: npm run bench -- grpo-step
  */
 import { spawn, spawnSync } from "node:child_process";
@@ -116,7 +117,7 @@ async function peer(lang: keyof typeof LANGS, problems: Problem[]) {
 }
 
 /**
- * The sandbox's workerd: of the workerd processes in the sandbox `wrangler dev`'s process group (wrangler
+ * A sandbox Worker's workerd: of the workerd processes in its `wrangler dev`'s process group (wrangler
  * runs a small one of its own beside the runtime), the one with the highest peak.
  */
 function peakMemoryMiB(pgid: number): number | null {
@@ -190,25 +191,36 @@ async function main() {
         `${lang.padEnd(12)} on wrangler dev ${`${fmt(ours.wall)} ms`.padStart(10)} ${String(ours.passed).padStart(8)} ${`${fmt(theirs.wall)} ms`.padStart(12)} ${String(theirs.passed).padStart(8)} ${(theirs.wall / ours.wall).toFixed(1).padStart(6)}x`,
       );
     }
-    const wasmPeak = async () => {
-      const stats = (await (await fetch(`${server.sandbox.url}/stats`)).json()) as { wasmBytes: { peak: number } };
-      return (stats.wasmBytes.peak / 2 ** 20).toFixed(0);
-    };
-    const afterHumanEval = [peakMemoryMiB(server.sandbox.pid), await wasmPeak()] as const;
+    // Each sandbox Worker's memory: the WASM its engine holds (its own /stats) and its workerd's peak RSS.
+    const memory = async () =>
+      Promise.all(
+        (["js", "python"] as const).map(async (name) => {
+          const { url, pid } = server.sandboxes[name];
+          const stats = (await (await fetch(`${url}/stats`)).json()) as { wasmBytes: { peak: number } };
+          return [name, (stats.wasmBytes.peak / 2 ** 20).toFixed(0), peakMemoryMiB(pid)] as const;
+        }),
+      );
+    const afterHumanEval = await memory();
     const cases = await abuseCorpora(server);
-    const afterAbuse = [peakMemoryMiB(server.sandbox.pid), await wasmPeak()] as const;
+    const afterAbuse = await memory();
     console.log("");
-    console.log("sandbox Worker memory        WASM memory held (peak)   workerd process peak RSS (VmHWM)");
-    for (const [what, [rss, wasm]] of [
+    console.log("sandbox Worker memory                 WASM memory held (peak)   workerd process peak RSS (VmHWM)");
+    for (const [what, rows] of [
       ["after HumanEval", afterHumanEval],
       [`after ${cases} abuse cases`, afterAbuse],
     ] as const)
-      console.log(`${what.padEnd(28)} ${`${wasm} MiB`.padStart(12)} ${`${rss?.toFixed(0)} MiB`.padStart(24)}`);
+      for (const [name, wasm, rss] of rows)
+        console.log(
+          `${`${name.padEnd(7)} ${what}`.padEnd(37)} ${`${wasm} MiB`.padStart(12)} ${`${rss?.toFixed(0)} MiB`.padStart(24)}`,
+        );
   } finally {
     await server.stop();
   }
-  console.log(`bundle, main Worker    (wrangler.toml):         ${bundleSize("wrangler.toml")}`);
-  console.log(`bundle, sandbox Worker (sandbox/wrangler.toml): ${bundleSize("sandbox/wrangler.toml")}`);
+  console.log(`bundle, main Worker           (wrangler.toml):                ${bundleSize("wrangler.toml")}`);
+  for (const name of ["js", "python"])
+    console.log(
+      `bundle, ${`${name} sandbox Worker`.padEnd(21)} (sandbox/${name}/wrangler.toml): ${bundleSize(`sandbox/${name}/wrangler.toml`)}`,
+    );
 }
 
 await main();

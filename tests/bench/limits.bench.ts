@@ -25,7 +25,7 @@ async function meteredBinaries(entries: boolean) {
   const { TARGETS, meter } = await import("../../scripts/meter-wasm.mjs");
   const build = (name: "quickjs" | "pyodide") => {
     const t = TARGETS[name];
-    return compile(meter(readFileSync(t.input()), { ...t, entries }).bytes);
+    return compile(meter(readFileSync(t.input()), { entries, exportGlobals: "exportGlobals" in t }).bytes);
   };
   return { quickjs: build("quickjs"), pyodide: build("pyodide") };
 }

@@ -6,7 +6,12 @@ import { describe, expect, it } from "vitest";
 import { FUEL_GLOBAL, functionsToCharge, meter } from "../../scripts/meter-wasm.mjs";
 
 type Node = { callees: string[]; indirect: boolean; host: boolean };
-const node = (callees: string[], extra: Partial<Node> = {}): Node => ({ callees, indirect: false, host: false, ...extra });
+const node = (callees: string[], extra: Partial<Node> = {}): Node => ({
+  callees,
+  indirect: false,
+  host: false,
+  ...extra,
+});
 
 describe("functionsToCharge", () => {
   it("charges every function on a cycle of direct calls, and those calling through the table or the host", () => {

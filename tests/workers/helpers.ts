@@ -79,12 +79,23 @@ export async function expectHealthy() {
   expect(res.json).toEqual({ ok: true });
 }
 
-/** The sandbox Worker's counters (GET /stats behind the SANDBOX binding): the runs through the routes happen there. */
+/**
+ * The sandbox Workers' counters (GET /stats behind the SANDBOX_JS and SANDBOX_PYTHON bindings): the runs
+ * through the routes happen there.
+ */
 export async function sandboxStats(): Promise<{
   quickjs: { builds: number; broken: number };
   python: { builds: number; broken: number };
 }> {
-  return (await env.SANDBOX.fetch("https://sandbox/stats")).json();
+  const [js, py] = await Promise.all([
+    env.SANDBOX_JS.fetch("https://sandbox/stats").then((r) =>
+      r.json<{ quickjs: { builds: number; broken: number } }>(),
+    ),
+    env.SANDBOX_PYTHON.fetch("https://sandbox/stats").then((r) =>
+      r.json<{ python: { builds: number; broken: number } }>(),
+    ),
+  ]);
+  return { quickjs: js.quickjs, python: py.python };
 }
 
 /**

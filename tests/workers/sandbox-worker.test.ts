@@ -1,10 +1,10 @@
-// The sandbox Worker (sandbox/index.ts) behind the main Worker's SANDBOX service binding, here the vitest
-// pool's auxiliary Worker: how batches are split into calls, and what a call that dies costs.
+// The sandbox Workers (sandbox/handler.ts; sandbox/js and sandbox/python) behind the main Worker's SANDBOX_JS
+// and SANDBOX_PYTHON service bindings, here the vitest pool's auxiliary Workers: how batches are split into calls, and what a call that dies costs.
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { remoteCodeRunner, type SandboxTransport } from "../../functions/lib/sandbox-client";
 import type { CodeRunInput } from "../../rewards/core/services";
-import { call, expectStatus } from "./helpers";
+import { call, expectStatus, sandboxStats } from "./helpers";
 
 const KILLER = "/* kills its isolate */";
 
@@ -23,7 +23,7 @@ function watched(opts: { down?: boolean } = {}) {
       if (url.endsWith("/healthz")) {
         stats.health++;
         if (opts.down) throw new Error("connection refused");
-        return env.SANDBOX.fetch(url, init);
+        return env.SANDBOX_JS.fetch(url, init);
       }
       stats.calls++;
       const body = JSON.parse(String(init?.body));
@@ -36,7 +36,7 @@ function watched(opts: { down?: boolean } = {}) {
       stats.inFlight++;
       stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
       try {
-        return await env.SANDBOX.fetch(url, init);
+        return await env.SANDBOX_JS.fetch(url, init);
       } finally {
         stats.inFlight--;
       }
@@ -45,7 +45,7 @@ function watched(opts: { down?: boolean } = {}) {
   return { transport, stats };
 }
 
-describe("the sandbox Worker behind the SANDBOX binding", () => {
+describe("the sandbox Workers behind the SANDBOX_JS and SANDBOX_PYTHON bindings", () => {
   it("scores a batch in several calls in flight at once, each of a few runs, every result in its place", async () => {
     const { transport, stats } = watched();
     const runner = remoteCodeRunner(transport);
@@ -83,7 +83,7 @@ describe("the sandbox Worker behind the SANDBOX binding", () => {
   it("names the memory limit when the isolate was stopped for memory", async () => {
     const transport: SandboxTransport = {
       async fetch(url, init) {
-        if (url.endsWith("/healthz")) return env.SANDBOX.fetch(url, init);
+        if (url.endsWith("/healthz")) return env.SANDBOX_JS.fetch(url, init);
         return new Response("Worker exceeded memory limit.", { status: 503 });
       },
     };
@@ -116,35 +116,110 @@ describe("the sandbox Worker behind the SANDBOX binding", () => {
   });
 
   it("refuses a malformed call with a 400 and its own error, and answers its health check", async () => {
-    const health = await env.SANDBOX.fetch("https://sandbox/healthz");
-    expect(await health.json()).toEqual({ ok: true });
-    const cases: [unknown, string][] = [
-      [{ runs: [] }, "runs must hold 1 to 32 runs"],
-      [{ runs: Array.from({ length: 33 }, () => ({})) }, "runs must hold 1 to 32 runs"],
+    const post = (worker: Fetcher, body: unknown) =>
+      worker.fetch("https://sandbox/run", { method: "POST", body: JSON.stringify(body) });
+    for (const worker of [env.SANDBOX_JS, env.SANDBOX_PYTHON]) {
+      const health = await worker.fetch("https://sandbox/healthz");
+      expect(await health.json()).toEqual({ ok: true });
+    }
+    const cases: [Fetcher, unknown, string][] = [
+      [env.SANDBOX_JS, { runs: [] }, "runs must hold 1 to 32 runs"],
+      [env.SANDBOX_PYTHON, { runs: Array.from({ length: 33 }, () => ({})) }, "runs must hold 1 to 32 runs"],
       [
+        env.SANDBOX_JS,
         { runs: [{ op: "code", language: "ruby", code: "", timeoutMs: 1, memoryMb: 64 }] },
-        "runs[0].language must be javascript, typescript or python",
+        "runs[0].language must be javascript or typescript in this sandbox Worker",
+      ],
+      // Each Worker hosts one interpreter: the main Worker never sends a run to the other one's.
+      [
+        env.SANDBOX_JS,
+        { runs: [{ op: "code", language: "python", code: "x = 1", timeoutMs: 1, memoryMb: 64 }] },
+        "runs[0].language must be javascript or typescript in this sandbox Worker",
       ],
       [
+        env.SANDBOX_PYTHON,
+        { runs: [{ op: "code", language: "javascript", code: "1", timeoutMs: 1, memoryMb: 64 }] },
+        "runs[0].language must be python in this sandbox Worker",
+      ],
+      [
+        env.SANDBOX_JS,
+        {
+          runs: [
+            { op: "grade", source: "def grade(s, i): return 1", sample: {}, item: {}, timeoutMs: 1, memoryMb: 64 },
+          ],
+        },
+        "runs[0]: python graders run in the Python sandbox Worker, not this one",
+      ],
+      [
+        env.SANDBOX_PYTHON,
         { runs: [{ op: "code", language: "python", code: 1, timeoutMs: 1, memoryMb: 64 }] },
         "runs[0].code must be a string",
       ],
-      [{ runs: [{ op: "eval", code: "" }] }, 'runs[0].op must be "code" or "grade"'],
+      [env.SANDBOX_JS, { runs: [{ op: "eval", code: "" }] }, 'runs[0].op must be "code" or "grade"'],
       [
+        env.SANDBOX_PYTHON,
         {
           runs: [{ op: "grade", source: "def grade(s, i): return 1", sample: 1, item: {}, timeoutMs: 1, memoryMb: 64 }],
         },
         "runs[0].sample and item must be objects",
       ],
-      [{ nope: 1 }, "the body must be { runs: [...] }"],
+      [env.SANDBOX_PYTHON, { nope: 1 }, "the body must be { runs: [...] }"],
     ];
-    for (const [body, message] of cases) {
-      const res = await env.SANDBOX.fetch("https://sandbox/run", { method: "POST", body: JSON.stringify(body) });
+    for (const [worker, body, message] of cases) {
+      const res = await post(worker, body);
       expect(res.status, JSON.stringify(body)).toBe(400);
       expect(await res.json()).toEqual({ error: { code: "BAD_REQUEST", message } });
     }
-    const notJson = await env.SANDBOX.fetch("https://sandbox/run", { method: "POST", body: "{" });
+    const check = await env.SANDBOX_JS.fetch("https://sandbox/check", {
+      method: "POST",
+      body: JSON.stringify({ source: "def grade(s, i): return 1" }),
+    });
+    expect(check.status).toBe(400);
+    expect(await check.json()).toEqual({
+      error: {
+        code: "BAD_REQUEST",
+        message: "python graders are checked by the Python sandbox Worker, not this one",
+      },
+    });
+    const notJson = await env.SANDBOX_JS.fetch("https://sandbox/run", { method: "POST", body: "{" });
     expect(notJson.status).toBe(400);
     await notJson.body?.cancel();
+  });
+
+  it("sends each language to its own sandbox Worker: one interpreter per isolate", async () => {
+    const grader = (language: string, tests: string) => ({
+      type: "code_tests",
+      name: language,
+      language,
+      tests,
+      timeout_ms: 5_000,
+    });
+    const [js, py] = await Promise.all([
+      call("POST", "/v1/graders/run", {
+        body: {
+          grader: grader("javascript", "console.assert(f(1) === 2)"),
+          samples: [{ completion: "const f = (x) => x + 1" }, { completion: "const f = (x) => x" }],
+        },
+      }),
+      call("POST", "/v1/graders/run", {
+        body: {
+          grader: grader("python", "assert f(1) == 2"),
+          samples: [{ completion: "def f(x):\n    return x + 1" }, { completion: "def f(x):\n    return x" }],
+          deadlineMs: 60_000,
+        },
+      }),
+    ]);
+    expectStatus(js, 200);
+    expectStatus(py, 200);
+    expect(js.json.results.map((r: { score: number }) => r.score)).toEqual([1, 0]);
+    expect(py.json.results.map((r: { score: number }) => r.score)).toEqual([1, 0]);
+    // Each Worker's /stats counts only its own engine's runs, and names no other engine.
+    const after = await sandboxStats();
+    expect(after.quickjs.builds).toBeGreaterThanOrEqual(1);
+    expect(after.python.builds).toBeGreaterThanOrEqual(1);
+    const jsStats = await (await env.SANDBOX_JS.fetch("https://sandbox/stats")).json<Record<string, unknown>>();
+    const pyStats = await (await env.SANDBOX_PYTHON.fetch("https://sandbox/stats")).json<Record<string, unknown>>();
+    expect(Object.keys(jsStats).sort()).toEqual(["quickjs", "wasmBytes"]);
+    expect(Object.keys(pyStats).sort()).toEqual(["python", "wasmBytes"]);
   });
 });

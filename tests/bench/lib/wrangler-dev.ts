@@ -14,8 +14,8 @@ export interface DevServer {
   url: string;
   adminKey: string;
   persistTo: string;
-  /** The sandbox Worker's own `wrangler dev` (sandbox/wrangler.toml), a process of its own. */
-  sandbox: { url: string; pid: number };
+  /** The sandbox Workers' own `wrangler dev` (sandbox/js, sandbox/python), each a process of its own. */
+  sandboxes: Record<"js" | "python", { url: string; pid: number }>;
   stop(): Promise<void>;
 }
 
@@ -84,21 +84,32 @@ export async function startDev(
   // Seeding the local state before the server starts (e.g. rows no route writes yet).
   if (opts.beforeStart) await opts.beforeStart(persistTo);
   const loopback = ["--ip", "127.0.0.1", "--persist-to", persistTo];
-  const sandboxPort = await freePort();
-  const sandboxUrl = `http://127.0.0.1:${sandboxPort}`;
-  const sandbox = await spawnDev(
-    [
-      "-c",
-      "sandbox/wrangler.toml",
-      "--port",
-      String(sandboxPort),
-      "--inspector-port",
-      String(await freePort()),
-      ...loopback,
-    ],
-    sandboxUrl,
-    env,
-  );
+  const sandboxes = {} as DevServer["sandboxes"];
+  const sandboxChildren: ChildProcess[] = [];
+  try {
+    for (const name of ["js", "python"] as const) {
+      const sandboxPort = await freePort();
+      const sandboxUrl = `http://127.0.0.1:${sandboxPort}`;
+      const child = await spawnDev(
+        [
+          "-c",
+          `sandbox/${name}/wrangler.toml`,
+          "--port",
+          String(sandboxPort),
+          "--inspector-port",
+          String(await freePort()),
+          ...loopback,
+        ],
+        sandboxUrl,
+        env,
+      );
+      sandboxChildren.push(child);
+      sandboxes[name] = { url: sandboxUrl, pid: child.pid! };
+    }
+  } catch (err) {
+    for (const c of sandboxChildren) kill(c);
+    throw err;
+  }
   const port = opts.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
   let main: ChildProcess;
@@ -120,17 +131,17 @@ export async function startDev(
       env,
     );
   } catch (err) {
-    kill(sandbox);
+    for (const c of sandboxChildren) kill(c);
     throw err;
   }
   return {
     url,
     adminKey,
     persistTo,
-    sandbox: { url: sandboxUrl, pid: sandbox.pid! },
+    sandboxes,
     async stop() {
       kill(main);
-      kill(sandbox);
+      for (const c of sandboxChildren) kill(c);
       await new Promise((r) => setTimeout(r, 300));
       rmSync(persistTo, { recursive: true, force: true });
     },
