@@ -1,4 +1,4 @@
-// The wire format between the main Worker and the sandbox Worker (sandbox/index.ts), over a service binding.
+// The wire format between the main Worker and the sandbox Workers (sandbox/handler.ts), over service bindings.
 // The main Worker never runs model code itself: it sends a batch's code runs and python-grader runs here
 // in small chunks.
 

@@ -1,5 +1,5 @@
-// The main Worker's side of the sandbox Worker (sandbox/index.ts): the code runner and the python graders'
-// service, sending their runs over the SANDBOX service binding instead of running model code in this isolate.
+// The main Worker's side of a sandbox Worker (sandbox/handler.ts): the code runner and the python graders'
+// service, sending their runs over its service binding (SANDBOX_JS or SANDBOX_PYTHON) instead of running model code in this isolate.
 
 import type { CodeRunInput, CodeRunner } from "../../rewards/core/services";
 import { invalid, type RewardResult } from "../../rewards/core/types";

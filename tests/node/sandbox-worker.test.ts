@@ -1,5 +1,5 @@
-// The platform as `npm run dev` runs it: the main Worker and the sandbox Worker in two workerd processes,
-// joined by a service binding. Model code that spends long inside native builtins must not stop the main
+// The platform as `npm run dev` runs it: the main Worker and the two sandbox Workers in three workerd
+// processes, joined by service bindings. Model code that spends long inside native builtins must not stop the main
 // Worker from answering: /healthz is polled from a concurrent client while the batch runs.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { api, type DevServer, startDev } from "../bench/lib/wrangler-dev";

@@ -19,8 +19,8 @@ export interface AbuseCase {
  * poisoning case is followed by the case that probes for the poison), with a GET /healthz started while the
  * case runs (both awaited: the Worker must answer it) and another one after it.
  *
- * The samples run in the sandbox Worker (sandbox/index.ts) behind the SANDBOX binding. In this pool both
- * Workers share one workerd process, so a concurrent /healthz is answered at the latest when the run gives
+ * The samples run in the sandbox Workers (sandbox/handler.ts) behind the SANDBOX_JS and SANDBOX_PYTHON
+ * bindings. In this pool all Workers share one workerd process, so a concurrent /healthz is answered at the latest when the run gives
  * the thread back (when its fuel is spent): the per-case log line says which answered first.
  * tests/node/sandbox-worker.test.ts checks /healthz *during* long runs against two processes.
  */

@@ -60,8 +60,8 @@ function kill(child: ChildProcess) {
 }
 
 /**
- * Starts the platform under `wrangler dev` on loopback the way `npm run dev` does: the sandbox Worker in a
- * process of its own, then the main Worker with its own fresh local state (migrations applied), joined by
+ * Starts the platform under `wrangler dev` on loopback the way `npm run dev` does: the two sandbox Workers,
+ * each in a process of its own, then the main Worker with its own fresh local state (migrations applied), joined by
  * a dev registry of their own (so parallel servers never see each other's sandbox); waits until both answer.
  */
 export async function startDev(
