@@ -80,7 +80,11 @@ export class PyodideEngine {
 
   /** Bytes of WASM heap at the snapshot. */
   get baseBytes(): number {
-    return this.snap.memory.byteLength;
+    return this.snap.heapLength;
+  }
+  /** Bytes the snapshot holds (the heap's non-zero stretches, without the dead stack). */
+  get snapshotBytes(): number {
+    return this.snap.heldBytes;
   }
   get heapBytes(): number {
     return this.ex.memory.buffer.byteLength;

@@ -113,7 +113,7 @@ export class PyodideSandbox implements Sandbox {
   /** WASM memory held now: the live heap and the snapshot copy it is restored from (0 before the first boot). */
   get heldBytes(): number {
     const e = this.engine.peek();
-    return e ? e.heapBytes + e.baseBytes : 0;
+    return e ? e.heapBytes + e.snapshotBytes : 0;
   }
 
   constructor(private readonly opts: PyodideSandboxOptions) {

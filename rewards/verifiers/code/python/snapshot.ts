@@ -12,8 +12,20 @@ interface NodeState {
   contents: unknown;
 }
 
+/** A stretch of the heap at the snapshot: its bytes, or none when it was all zeros. */
+interface Segment {
+  start: number;
+  end: number;
+  bytes?: Uint8Array;
+}
+
 export interface Snapshot {
-  memory: Uint8Array;
+  /** The heap's length at the snapshot. */
+  heapLength: number;
+  /** What is written back, in order: the heap minus the dead stack, zero stretches kept as lengths only. */
+  segments: Segment[];
+  /** Bytes held by the segments (what the snapshot costs the isolate). */
+  heldBytes: number;
   stackPointer: number;
   /** [deadStackFrom, deadStackTo): the C stack below the stack pointer at the snapshot (not restored). */
   deadStackFrom: number;
@@ -60,6 +72,43 @@ function trackWrites(FS: any): Dirty {
   return dirty;
 }
 
+const PAGE = 65_536;
+
+function allZero(heap: Uint8Array, start: number, end: number): boolean {
+  // Word at a time where aligned (the segments are page-aligned but for the dead stack's edges).
+  let i = start;
+  for (; i < end && i % 8 !== 0; i++) if (heap[i] !== 0) return false;
+  const words = Math.floor((end - i) / 8);
+  const w = new BigUint64Array(heap.buffer, heap.byteOffset + i, words);
+  for (let k = 0; k < words; k++) if (w[k] !== 0n) return false;
+  for (i += words * 8; i < end; i++) if (heap[i] !== 0) return false;
+  return true;
+}
+
+/**
+ * The heap within `ranges`, cut at page boundaries into stretches that are all zeros (kept as a length:
+ * Pyodide's heap after boot is ~40% zero pages, in a few long runs) and stretches copied out.
+ */
+function heapSegments(heap: Uint8Array, ranges: [number, number][]): Segment[] {
+  const out: Segment[] = [];
+  for (const [from, to] of ranges) {
+    let start = from;
+    let zero: boolean | undefined;
+    for (let at = from; at < to; ) {
+      const end = Math.min(to, (Math.floor(at / PAGE) + 1) * PAGE);
+      const z = allZero(heap, at, end);
+      if (zero !== undefined && z !== zero) {
+        out.push(zero ? { start, end: at } : { start, end: at, bytes: heap.slice(start, at) });
+        start = at;
+      }
+      zero = z;
+      at = end;
+    }
+    if (zero !== undefined) out.push(zero ? { start, end: to } : { start, end: to, bytes: heap.slice(start, to) });
+  }
+  return out;
+}
+
 export function takeSnapshot(M: any, ex: Exports): Snapshot {
   const FS = M.FS;
   const dirty = trackWrites(FS);
@@ -89,15 +138,21 @@ export function takeSnapshot(M: any, ex: Exports): Snapshot {
   }
   const streamProps = new Map<object, Record<string, unknown>>();
   for (const s of FS.streams) if (s) streamProps.set(s, ownProps(s));
+  const heap = new Uint8Array(ex.memory.buffer);
+  const deadStackFrom = (ex.__stack_low as WebAssembly.Global).value as number;
+  // A page of margin under the live frames.
+  const deadStackTo = Math.max(deadStackFrom, (ex.__stack_pointer.value as number) - 65_536);
+  const segments = heapSegments(heap, [
+    [0, deadStackFrom],
+    [deadStackTo, heap.length],
+  ]);
   return {
-    memory: new Uint8Array(ex.memory.buffer).slice(),
+    heapLength: heap.length,
+    segments,
+    heldBytes: segments.reduce((n, g) => n + (g.bytes?.length ?? 0), 0),
     stackPointer: ex.__stack_pointer.value as number,
-    deadStackFrom: (ex.__stack_low as WebAssembly.Global).value as number,
-    // A page of margin under the live frames.
-    deadStackTo: Math.max(
-      (ex.__stack_low as WebAssembly.Global).value as number,
-      (ex.__stack_pointer.value as number) - 65_536,
-    ),
+    deadStackFrom,
+    deadStackTo,
     tableLength: ex.__indirect_function_table.length,
     hiwire,
     nodes,
@@ -122,15 +177,16 @@ export function restoreSnapshot(M: any, ex: Exports, s: Snapshot): void {
   const heap = new Uint8Array(ex.memory.buffer);
   // Fresh heap above the snapshot must read as zeros again (sbrk memory is assumed zeroed by calloc);
   // zeroing a large grown tail on every later restore would cost more than one rebuild.
-  if (heap.length - s.memory.length > MAX_TAIL_BYTES)
-    throw new StaleEngine(
-      `the heap grew ${Math.round((heap.length - s.memory.length) / 2 ** 20)} MiB past the snapshot`,
-    );
+  if (heap.length - s.heapLength > MAX_TAIL_BYTES)
+    throw new StaleEngine(`the heap grew ${Math.round((heap.length - s.heapLength) / 2 ** 20)} MiB past the snapshot`);
   // The C stack below the snapshot's stack pointer holds only dead frames (nothing reads a stack slot it
-  // did not write): copying it back would cost a third of the restore for nothing observable.
-  heap.set(s.memory.subarray(0, s.deadStackFrom), 0);
-  heap.set(s.memory.subarray(s.deadStackTo), s.deadStackTo);
-  if (heap.length > s.memory.length) heap.fill(0, s.memory.length);
+  // did not write): copying it back would cost a third of the restore for nothing observable. It is not
+  // in the segments.
+  for (const g of s.segments) {
+    if (g.bytes) heap.set(g.bytes, g.start);
+    else heap.fill(0, g.start, g.end);
+  }
+  if (heap.length > s.heapLength) heap.fill(0, s.heapLength);
   ex.__stack_pointer.value = s.stackPointer;
   const set = M.__hiwire_set as (i: number, v: unknown) => void;
   for (let i = 0; i < s.hiwire.length; i++) set(i, s.hiwire[i]);
