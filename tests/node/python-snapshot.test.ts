@@ -42,4 +42,23 @@ describe("the Python heap snapshot", () => {
     // And the interpreter still works from there.
     expect(await run("import json\nassert json.loads('[1]') == [1]")).toMatchObject({ valid: true, score: 1 });
   });
+
+  it("never lets the heap grow past the snapshot's size plus the memory limit, Emscripten's overgrowth included", async () => {
+    const sandbox = nodePythonSandbox();
+    const runner = createCodeRunner({ python: sandbox });
+    for (const memoryMb of [16, 64]) {
+      const r = await runner.run({
+        language: "python",
+        code: "a = []\nwhile True:\n    a.append(bytearray(10**6))",
+        tests: "pass",
+        timeoutMs: 5_000,
+        memoryMb,
+      });
+      expect(r.reason).toContain("memory limit exceeded");
+      const engine = await sandbox.ready();
+      // Without the ceiling Emscripten grew a 64 MB run's heap to 108 MiB (1.2x steps past what was asked).
+      expect(engine.heapBytes).toBeLessThanOrEqual(engine.baseBytes + memoryMb * 2 ** 20);
+      expect(engine.heapBytes).toBeGreaterThan(engine.baseBytes + (memoryMb - 8) * 2 ** 20);
+    }
+  });
 });

@@ -42,6 +42,11 @@ export interface RunHooks {
   check: () => void;
   /** May the heap grow to this many bytes? */
   mayGrow: (bytes: number) => boolean;
+  /**
+   * The most the heap may be grown to when it grows (Emscripten grows it past what was asked, up to 1.2x,
+   * which would let a run hold more than its limit).
+   */
+  ceiling: () => number;
   write: (fd: 1 | 2, bytes: Uint8Array) => void;
   read: (into: Uint8Array) => number;
 }
@@ -55,6 +60,7 @@ export const BETWEEN_RUNS: RunHooks = {
     throw new LimitHit("time");
   },
   mayGrow: () => false,
+  ceiling: () => 0,
   write: () => {},
   read: () => 0,
 };
@@ -62,6 +68,7 @@ export const BETWEEN_RUNS: RunHooks = {
 const idle: RunHooks = {
   check: () => {},
   mayGrow: () => true,
+  ceiling: () => Number.POSITIVE_INFINITY,
   write: () => {},
   read: () => 0,
 };
@@ -161,9 +168,27 @@ export class PyodideEngine {
               return 0;
             };
             const resize = env.emscripten_resize_heap as (n: number) => number;
-            env.emscripten_resize_heap = (n: number) => (holder.hooks().mayGrow(n >>> 0) ? resize(n) : 0);
+            const PAGE = 65_536;
+            /** While a resize runs: the most pages the heap may have after it (Emscripten's overgrowth clamped). */
+            let maxPages = Number.POSITIVE_INFINITY;
+            env.emscripten_resize_heap = (n: number) => {
+              const hooks = holder.hooks();
+              const requested = n >>> 0;
+              if (!hooks.mayGrow(requested)) return 0;
+              // Never below what was asked for: Emscripten only checks that the growth did not throw.
+              maxPages = Math.max(Math.ceil(requested / PAGE), Math.floor(hooks.ceiling() / PAGE));
+              try {
+                return resize(n);
+              } finally {
+                maxPages = Number.POSITIVE_INFINITY;
+              }
+            };
             const instance = new WebAssembly.Instance(assets.wasm, imports as WebAssembly.Imports);
             exportsRef = instance.exports as unknown as Exports;
+            const memory = instance.exports.memory as WebAssembly.Memory;
+            const grow = memory.grow.bind(memory);
+            memory.grow = (pages: number) =>
+              grow(Math.min(pages, Math.max(0, maxPages - memory.buffer.byteLength / PAGE)));
             const fuel = instance.exports[FUEL_EXPORT];
             fuelRef = fuel instanceof WebAssembly.Global ? fuel : undefined;
             ok(instance, assets.wasm);

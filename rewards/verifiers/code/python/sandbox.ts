@@ -222,6 +222,7 @@ export class PyodideSandbox implements Sandbox {
         }
         return true;
       },
+      ceiling: () => cap,
       write: (fd, bytes) => {
         outBytes += bytes.length;
         const room = limits.outputBytes - (outBytes - bytes.length);
@@ -242,7 +243,12 @@ export class PyodideSandbox implements Sandbox {
         return n;
       },
     };
-    const trusted: RunHooks = { ...limited, check: () => {}, mayGrow: () => true };
+    const trusted: RunHooks = {
+      ...limited,
+      check: () => {},
+      mayGrow: () => true,
+      ceiling: () => Number.POSITIVE_INFINITY,
+    };
 
     /** Runs a step; a host error from a hook becomes the run's limit. Returns false when the run must stop. */
     const step = <T>(f: () => T): T | undefined => {
