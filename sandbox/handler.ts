@@ -78,13 +78,15 @@ async function runOne(engines: SandboxEngines, run: WireRun, received: number): 
 }
 
 /**
- * A sandbox Worker's handler: GET /healthz, GET /stats (the WASM memory its engines hold, now and at its
+ * A sandbox Worker's handler: GET /healthz, GET /stats (the calls and runs served, the WASM memory its engines hold, now and at its
  * highest after any run in this isolate: most of what production's 128 MB isolate limit counts; the
  * GRPO-step bench reads it, and prints the process's RSS beside it), POST /run and, where Python is
  * hosted, POST /check.
  */
 export function sandboxWorker(engines: SandboxEngines): ExportedHandler {
   const memory = { peakBytes: 0 };
+  /** The calls and runs this isolate has taken (GET /stats): how a batch spread over copies of this Worker. */
+  const served = { calls: 0, runs: 0 };
 
   async function runAll(runs: WireRun[]): Promise<RewardResult[]> {
     const received = Date.now();
@@ -107,7 +109,11 @@ export function sandboxWorker(engines: SandboxEngines): ExportedHandler {
       const { pathname } = new URL(request.url);
       if (pathname === "/healthz") return Response.json({ ok: true });
       if (pathname === "/stats")
-        return Response.json({ wasmBytes: { now: engines.heldBytes(), peak: memory.peakBytes }, ...engines.stats() });
+        return Response.json({
+          wasmBytes: { now: engines.heldBytes(), peak: memory.peakBytes },
+          served,
+          ...engines.stats(),
+        });
       if (pathname !== SANDBOX_RUN_PATH && pathname !== SANDBOX_CHECK_PATH) return bad(`no route ${pathname}`, 404);
       if (request.method !== "POST") return bad("use POST", 405);
       const body = await readJson(request);
@@ -121,6 +127,8 @@ export function sandboxWorker(engines: SandboxEngines): ExportedHandler {
       }
       const runs = parseRuns(body, engines);
       if (typeof runs === "string") return bad(runs);
+      served.calls++;
+      served.runs += runs.length;
       const response: SandboxRunResponse = { results: await runAll(runs) };
       return Response.json(response);
     },

@@ -5,7 +5,7 @@ import { bucketSchemaStore } from "../../rewards/verifiers/json-schema/store";
 import { createHttpJudge } from "../../rewards/verifiers/judge/client";
 import { createSqlVerifier } from "../../rewards/verifiers/sql";
 import { r2FixtureStore } from "./fixtures";
-import { type SandboxClient, sandboxClient } from "./sandbox-client";
+import { type SandboxClient, type SandboxTransport, sandboxClient } from "./sandbox-client";
 import { projectSchemaBucket } from "./schemas";
 import { workerdSqlEngine } from "./sql-engine-workerd";
 
@@ -34,10 +34,40 @@ function judgeFor(env: Env): JudgeClient | undefined {
   return judge;
 }
 
-/** One sandbox client per binding for the isolate's life, so the runs of concurrent requests share calls. */
+/** One sandbox client per binding (or URL list) for the isolate's life, so concurrent requests share calls. */
 const clients = new WeakMap<object, SandboxClient>();
+const urlClients = new Map<string, SandboxClient>();
 
-function clientFor(binding: Fetcher | undefined): SandboxClient | undefined {
+/** Loopback only: the override exists for `wrangler dev` on one machine, never to send model code elsewhere. */
+const LOOPBACK_URL = /^http:\/\/(127\.0\.0\.1|localhost|\[::1\]):\d{1,5}$/;
+
+/** A sandbox Worker reached at a loopback URL (the path of each request is kept, the host replaced). */
+function urlTransport(base: string): SandboxTransport {
+  return { fetch: (input, init) => fetch(`${base}${new URL(input).pathname}`, init) };
+}
+
+/**
+ * The client for one sandbox Worker. In production: its service binding. Under `wrangler dev`, a binding
+ * to a Worker in another `wrangler dev` process goes through wrangler's own Node process (its dev
+ * registry proxies every call), which cost as much CPU per HumanEval-X sample (~0.75 ms) as scoring it, on
+ * the same two cores; so `npm run dev` passes the sandbox Workers' loopback URLs instead (`urls`), and
+ * calls go from workerd to workerd directly. With several URLs (copies of the same sandbox Worker, each
+ * its own single-threaded workerd), calls spread over them.
+ */
+function clientFor(binding: Fetcher | undefined, urls: string | undefined): SandboxClient | undefined {
+  const list = (urls ?? "")
+    .split(",")
+    .map((u) => u.trim().replace(/\/+$/, ""))
+    .filter((u) => LOOPBACK_URL.test(u));
+  if (list.length > 0) {
+    const key = list.join(",");
+    let client = urlClients.get(key);
+    if (!client) {
+      client = sandboxClient(list.map(urlTransport));
+      urlClients.set(key, client);
+    }
+    return client;
+  }
   if (!binding) return undefined;
   let client = clients.get(binding);
   if (!client) {
@@ -54,8 +84,8 @@ function clientFor(binding: Fetcher | undefined): SandboxClient | undefined {
  * (SANDBOX_FAILED) and say why.
  */
 function sandboxFor(env: Env): { code: CodeRunner; python: PythonGraderService | undefined } {
-  const js = clientFor(env.SANDBOX_JS);
-  const py = clientFor(env.SANDBOX_PYTHON);
+  const js = clientFor(env.SANDBOX_JS, env.ASSAY_SANDBOX_JS_URLS);
+  const py = clientFor(env.SANDBOX_PYTHON, env.ASSAY_SANDBOX_PYTHON_URLS);
   const missing = (language: string) =>
     invalid("SANDBOX_FAILED", `the ${language} sandbox Worker is not bound to this Worker`);
   return {

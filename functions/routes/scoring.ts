@@ -2,7 +2,7 @@ import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { certificates } from "../../db/schema";
 import { DEFAULT_DEADLINE_MS, MAX_DEADLINE_MS, scoreBatch } from "../../rewards/core/engine";
 import { certify, DEFAULT_THRESHOLDS } from "../../rewards/core/preflight";
-import { GRADER_TYPES, validateGraderIn } from "../../rewards/graders";
+import { batchConcurrency, GRADER_TYPES, validateGraderIn } from "../../rewards/graders";
 import { usesJudge } from "../../rewards/graders/judge";
 import { getReward, listRewards } from "../../rewards/registry";
 import type { AppEnv } from "../env";
@@ -239,7 +239,7 @@ export function scoringRoutes(app: OpenAPIHono<AppEnv>) {
     const { grader: config, samples, deadlineMs } = c.req.valid("json");
     const context = scoringContext(c.env, projectOf(c));
     const grader = await checkedGrader(config, projectOf(c), context.services);
-    const out = await scoreBatch(grader.score, samples, { deadlineMs, context });
+    const out = await scoreBatch(grader.score, samples, { deadlineMs, context, concurrency: batchConcurrency(config) });
     return c.json(
       { grader: { type: String(config.type), ref: grader.ref }, results: out.results, summary: out.summary },
       200,
@@ -255,8 +255,9 @@ export function scoringRoutes(app: OpenAPIHono<AppEnv>) {
     const { grader: config, samples, deadlineMs, thresholds } = c.req.valid("json");
     const context = scoringContext(c.env, projectOf(c));
     const grader = await checkedGrader(config, projectOf(c), context.services);
-    const first = await scoreBatch(grader.score, samples, { deadlineMs, context });
-    const second = await scoreBatch(grader.score, samples, { deadlineMs, context });
+    const concurrency = batchConcurrency(config);
+    const first = await scoreBatch(grader.score, samples, { deadlineMs, context, concurrency });
+    const second = await scoreBatch(grader.score, samples, { deadlineMs, context, concurrency });
     // A judge may answer differently on the second pass even at temperature 0: its disagreement rate is
     // what pre-flight measures then, held to a looser default than a deterministic verifier's zero.
     const judged = usesJudge(config);

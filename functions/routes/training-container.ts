@@ -9,6 +9,7 @@ import { canonicalJson } from "../../rewards/core/canonical";
 import { scoreBatch } from "../../rewards/core/engine";
 import { ascending, percentile, scoreGroups, zeroVarianceGroups } from "../../rewards/core/stats";
 import type { RewardResult, Sample } from "../../rewards/core/types";
+import { batchConcurrency } from "../../rewards/graders";
 import type { AppEnv } from "../env";
 import { sha256Hex } from "../lib/crypto";
 import { notifyCyclesOfRun } from "../lib/cycle-triggers";
@@ -304,7 +305,10 @@ export function containerRoutes(app: OpenAPIHono<AppEnv>) {
         `the run is pinned to ${run.graderRef} but this deployment serves ${grader.ref}; the verdicts would not be comparable`,
       );
     }
-    const out = await scoreBatch(grader.score, samples, { context: scoringContext(c.env, run.projectId) });
+    const out = await scoreBatch(grader.score, samples, {
+      context: scoringContext(c.env, run.projectId),
+      concurrency: batchConcurrency(spec.grader),
+    });
     const key = batchKey ?? (await sha256Hex(canonicalJson(withIds))).slice(0, 32);
     if (run.kind === "eval") {
       const now = Date.now();

@@ -29,6 +29,27 @@ export const GRADER_TYPES: GraderType[] = [
 // multi validates its sub-graders through the registry without importing it (no import cycle).
 setSubGraderValidator((config, path) => validateGrader(config, path));
 
+/** Whether a grader (or a sub-grader of a multi) runs model code in a sandbox Worker. */
+export function usesSandbox(config: unknown): boolean {
+  if (!config || typeof config !== "object") return false;
+  const c = config as { type?: unknown; graders?: unknown };
+  if (c.type === "code_tests" || c.type === "python") return true;
+  return (
+    c.type === "multi" && !!c.graders && typeof c.graders === "object" && Object.values(c.graders).some(usesSandbox)
+  );
+}
+
+/**
+ * Samples of one batch scored at once (scoreBatch's concurrency). Runs bound for a sandbox Worker are
+ * gathered into calls of up to 16 (functions/lib/sandbox-client.ts); with the default 8 in flight a batch
+ * would be a string of 8-run calls one after another, so it could never keep two sandbox isolates busy.
+ * With 64, a batch is four 16-run calls in flight at once. Other graders keep the default: their work is in
+ * this isolate (SQL, JSON) or bounded by its own client (a judge's maxConcurrency).
+ */
+export function batchConcurrency(config: unknown): number | undefined {
+  return usesSandbox(config) ? 64 : undefined;
+}
+
 export function graderType(type: string): GraderType | undefined {
   return GRADER_TYPES.find((t) => t.type === type);
 }

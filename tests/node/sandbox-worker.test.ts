@@ -1,5 +1,5 @@
-// The platform as `npm run dev` runs it: the main Worker and the two sandbox Workers in three workerd
-// processes, joined by service bindings. Model code that spends long inside native builtins must not stop the main
+// The platform as `npm run dev` runs it: the main Worker and the sandbox Workers (the JavaScript one twice,
+// the Python one) in workerd processes of their own, the main Worker calling them over loopback. Model code that spends long inside native builtins must not stop the main
 // Worker from answering: /healthz is polled from a concurrent client while the batch runs.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { api, type DevServer, startDev } from "../bench/lib/wrangler-dev";
@@ -76,4 +76,36 @@ describe("the main Worker while the sandbox Worker runs long native work", () =>
     },
     120_000,
   );
+});
+
+describe("the JavaScript sandbox Worker in two processes, as `npm run dev` starts it", () => {
+  it("spreads a batch's calls over both copies, reached over loopback, and keeps every result in its place", async () => {
+    const served = async () =>
+      Promise.all(
+        (["js", "js2"] as const).map(
+          async (name) =>
+            ((await (await fetch(`${server.sandboxes[name].url}/stats`)).json()) as { served: { runs: number } }).served
+              .runs,
+        ),
+      );
+    const before = await served();
+    const n = 96;
+    const out = await api(server, "POST", "/v1/graders/run", {
+      grader: { type: "code_tests", name: "spread", language: "javascript", tests: "{{item.test}}" },
+      samples: Array.from({ length: n }, (_, i) => ({
+        completion: `function f(x) { return x + ${i} }`,
+        // Every fifth sample is wrong: the results must come back in the samples' order.
+        item: { test: `console.assert(f(1) === ${i % 5 === 0 ? 0 : i + 1})` },
+      })),
+    });
+    expect(out.results.map((r: { score: number }) => r.score)).toEqual(
+      Array.from({ length: n }, (_, i) => (i % 5 === 0 ? 0 : 1)),
+    );
+    const after = await served();
+    const took = after.map((a, i) => a - before[i]!);
+    console.log(`runs served by the two JavaScript sandbox processes: ${took.join(" and ")}`);
+    expect(took[0]! + took[1]!).toBe(n);
+    expect(took[0]).toBeGreaterThan(0);
+    expect(took[1]).toBeGreaterThan(0);
+  }, 60_000);
 });

@@ -48,7 +48,7 @@ function watched(opts: { down?: boolean } = {}) {
 describe("the sandbox Workers behind the SANDBOX_JS and SANDBOX_PYTHON bindings", () => {
   it("scores a batch in several calls in flight at once, each of a few runs, every result in its place", async () => {
     const { transport, stats } = watched();
-    const runner = remoteCodeRunner(transport);
+    const runner = remoteCodeRunner(transport, { runsPerCall: 4 });
     const inputs = Array.from({ length: 24 }, (_, i) => sample(i));
     // A wrong answer in the middle: results must come back in the order of the runs.
     inputs[10] = { ...sample(10), tests: "console.assert(f(1) === 0)" };
@@ -59,9 +59,41 @@ describe("the sandbox Workers behind the SANDBOX_JS and SANDBOX_PYTHON bindings"
     expect(stats.maxInFlight).toBeGreaterThan(1);
   });
 
+  it("sends 16 runs per call by default: a 1,024-sample batch is 64 calls, not one long one", async () => {
+    const shared = watched();
+    const runner = remoteCodeRunner(shared.transport);
+    const inputs = Array.from({ length: 40 }, (_, i) => sample(i));
+    const results = await Promise.all(inputs.map((x) => runner.run(x)));
+    expect(results.every((r) => r.valid && r.score === 1)).toBe(true);
+    expect(shared.stats.runs).toEqual([16, 16, 8]);
+  });
+
+  it("spreads the calls over several copies of the sandbox Worker, each result still in its place", async () => {
+    const a = watched();
+    const b = watched();
+    const runner = remoteCodeRunner([a.transport, b.transport], { runsPerCall: 4 });
+    const inputs = Array.from({ length: 32 }, (_, i) => sample(i));
+    inputs[21] = { ...sample(21), tests: "console.assert(f(1) === 0)" };
+    const results = await Promise.all(inputs.map((x) => runner.run(x)));
+    expect(results.map((r) => [r.valid, r.score])).toEqual(inputs.map((_, i) => [true, i === 21 ? 0 : 1]));
+    // Eight calls, sent to the copy with the fewest runs in flight: four each.
+    expect([a.stats.calls, b.stats.calls]).toEqual([4, 4]);
+  });
+
+  it("checks the health of the copy whose call died, not another one", async () => {
+    const a = watched();
+    const b = watched({ down: true });
+    const runner = remoteCodeRunner([a.transport, b.transport], { runsPerCall: 1 });
+    const results = await Promise.all([sample(1), sample(2)].map((x) => runner.run(x)));
+    // The first run went to copy a and was scored; the second to copy b, which does not answer.
+    expect(results[0]).toMatchObject({ valid: true, score: 1 });
+    expect(results[1]).toMatchObject({ valid: false, error: { code: "SANDBOX_FAILED" } });
+    expect([a.stats.health, b.stats.health]).toEqual([0, 1]);
+  });
+
   it("costs only the sample that killed its call: the call's other runs are scored again on their own", async () => {
     const { transport, stats } = watched();
-    const runner = remoteCodeRunner(transport);
+    const runner = remoteCodeRunner(transport, { runsPerCall: 4 });
     const inputs = Array.from({ length: 8 }, (_, i) => sample(i));
     inputs[2] = sample(2, `${KILLER}\nconst f = (x) => x + 2`);
     const results = await Promise.all(inputs.map((x) => runner.run(x)));

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -14,8 +14,10 @@ export interface DevServer {
   url: string;
   adminKey: string;
   persistTo: string;
-  /** The sandbox Workers' own `wrangler dev` (sandbox/js, sandbox/python), each a process of its own. */
-  sandboxes: Record<"js" | "python", { url: string; pid: number }>;
+  /** The main Worker's `wrangler dev` (its process group's leader). */
+  mainPid: number;
+  /** The sandbox Workers' own `wrangler dev` (two copies each of sandbox/js and sandbox/python), each a process of its own. */
+  sandboxes: Record<"js" | "js2" | "python" | "python2", { url: string; pid: number }>;
   stop(): Promise<void>;
 }
 
@@ -29,6 +31,17 @@ async function freePort(): Promise<number> {
     });
   });
 }
+
+/**
+ * The sandbox Workers' processes, as scripts/dev.mjs starts them: two copies of each sandbox Worker (one
+ * workerd thread each, so a batch uses both cores; the second under its own name in the dev registry).
+ */
+const SANDBOX_PROCESSES = [
+  ["js", "js", undefined],
+  ["js2", "js", "assay-sandbox-js-2"],
+  ["python", "python", undefined],
+  ["python2", "python", "assay-sandbox-python-2"],
+] as const;
 
 /** Spawns `wrangler dev` in its own process group and waits until `url`/healthz answers. */
 async function spawnDev(args: string[], url: string, env: NodeJS.ProcessEnv): Promise<ChildProcess> {
@@ -60,7 +73,7 @@ function kill(child: ChildProcess) {
 }
 
 /**
- * Starts the platform under `wrangler dev` on loopback the way `npm run dev` does: the two sandbox Workers,
+ * Starts the platform under `wrangler dev` on loopback the way `npm run dev` does: the sandbox Workers (two copies of each),
  * each in a process of its own, then the main Worker with its own fresh local state (migrations applied), joined by
  * a dev registry of their own (so parallel servers never see each other's sandbox); waits until both answer.
  */
@@ -87,13 +100,14 @@ export async function startDev(
   const sandboxes = {} as DevServer["sandboxes"];
   const sandboxChildren: ChildProcess[] = [];
   try {
-    for (const name of ["js", "python"] as const) {
+    for (const [name, folder, as] of SANDBOX_PROCESSES) {
       const sandboxPort = await freePort();
       const sandboxUrl = `http://127.0.0.1:${sandboxPort}`;
       const child = await spawnDev(
         [
           "-c",
-          `sandbox/${name}/wrangler.toml`,
+          `sandbox/${folder}/wrangler.toml`,
+          ...(as ? ["--name", as] : []),
           "--port",
           String(sandboxPort),
           "--inspector-port",
@@ -125,6 +139,11 @@ export async function startDev(
         `ASSAY_ADMIN_KEY:${adminKey}`,
         "--var",
         `ASSAY_ENCRYPTION_KEY:${randomBytes(32).toString("base64")}`,
+        // As `npm run dev` does: the sandbox Workers over loopback, not through wrangler's proxy.
+        "--var",
+        `ASSAY_SANDBOX_JS_URLS:${sandboxes.js.url},${sandboxes.js2.url}`,
+        "--var",
+        `ASSAY_SANDBOX_PYTHON_URLS:${sandboxes.python.url},${sandboxes.python2.url}`,
         ...Object.entries(opts.vars ?? {}).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
       ],
       url,
@@ -138,6 +157,7 @@ export async function startDev(
     url,
     adminKey,
     persistTo,
+    mainPid: main.pid!,
     sandboxes,
     async stop() {
       kill(main);
@@ -179,4 +199,23 @@ export async function batchLatencies(server: DevServer, body: unknown, times: nu
     if (i > 0) lat.push(performance.now() - t0);
   }
   return ascending(lat);
+}
+
+/** CPU seconds (user + system) the processes of a process group have used so far. */
+export function groupCpuSeconds(pgid: number, comm?: string): number {
+  const ps = spawnSync("ps", ["-o", "pid=,comm=", "-g", String(pgid)], { encoding: "utf8" });
+  let ticks = 0;
+  for (const [pid, name] of ps.stdout
+    .split("\n")
+    .map((l) => l.trim().split(/\s+/))
+    .filter((r) => r[0])) {
+    if (comm && name !== comm) continue;
+    try {
+      // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {}
+  }
+  return ticks / 100;
 }
