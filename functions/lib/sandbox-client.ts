@@ -31,6 +31,16 @@ export interface RemoteRunnerOptions {
 }
 
 const DEFAULT_RUNS_PER_CALL = 16;
+/** How long a sandbox copy that failed its health check is passed over while another one is up. */
+const SHARD_DOWN_MS = 10_000;
+
+interface Shard {
+  transport: SandboxTransport;
+  /** Runs sent to it and not yet answered. */
+  inFlight: number;
+  /** Until when (epoch ms) it is passed over: it failed a health check. */
+  downUntil: number;
+}
 /** Wall time allowed per run beyond its own time limit (set-up, a rebuilt interpreter after a crash). */
 const PER_RUN_SLACK_MS = 5_000;
 
@@ -71,22 +81,30 @@ export function sandboxClient(
   opts: RemoteRunnerOptions = {},
 ): SandboxClient {
   const perCall = Math.max(1, Math.min(opts.runsPerCall ?? DEFAULT_RUNS_PER_CALL, MAX_RUNS_PER_CALL));
-  const shards = (Array.isArray(transports) ? transports : [transports]).map((transport) => ({
+  const shards: Shard[] = (Array.isArray(transports) ? transports : [transports]).map((transport) => ({
     transport,
     inFlight: 0,
+    downUntil: 0,
   }));
   if (shards.length === 0) throw new Error("sandboxClient needs at least one transport");
   let queue: Pending[] = [];
   let scheduled = false;
 
   let turn = 0;
-  /** The shard with the fewest runs in flight, ties taken in turn: calls spread over the isolates. */
-  function pick() {
-    let best = shards[turn % shards.length]!;
-    for (let k = 1; k < shards.length; k++) {
+  /**
+   * The shard with the fewest runs in flight, ties taken in turn: calls spread over the isolates. Shards
+   * whose health check failed lately are passed over while another one is up (`skip`: shards not to use).
+   */
+  function pick(skip: ReadonlySet<Shard> = new Set()) {
+    const now = Date.now();
+    const usable = (s: Shard) => !skip.has(s) && s.downUntil <= now;
+    let best: Shard | undefined;
+    for (let k = 0; k < shards.length; k++) {
       const s = shards[(turn + k) % shards.length]!;
-      if (s.inFlight < best.inFlight) best = s;
+      if (!usable(s)) continue;
+      if (!best || s.inFlight < best.inFlight) best = s;
     }
+    best ??= shards.find((s) => !skip.has(s)) ?? shards[0]!;
     turn = (shards.indexOf(best) + 1) % shards.length;
     return best;
   }
@@ -135,21 +153,33 @@ export function sandboxClient(
     }
   }
 
+  /**
+   * One run in a call of its own. If its call fails and that sandbox does not answer its health check, the
+   * run goes to another copy (when there is one) before it is marked the platform's failure; if the sandbox
+   * answers, the run itself stopped it.
+   */
   async function runAlone(run: WireRun): Promise<RewardResult> {
-    const shard = pick();
-    try {
-      return (await call([run], shard))[0]!;
-    } catch (err) {
-      const detail = err instanceof Error ? err.message : String(err);
-      if (!(await sandboxAnswers(shard.transport)))
-        return invalid("SANDBOX_FAILED", `the sandbox Worker is not reachable: ${detail}`);
-      const limit = /memory/i.test(detail) ? "memory" : "time";
-      return {
-        score: 0,
-        valid: true,
-        reason: `${limit} limit exceeded (the sandbox isolate running this sample was stopped: ${detail})`,
-      };
+    const tried = new Set<Shard>();
+    let detail = "";
+    while (tried.size < shards.length) {
+      const shard = pick(tried);
+      tried.add(shard);
+      try {
+        return (await call([run], shard))[0]!;
+      } catch (err) {
+        detail = err instanceof Error ? err.message : String(err);
+        if (await sandboxAnswers(shard.transport)) {
+          const limit = /memory/i.test(detail) ? "memory" : "time";
+          return {
+            score: 0,
+            valid: true,
+            reason: `${limit} limit exceeded (the sandbox isolate running this sample was stopped: ${detail})`,
+          };
+        }
+        shard.downUntil = Date.now() + SHARD_DOWN_MS;
+      }
     }
+    return invalid("SANDBOX_FAILED", `the sandbox Worker is not reachable: ${detail}`);
   }
 
   async function send(batch: Pending[]) {

@@ -80,15 +80,32 @@ describe("the sandbox Workers behind the SANDBOX_JS and SANDBOX_PYTHON bindings"
     expect([a.stats.calls, b.stats.calls]).toEqual([4, 4]);
   });
 
-  it("checks the health of the copy whose call died, not another one", async () => {
+  it("sends the runs of a copy that does not answer to another copy, and passes over it afterwards", async () => {
     const a = watched();
     const b = watched({ down: true });
     const runner = remoteCodeRunner([a.transport, b.transport], { runsPerCall: 1 });
-    const results = await Promise.all([sample(1), sample(2)].map((x) => runner.run(x)));
-    // The first run went to copy a and was scored; the second to copy b, which does not answer.
-    expect(results[0]).toMatchObject({ valid: true, score: 1 });
-    expect(results[1]).toMatchObject({ valid: false, error: { code: "SANDBOX_FAILED" } });
+    const first = await Promise.all([sample(1), sample(2)].map((x) => runner.run(x)));
+    // The second run went to copy b, which is down; alone, it went to b again (the copy with fewer runs in
+    // flight), and after b's health check failed it was scored by a.
+    for (const r of first) expect(r).toMatchObject({ valid: true, score: 1 });
     expect([a.stats.health, b.stats.health]).toEqual([0, 1]);
+    expect([a.stats.calls, b.stats.calls]).toEqual([2, 2]);
+    // Now b is passed over: the next runs all go to a, and b is not asked again.
+    const next = await Promise.all([sample(3), sample(4), sample(5)].map((x) => runner.run(x)));
+    for (const r of next) expect(r).toMatchObject({ valid: true, score: 1 });
+    expect([a.stats.calls, b.stats.calls]).toEqual([5, 2]);
+  });
+
+  it("still scores 0 with the limit named when the copy that stopped a run answers its health check", async () => {
+    const a = watched();
+    const b = watched();
+    const runner = remoteCodeRunner([a.transport, b.transport], { runsPerCall: 1 });
+    const r = await runner.run(sample(1, `${KILLER}\nconst f = (x) => x + 1`));
+    expect(r).toMatchObject({ valid: true, score: 0 });
+    expect(r.reason).toMatch(/^time limit exceeded \(the sandbox isolate running this sample was stopped/);
+    // Its call died, it was sent again alone to the next copy, died again there, and that copy answered.
+    expect(a.stats.aborted + b.stats.aborted).toBe(2);
+    expect(a.stats.health + b.stats.health).toBe(1);
   });
 
   it("costs only the sample that killed its call: the call's other runs are scored again on their own", async () => {
@@ -251,7 +268,7 @@ describe("the sandbox Workers behind the SANDBOX_JS and SANDBOX_PYTHON bindings"
     expect(after.python.builds).toBeGreaterThanOrEqual(1);
     const jsStats = await (await env.SANDBOX_JS.fetch("https://sandbox/stats")).json<Record<string, unknown>>();
     const pyStats = await (await env.SANDBOX_PYTHON.fetch("https://sandbox/stats")).json<Record<string, unknown>>();
-    expect(Object.keys(jsStats).sort()).toEqual(["quickjs", "wasmBytes"]);
-    expect(Object.keys(pyStats).sort()).toEqual(["python", "wasmBytes"]);
+    expect(Object.keys(jsStats).sort()).toEqual(["quickjs", "served", "wasmBytes"]);
+    expect(Object.keys(pyStats).sort()).toEqual(["python", "served", "wasmBytes"]);
   });
 });
