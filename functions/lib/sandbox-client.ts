@@ -218,16 +218,32 @@ export function sandboxClient(
     python: {
       grade: (input) => enqueue(toWire({ op: "grade", ...input })),
       async check(source) {
-        // Validation, not scoring: a failure here is the platform's, and says so.
-        const res = await shards[0]!.transport.fetch(`https://sandbox${SANDBOX_CHECK_PATH}`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify({ source }),
-          signal: AbortSignal.timeout(30_000),
-        });
-        if (!res.ok)
-          throw new Error(`the sandbox Worker could not check the source: HTTP ${res.status} ${await res.text()}`);
-        return ((await res.json()) as SandboxCheckResponse).problem;
+        // Validation, not scoring: a failure here is the platform's, and says so. A copy that cannot be
+        // reached is passed over for the next one.
+        const tried = new Set<Shard>();
+        let unreachable: unknown;
+        while (tried.size < shards.length) {
+          const shard = pick(tried);
+          tried.add(shard);
+          let res: Response;
+          try {
+            res = await shard.transport.fetch(`https://sandbox${SANDBOX_CHECK_PATH}`, {
+              method: "POST",
+              headers: { "content-type": "application/json" },
+              body: JSON.stringify({ source }),
+              signal: AbortSignal.timeout(30_000),
+            });
+          } catch (err) {
+            unreachable = err;
+            shard.downUntil = Date.now() + SHARD_DOWN_MS;
+            continue;
+          }
+          if (!res.ok)
+            throw new Error(`the sandbox Worker could not check the source: HTTP ${res.status} ${await res.text()}`);
+          return ((await res.json()) as SandboxCheckResponse).problem;
+        }
+        const detail = unreachable instanceof Error ? unreachable.message : String(unreachable);
+        throw new Error(`the sandbox Worker could not check the source: ${detail}`);
       },
     },
   };

@@ -2,7 +2,7 @@
 // and SANDBOX_PYTHON service bindings, here the vitest pool's auxiliary Workers: how batches are split into calls, and what a call that dies costs.
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { remoteCodeRunner, type SandboxTransport } from "../../functions/lib/sandbox-client";
+import { remoteCodeRunner, type SandboxTransport, sandboxClient } from "../../functions/lib/sandbox-client";
 import type { CodeRunInput } from "../../rewards/core/services";
 import { call, expectStatus, sandboxStats } from "./helpers";
 
@@ -151,6 +151,36 @@ describe("the sandbox Workers behind the SANDBOX_JS and SANDBOX_PYTHON bindings"
         reason: "the sandbox Worker is not reachable: connection refused",
         error: { code: "SANDBOX_FAILED", message: "the sandbox Worker is not reachable: connection refused" },
       });
+  });
+
+  it("answers valid: false only when no copy answers, after asking each copy's health once", async () => {
+    const a = watched({ down: true });
+    const b = watched({ down: true });
+    const runner = remoteCodeRunner([a.transport, b.transport], { runsPerCall: 1 });
+    const r = await runner.run(sample(1));
+    expect(r).toMatchObject({ score: 0, valid: false, error: { code: "SANDBOX_FAILED" } });
+    expect([a.stats.health, b.stats.health]).toEqual([1, 1]);
+    // Its first call, then the run alone on each copy in turn.
+    expect(a.stats.calls + b.stats.calls).toBe(3);
+  });
+
+  it("checks a python grader's source on a copy that answers when the first one cannot be reached", async () => {
+    let refused = 0;
+    const down: SandboxTransport = {
+      async fetch() {
+        refused++;
+        throw new Error("connection refused");
+      },
+    };
+    const up: SandboxTransport = { fetch: (url, init) => env.SANDBOX_PYTHON.fetch(url, init) };
+    const client = sandboxClient([down, up]);
+    expect(await client.python.check("def grade(sample, item):\n    return 1.0\n")).toBeNull();
+    expect(await client.python.check("def grade(sample, item)\n    return 1.0\n")).not.toBeNull();
+    // The copy that refused was asked once, then passed over.
+    expect(refused).toBe(1);
+    await expect(sandboxClient([down]).python.check("def grade(s, i):\n    return 1\n")).rejects.toThrow(
+      /could not check the source: connection refused/,
+    );
   });
 
   it("scores a whole 1,024-sample batch through POST /v1/graders/run in the sandbox Worker", async () => {
