@@ -31,18 +31,23 @@ export interface RemoteRunnerOptions {
 }
 
 const DEFAULT_RUNS_PER_CALL = 16;
-/** How long a sandbox copy that failed its health check is passed over while another one is up. */
+/** How long a sandbox copy that could not be reached is passed over while another one is up. */
 const SHARD_DOWN_MS = 10_000;
+/** Wall time allowed per run beyond its own time limit (set-up, a rebuilt interpreter after a crash). */
+const PER_RUN_SLACK_MS = 5_000;
 
+/** One copy of the sandbox Worker, as the client sees it. */
 interface Shard {
   transport: SandboxTransport;
   /** Runs sent to it and not yet answered. */
   inFlight: number;
-  /** Until when (epoch ms) it is passed over: it failed a health check. */
+  /** Until when (epoch ms) it is passed over: it could not be reached. */
   downUntil: number;
+  /** Its health check in flight, shared by the runs that ask at the same time. */
+  checking?: Promise<boolean>;
 }
-/** Wall time allowed per run beyond its own time limit (set-up, a rebuilt interpreter after a crash). */
-const PER_RUN_SLACK_MS = 5_000;
+
+const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 interface Pending {
   run: WireRun;
@@ -95,16 +100,15 @@ export function sandboxClient(
    * The shard with the fewest runs in flight, ties taken in turn: calls spread over the isolates. Shards
    * whose health check failed lately are passed over while another one is up (`skip`: shards not to use).
    */
-  function pick(skip: ReadonlySet<Shard> = new Set()) {
+  function pick(skip?: ReadonlySet<Shard>) {
     const now = Date.now();
-    const usable = (s: Shard) => !skip.has(s) && s.downUntil <= now;
     let best: Shard | undefined;
     for (let k = 0; k < shards.length; k++) {
       const s = shards[(turn + k) % shards.length]!;
-      if (!usable(s)) continue;
+      if (skip?.has(s) || s.downUntil > now) continue;
       if (!best || s.inFlight < best.inFlight) best = s;
     }
-    best ??= shards.find((s) => !skip.has(s)) ?? shards[0]!;
+    best ??= shards.find((s) => !skip?.has(s)) ?? shards[0]!;
     turn = (shards.indexOf(best) + 1) % shards.length;
     return best;
   }
@@ -128,7 +132,7 @@ export function sandboxClient(
         signal: AbortSignal.timeout(callTimeoutMs(runs)),
       });
     } catch (err) {
-      throw new CallFailed(err instanceof Error ? err.message : String(err));
+      throw new CallFailed(messageOf(err));
     }
     const text = await res.text().catch(() => "");
     if (!res.ok) throw new CallFailed(`HTTP ${res.status}: ${text.slice(0, 300)}`);
@@ -153,33 +157,53 @@ export function sandboxClient(
     }
   }
 
+  /** Whether the shard answers its health check; the runs of one dead call that ask together share one check. */
+  function answers(shard: Shard): Promise<boolean> {
+    shard.checking ??= sandboxAnswers(shard.transport).finally(() => {
+      shard.checking = undefined;
+    });
+    return shard.checking;
+  }
+
+  /**
+   * `attempt` on one shard after another (in pick order, each at most once) until one gives an answer; a
+   * shard whose attempt gives none (undefined: it could not be reached) is passed over for SHARD_DOWN_MS.
+   * Undefined when no shard answered.
+   */
+  async function failover<T>(attempt: (shard: Shard) => Promise<T | undefined>): Promise<T | undefined> {
+    const tried = new Set<Shard>();
+    while (tried.size < shards.length) {
+      const shard = pick(tried);
+      tried.add(shard);
+      const answer = await attempt(shard);
+      if (answer !== undefined) return answer;
+      shard.downUntil = Date.now() + SHARD_DOWN_MS;
+    }
+    return undefined;
+  }
+
   /**
    * One run in a call of its own. If its call fails and that sandbox does not answer its health check, the
    * run goes to another copy (when there is one) before it is marked the platform's failure; if the sandbox
    * answers, the run itself stopped it.
    */
   async function runAlone(run: WireRun): Promise<RewardResult> {
-    const tried = new Set<Shard>();
     let detail = "";
-    while (tried.size < shards.length) {
-      const shard = pick(tried);
-      tried.add(shard);
+    const result = await failover(async (shard): Promise<RewardResult | undefined> => {
       try {
         return (await call([run], shard))[0]!;
       } catch (err) {
-        detail = err instanceof Error ? err.message : String(err);
-        if (await sandboxAnswers(shard.transport)) {
-          const limit = /memory/i.test(detail) ? "memory" : "time";
-          return {
-            score: 0,
-            valid: true,
-            reason: `${limit} limit exceeded (the sandbox isolate running this sample was stopped: ${detail})`,
-          };
-        }
-        shard.downUntil = Date.now() + SHARD_DOWN_MS;
+        detail = messageOf(err);
+        if (!(await answers(shard))) return undefined;
+        const limit = /memory/i.test(detail) ? "memory" : "time";
+        return {
+          score: 0,
+          valid: true,
+          reason: `${limit} limit exceeded (the sandbox isolate running this sample was stopped: ${detail})`,
+        };
       }
-    }
-    return invalid("SANDBOX_FAILED", `the sandbox Worker is not reachable: ${detail}`);
+    });
+    return result ?? invalid("SANDBOX_FAILED", `the sandbox Worker is not reachable: ${detail}`);
   }
 
   async function send(batch: Pending[]) {
@@ -220,30 +244,24 @@ export function sandboxClient(
       async check(source) {
         // Validation, not scoring: a failure here is the platform's, and says so. A copy that cannot be
         // reached is passed over for the next one.
-        const tried = new Set<Shard>();
-        let unreachable: unknown;
-        while (tried.size < shards.length) {
-          const shard = pick(tried);
-          tried.add(shard);
-          let res: Response;
+        let detail = "";
+        const res = await failover(async (shard) => {
           try {
-            res = await shard.transport.fetch(`https://sandbox${SANDBOX_CHECK_PATH}`, {
+            return await shard.transport.fetch(`https://sandbox${SANDBOX_CHECK_PATH}`, {
               method: "POST",
               headers: { "content-type": "application/json" },
               body: JSON.stringify({ source }),
               signal: AbortSignal.timeout(30_000),
             });
           } catch (err) {
-            unreachable = err;
-            shard.downUntil = Date.now() + SHARD_DOWN_MS;
-            continue;
+            detail = messageOf(err);
+            return undefined;
           }
-          if (!res.ok)
-            throw new Error(`the sandbox Worker could not check the source: HTTP ${res.status} ${await res.text()}`);
-          return ((await res.json()) as SandboxCheckResponse).problem;
-        }
-        const detail = unreachable instanceof Error ? unreachable.message : String(unreachable);
-        throw new Error(`the sandbox Worker could not check the source: ${detail}`);
+        });
+        if (!res) throw new Error(`the sandbox Worker could not check the source: ${detail}`);
+        if (!res.ok)
+          throw new Error(`the sandbox Worker could not check the source: HTTP ${res.status} ${await res.text()}`);
+        return ((await res.json()) as SandboxCheckResponse).problem;
       },
     },
   };
